@@ -1,0 +1,135 @@
+//! CPU kernels: the only module tree of Dimflow allowed to hold `unsafe` code.
+//!
+//! The public surface is safe functions over slices; the SIMD paths (chosen once at run time)
+//! live behind [`dispatch`], and the portable [`scalar`] path is always compiled and is the
+//! oracle the SIMD paths are tested against.
+
+pub mod dispatch;
+pub mod gemm;
+pub mod scalar;
+pub mod threads;
+
+pub use dispatch::{active_isa, Isa};
+pub use gemm::{gemm, GemmArgs};
+pub use threads::{num_threads, set_num_threads};
+
+/// Binary element-wise operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `a + b`
+    Add,
+    /// `a - b`
+    Sub,
+    /// `a * b`
+    Mul,
+    /// `a / b`
+    Div,
+    /// `max(a, b)`
+    Max,
+    /// `min(a, b)`
+    Min,
+    /// `a.powf(b)`
+    Pow,
+}
+
+/// Unary element-wise operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `-a`
+    Neg,
+    /// `|a|`
+    Abs,
+    /// `e^a`
+    Exp,
+    /// natural logarithm
+    Ln,
+    /// square root
+    Sqrt,
+    /// hyperbolic tangent
+    Tanh,
+    /// logistic sigmoid `1 / (1 + e^-a)`
+    Sigmoid,
+    /// `max(a, 0)`
+    Relu,
+    /// the error function
+    Erf,
+    /// sign: -1, 0 or 1
+    Sign,
+    /// `1 / a`
+    Recip,
+    /// `a * a`
+    Square,
+}
+
+/// Reductions over a contiguous slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// sum of the elements (0 for an empty slice)
+    Sum,
+    /// maximum (-inf for an empty slice)
+    Max,
+    /// minimum (+inf for an empty slice)
+    Min,
+}
+
+/// The float element types the kernels are written for (f32 and f64).
+pub trait KernelFloat: Copy + Send + Sync + 'static + num_traits::Float {
+    /// `out[i] = a[i] op b[i]`.
+    ///
+    /// # Panics
+    /// If the three slices differ in length.
+    fn binary(op: BinaryOp, a: &[Self], b: &[Self], out: &mut [Self]);
+    /// `out[i] = a[i] op s`.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    fn binary_scalar(op: BinaryOp, a: &[Self], s: Self, out: &mut [Self]);
+    /// `out[i] = s op a[i]`.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    fn scalar_binary(op: BinaryOp, s: Self, a: &[Self], out: &mut [Self]);
+    /// `out[i] = op(a[i])`.
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    fn unary(op: UnaryOp, a: &[Self], out: &mut [Self]);
+    /// Reduction of a contiguous slice.
+    fn reduce(op: ReduceOp, a: &[Self]) -> Self;
+}
+
+impl KernelFloat for f32 {
+    fn binary(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
+        dispatch::binary_f32(op, a, b, out)
+    }
+    fn binary_scalar(op: BinaryOp, a: &[f32], s: f32, out: &mut [f32]) {
+        scalar::binary_scalar(op, a, s, out)
+    }
+    fn scalar_binary(op: BinaryOp, s: f32, a: &[f32], out: &mut [f32]) {
+        scalar::scalar_binary(op, s, a, out)
+    }
+    fn unary(op: UnaryOp, a: &[f32], out: &mut [f32]) {
+        scalar::unary(op, a, out)
+    }
+    fn reduce(op: ReduceOp, a: &[f32]) -> f32 {
+        scalar::reduce(op, a)
+    }
+}
+
+impl KernelFloat for f64 {
+    fn binary(op: BinaryOp, a: &[f64], b: &[f64], out: &mut [f64]) {
+        scalar::binary(op, a, b, out)
+    }
+    fn binary_scalar(op: BinaryOp, a: &[f64], s: f64, out: &mut [f64]) {
+        scalar::binary_scalar(op, a, s, out)
+    }
+    fn scalar_binary(op: BinaryOp, s: f64, a: &[f64], out: &mut [f64]) {
+        scalar::scalar_binary(op, s, a, out)
+    }
+    fn unary(op: UnaryOp, a: &[f64], out: &mut [f64]) {
+        scalar::unary(op, a, out)
+    }
+    fn reduce(op: ReduceOp, a: &[f64]) -> f64 {
+        scalar::reduce(op, a)
+    }
+}

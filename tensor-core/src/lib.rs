@@ -1,0 +1,36 @@
+//! tensor-core: tensors whose shapes are tuples of named dimensions, checked at compile time,
+//! with SIMD CPU kernels.
+//!
+//! ```
+//! use tensor_core::prelude::*;
+//! tensor_macros::dims! { crate = ::tensor_core; Batch; Features = 3; }
+//!
+//! let x = Tensor::<(Batch, Features)>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2]).unwrap();
+//! assert_eq!(x.dims(), &[2, 3]);
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+pub mod dim;
+pub mod element;
+pub mod error;
+pub mod kernels;
+pub mod layout;
+pub mod shape;
+pub mod storage;
+pub mod tensor;
+
+pub use dim::{Dim, SameDim};
+pub use element::{Element, Float, Index, Num};
+pub use error::{Result, TensorError};
+pub use layout::Layout;
+pub use shape::Shape;
+pub use tensor::Tensor;
+
+/// Everything a user of typed tensors needs in scope.
+pub mod prelude {
+    pub use crate::dim::{Dim, SameDim};
+    pub use crate::element::{Element, Float};
+    pub use crate::error::TensorError;
+    pub use crate::shape::Shape;
+    pub use crate::tensor::Tensor;
+}

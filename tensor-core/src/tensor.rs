@@ -1,0 +1,349 @@
+//! `Tensor<S, E>`: an immutable, typed view over shared aligned storage.
+
+use core::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::element::Element;
+use crate::error::{Result, TensorError};
+use crate::layout::{Dims, Layout};
+use crate::shape::{runtime_rank, HasDim, Shape};
+use crate::storage::{buffer_from_iter, Buffer, Storage};
+
+/// A tensor whose shape `S` is a tuple of named dimensions, with elements of type `E`.
+///
+/// Storage is row-major and 64-byte aligned; views (permute, slice) share it without copying.
+/// Cloning is cheap (a reference count).
+pub struct Tensor<S: Shape, E: Element = f32> {
+    pub(crate) storage: Storage<E>,
+    pub(crate) layout: Layout,
+    pub(crate) _shape: PhantomData<S>,
+}
+
+impl<S: Shape, E: Element> Clone for Tensor<S, E> {
+    fn clone(&self) -> Self {
+        Tensor {
+            storage: Arc::clone(&self.storage),
+            layout: self.layout.clone(),
+            _shape: PhantomData,
+        }
+    }
+}
+
+/// Shape written with names and sizes, e.g. `[Batch=32, Pixels=784]`.
+pub(crate) fn describe_shape(names: &[&str], dims: &[usize]) -> String {
+    let parts: Vec<String> = names.iter().zip(dims).map(|(n, d)| format!("{n}={d}")).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Shape written with names and static sizes (`?` for run-time ones).
+pub(crate) fn describe_static<S: Shape>() -> String {
+    let parts: Vec<String> = S::NAMES
+        .iter()
+        .zip(S::STATIC)
+        .map(|(n, s)| match s {
+            Some(v) => format!("{n}={v}"),
+            None => format!("{n}=?"),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Full lengths of `S` from the run-time sizes given in order for its run-time dims.
+pub(crate) fn resolve_dims<S: Shape>(op: &'static str, runtime: &[usize]) -> Result<Dims> {
+    let expected = runtime_rank(S::STATIC);
+    if runtime.len() != expected {
+        return Err(TensorError::RuntimeSizes {
+            op,
+            shape: describe_static::<S>(),
+            expected,
+            got: runtime.len(),
+        });
+    }
+    let mut it = runtime.iter();
+    let mut dims = Dims::new();
+    for (i, s) in S::STATIC.iter().enumerate() {
+        let len = match s {
+            Some(v) => *v,
+            None => *it.next().unwrap_or(&0),
+        };
+        if len == 0 {
+            return Err(TensorError::BadLength {
+                op,
+                dim: S::NAMES[i],
+                len,
+                reason: String::new(),
+            });
+        }
+        dims.push(len);
+    }
+    Ok(dims)
+}
+
+/// Checks full lengths against the static sizes of `S`.
+pub(crate) fn check_dims<S: Shape>(op: &'static str, dims: &[usize]) -> Result<()> {
+    if dims.len() != S::RANK {
+        return Err(TensorError::RuntimeSizes {
+            op,
+            shape: describe_static::<S>(),
+            expected: S::RANK,
+            got: dims.len(),
+        });
+    }
+    for (i, (&len, s)) in dims.iter().zip(S::STATIC).enumerate() {
+        if len == 0 {
+            return Err(TensorError::BadLength {
+                op,
+                dim: S::NAMES[i],
+                len,
+                reason: String::new(),
+            });
+        }
+        if let Some(v) = s {
+            if *v != len {
+                return Err(TensorError::BadLength {
+                    op,
+                    dim: S::NAMES[i],
+                    len,
+                    reason: format!(", its static size is {v}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<S: Shape, E: Element> Tensor<S, E> {
+    /// Wraps a buffer of exactly `numel(dims)` elements (checked by callers in this crate).
+    pub(crate) fn from_buffer(buf: Buffer<E>, dims: &[usize]) -> Self {
+        debug_assert_eq!(buf.len(), dims.iter().product::<usize>());
+        Tensor {
+            storage: Arc::new(buf),
+            layout: Layout::contiguous(dims),
+            _shape: PhantomData,
+        }
+    }
+
+    /// A new tensor sharing this one's storage under another layout and shape type.
+    pub(crate) fn view_as<S2: Shape>(&self, layout: Layout) -> Tensor<S2, E> {
+        Tensor {
+            storage: Arc::clone(&self.storage),
+            layout,
+            _shape: PhantomData,
+        }
+    }
+
+    /// Builds a tensor from row-major data; `runtime` gives the lengths of the run-time dims in
+    /// order (empty for a fully static shape).
+    ///
+    /// # Errors
+    /// [`TensorError::DataLength`] when `data` has the wrong length, [`TensorError::RuntimeSizes`]
+    /// when `runtime` does not give one length per run-time dim, [`TensorError::BadLength`] for a zero length.
+    ///
+    /// ```
+    /// use tensor_core::prelude::*;
+    /// tensor_macros::dims! { Batch; Features = 3; }
+    /// let t = Tensor::<(Batch, Features)>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2]).unwrap();
+    /// assert_eq!(t.dims(), &[2, 3]);
+    /// assert!(Tensor::<(Batch, Features)>::from_vec(vec![1., 2.], &[2]).is_err());
+    /// ```
+    pub fn from_vec(data: Vec<E>, runtime: &[usize]) -> Result<Self> {
+        let dims = resolve_dims::<S>("from_vec", runtime)?;
+        Self::from_vec_dims(data, &dims)
+    }
+
+    /// Builds a tensor from row-major data and the full list of lengths (static ones included).
+    ///
+    /// # Errors
+    /// As [`Tensor::from_vec`], and when a static dim is given another length.
+    pub fn from_vec_dims(data: Vec<E>, dims: &[usize]) -> Result<Self> {
+        check_dims::<S>("from_vec", dims)?;
+        let expected: usize = dims.iter().product();
+        if data.len() != expected {
+            return Err(TensorError::DataLength {
+                op: "from_vec",
+                shape: describe_shape(S::NAMES, dims),
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self::from_buffer(buffer_from_iter(data), dims))
+    }
+
+    /// A tensor of the given lengths filled with `value`.
+    ///
+    /// # Errors
+    /// As [`Tensor::from_vec`] for the run-time sizes.
+    pub fn try_full(value: E, runtime: &[usize]) -> Result<Self> {
+        let dims = resolve_dims::<S>("full", runtime)?;
+        let n = dims.iter().product();
+        Ok(Self::from_buffer(crate::storage::buffer_filled(n, value), &dims))
+    }
+
+    /// A tensor filled with `value`.
+    ///
+    /// # Panics
+    /// When `runtime` does not give one non-zero length per run-time dim.
+    pub fn full(value: E, runtime: &[usize]) -> Self {
+        Self::try_full(value, runtime).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A tensor whose element at multi-index `idx` is `f(idx)`.
+    ///
+    /// # Errors
+    /// As [`Tensor::from_vec`] for the run-time sizes.
+    pub fn try_from_fn(runtime: &[usize], mut f: impl FnMut(&[usize]) -> E) -> Result<Self> {
+        let dims = resolve_dims::<S>("from_fn", runtime)?;
+        let n: usize = dims.iter().product();
+        let mut idx: Dims = smallvec::smallvec![0; dims.len()];
+        let buf = buffer_from_iter((0..n).map(|i| {
+            if i > 0 {
+                let mut ax = dims.len();
+                while ax > 0 {
+                    ax -= 1;
+                    idx[ax] += 1;
+                    if idx[ax] < dims[ax] {
+                        break;
+                    }
+                    idx[ax] = 0;
+                }
+            }
+            f(&idx)
+        }));
+        Ok(Self::from_buffer(buf, &dims))
+    }
+
+    /// A tensor whose element at multi-index `idx` is `f(idx)`.
+    ///
+    /// # Panics
+    /// When `runtime` does not give one non-zero length per run-time dim.
+    pub fn from_fn(runtime: &[usize], f: impl FnMut(&[usize]) -> E) -> Self {
+        Self::try_from_fn(runtime, f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The run-time lengths of every dimension, outermost first.
+    pub fn dims(&self) -> &[usize] {
+        self.layout.dims()
+    }
+
+    /// The layout (lengths, strides, offset) of this view.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Length of dimension `D`: `t.len_of::<Batch, _>()`.
+    pub fn len_of<D, Idx>(&self) -> usize
+    where
+        S: HasDim<D, Idx>,
+    {
+        self.dims()[<S as HasDim<D, Idx>>::INDEX]
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.layout.numel()
+    }
+
+    /// Whether the view is row-major contiguous.
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+
+    /// The elements as a slice when the view is contiguous.
+    pub fn as_slice(&self) -> Option<&[E]> {
+        if self.is_contiguous() {
+            let o = self.layout.offset();
+            Some(&self.storage[o..o + self.numel()])
+        } else {
+            None
+        }
+    }
+
+    /// The elements in row-major order of this view.
+    pub fn to_vec(&self) -> Vec<E> {
+        match self.as_slice() {
+            Some(s) => s.to_vec(),
+            None => self.layout.indices().map(|i| self.storage[i]).collect(),
+        }
+    }
+
+    /// A contiguous tensor with the same values (shares storage when already contiguous).
+    pub fn contiguous(&self) -> Self {
+        if self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.numel() {
+            return self.clone();
+        }
+        let buf = match self.as_slice() {
+            Some(s) => crate::storage::buffer_from_slice(s),
+            None => buffer_from_iter(self.layout.indices().map(|i| self.storage[i])),
+        };
+        Self::from_buffer(buf, self.dims())
+    }
+
+    /// The element at a full multi-index.
+    ///
+    /// # Errors
+    /// [`TensorError::IndexOutOfRange`] when an index is out of range, or the index has the wrong rank.
+    pub fn try_get(&self, index: &[usize]) -> Result<E> {
+        if index.len() != S::RANK {
+            return Err(TensorError::RuntimeSizes {
+                op: "get",
+                shape: describe_static::<S>(),
+                expected: S::RANK,
+                got: index.len(),
+            });
+        }
+        let mut pos = self.layout.offset();
+        for (ax, (&i, (&len, &st))) in index
+            .iter()
+            .zip(self.dims().iter().zip(self.layout.strides()))
+            .enumerate()
+        {
+            if i >= len {
+                return Err(TensorError::IndexOutOfRange {
+                    op: "get",
+                    dim: S::NAMES[ax],
+                    index: i as i64,
+                    len,
+                });
+            }
+            pos += i * st;
+        }
+        Ok(self.storage[pos])
+    }
+
+    /// The element at a full multi-index.
+    ///
+    /// # Panics
+    /// When an index is out of range; the message names the dimension.
+    pub fn get(&self, index: &[usize]) -> E {
+        self.try_get(index).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Applies `f` to every element.
+    pub fn map<E2: Element>(&self, f: impl Fn(E) -> E2) -> Tensor<S, E2> {
+        let buf = match self.as_slice() {
+            Some(s) => buffer_from_iter(s.iter().map(|&x| f(x))),
+            None => buffer_from_iter(self.layout.indices().map(|i| f(self.storage[i]))),
+        };
+        Tensor::from_buffer(buf, self.dims())
+    }
+
+    /// The same data under another element type by `as`-style conversion.
+    pub fn cast<E2: Element + num_traits::NumCast>(&self) -> Tensor<S, E2>
+    where
+        E: num_traits::NumCast,
+    {
+        self.map(|x| num_traits::cast::<E, E2>(x).unwrap_or_default())
+    }
+}
+
+impl<E: Element> Tensor<(), E> {
+    /// A rank-0 tensor holding one value.
+    pub fn scalar(value: E) -> Self {
+        Self::from_buffer(buffer_from_iter([value]), &[])
+    }
+
+    /// The value of a rank-0 tensor.
+    pub fn item(&self) -> E {
+        self.storage[self.layout.offset()]
+    }
+}

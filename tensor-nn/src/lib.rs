@@ -1,0 +1,2 @@
+//! tensor-nn: layers, losses, optimizers and the Keras-style training loop of Dimflow.
+#![forbid(unsafe_code)]
