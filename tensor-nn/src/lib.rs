@@ -1,2 +1,6 @@
 //! tensor-nn: layers, losses, optimizers and the Keras-style training loop of Dimflow.
 #![forbid(unsafe_code)]
+
+pub mod model;
+
+pub use model::{Model, ParamMut, ParamRef};

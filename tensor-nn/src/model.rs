@@ -1,0 +1,62 @@
+//! The model trait shared by `model!`-generated models (fused forward/backward, no tape) and
+//! models built at run time over the gradient tape. The training loop, optimizers, callbacks
+//! and saving only ever see this trait.
+
+/// One parameter with its gradient, handed to an optimizer.
+#[derive(Debug)]
+pub struct ParamMut<'a> {
+    /// Stable name, e.g. `dense1.kernel`.
+    pub name: &'a str,
+    /// Lengths of the parameter's dimensions, outermost first.
+    pub shape: &'a [usize],
+    /// The values, row-major, updated in place by optimizers and constraints.
+    pub value: &'a mut [f32],
+    /// The gradient of the loss from the last `backward` (same layout as `value`).
+    pub grad: &'a [f32],
+    /// Whether optimizers should update it.
+    pub trainable: bool,
+}
+
+/// One parameter, read-only (saving, metrics, TensorBoard histograms).
+#[derive(Debug, Clone, Copy)]
+pub struct ParamRef<'a> {
+    /// Stable name, e.g. `dense1.kernel`.
+    pub name: &'a str,
+    /// Lengths of the parameter's dimensions, outermost first.
+    pub shape: &'a [usize],
+    /// The values, row-major.
+    pub value: &'a [f32],
+}
+
+/// A model the training loop can drive.
+///
+/// A training step is `forward_train` → the loss's gradient with respect to the output →
+/// `backward` → an optimizer over `params_mut`.
+pub trait Model {
+    /// One batch of inputs: a typed tensor, or a tuple of tensors for several inputs.
+    type Input;
+    /// One batch of outputs: a typed tensor, or a tuple for several outputs.
+    type Output;
+
+    /// Inference: no gradient bookkeeping, dropout off, batch norm on moving statistics.
+    fn forward(&self, input: &Self::Input) -> Self::Output;
+
+    /// Training forward pass: keeps what `backward` needs; dropout on, batch statistics.
+    fn forward_train(&mut self, input: &Self::Input) -> Self::Output;
+
+    /// Backward pass for the last `forward_train`, given the gradient of the loss with respect
+    /// to its output. Overwrites (does not accumulate across steps) every parameter's gradient,
+    /// regularization terms included.
+    fn backward(&mut self, grad_output: &Self::Output);
+
+    /// Every parameter with its gradient, in a stable order.
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>>;
+
+    /// Every parameter, in the same order as `params_mut`.
+    fn params(&self) -> Vec<ParamRef<'_>>;
+
+    /// The regularization penalty added to the loss (0 when the model has none).
+    fn regularization_loss(&self) -> f32 {
+        0.0
+    }
+}
