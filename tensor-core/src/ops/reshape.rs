@@ -17,7 +17,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     pub fn try_reshape<S2: Shape>(&self) -> Result<Tensor<S2, E>> {
         const {
             assert!(
-                reshape_compatible(S::STATIC, S2::STATIC),
+                reshape_compatible(S::STATIC, S::NAMES, S2::STATIC, S2::NAMES),
                 "reshape: static element counts differ"
             )
         };
@@ -62,7 +62,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     pub fn try_reshape_with<S2: Shape>(&self, runtime: &[usize]) -> Result<Tensor<S2, E>> {
         const {
             assert!(
-                reshape_compatible(S::STATIC, S2::STATIC),
+                reshape_compatible(S::STATIC, S::NAMES, S2::STATIC, S2::NAMES),
                 "reshape: static element counts differ"
             )
         };
