@@ -8,12 +8,14 @@ pub mod dispatch;
 mod elementwise;
 pub mod gemm;
 mod math;
+mod microkernel;
+mod pack;
 pub mod scalar;
 mod simd;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};
-pub use gemm::{gemm, GemmArgs};
+pub use gemm::{gemm, gemm_on, GemmArgs};
 pub use threads::{num_threads, set_num_threads};
 
 /// Binary element-wise operations.

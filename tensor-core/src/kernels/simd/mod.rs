@@ -106,7 +106,7 @@ impl Elem for f64 {
 
 /// One SIMD instruction set for one element type. Implemented by zero-sized tokens whose
 /// existence proves the CPU supports the instruction set.
-pub(crate) trait Simd: Copy {
+pub(crate) trait Simd: Copy + Send + Sync + 'static {
     /// Element type.
     type E: Elem;
     /// A vector of `LANES` elements.
