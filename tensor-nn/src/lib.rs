@@ -4,3 +4,8 @@
 pub mod model;
 
 pub use model::{Model, ParamMut, ParamRef};
+pub mod error;
+pub mod losses;
+pub mod optim;
+
+pub use error::{NnError, Result};
