@@ -9,3 +9,6 @@ pub mod losses;
 pub mod optim;
 
 pub use error::{NnError, Result};
+pub mod constraints;
+pub mod init;
+pub mod metrics;

@@ -93,7 +93,12 @@ pub trait Loss: Send + Sync {
             ));
         }
         let features = y_pred.len() / batch;
-        check_len(self.name(), "y_true", batch * self.targets_per_sample(features), y_true.len())?;
+        check_len(
+            self.name(),
+            "y_true",
+            batch * self.targets_per_sample(features),
+            y_true.len(),
+        )?;
         if let Some(w) = sample_weight {
             check_len(self.name(), "sample_weight", batch, w.len())?;
         }

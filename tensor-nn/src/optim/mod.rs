@@ -96,7 +96,7 @@ impl Optimizer {
     }
 
     /// SGD with momentum (`nesterov` for Nesterov momentum).
-    pub fn momentum(learning_rate: impl Into<LearningRate>, momentum: f32, nesterov: bool) -> Self {
+    pub fn momentum(learning_rate: impl Into<LearningRate>, momentum: f64, nesterov: bool) -> Self {
         Self::new(Sgd { momentum, nesterov }, learning_rate)
     }
 
@@ -215,7 +215,9 @@ impl Optimizer {
             let n = p.value.len();
             let rule = &self.rule;
             let slots = self.slots.entry(p.name.to_string()).or_insert_with(|| {
-                (0..names.len()).map(|k| vec![rule.initial_slot_value(k); n]).collect()
+                (0..names.len())
+                    .map(|k| vec![rule.initial_slot_value(k); n])
+                    .collect()
             });
             rule.update(step, lr, p.value, g, slots);
         }
@@ -255,7 +257,9 @@ impl Optimizer {
                     format!("`{slot}` is not a slot of {}", self.rule.name()),
                 )
             })?;
-            slots.entry(param.to_string()).or_insert_with(|| vec![None; names.len()])[k] = Some(values);
+            slots
+                .entry(param.to_string())
+                .or_insert_with(|| vec![None; names.len()])[k] = Some(values);
         }
         let mut out = BTreeMap::new();
         for (param, s) in slots {

@@ -27,7 +27,7 @@ pub trait UpdateRule: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sgd {
     /// Momentum coefficient (0 disables momentum).
-    pub momentum: f32,
+    pub momentum: f64,
     /// Nesterov momentum.
     pub nesterov: bool,
 }
@@ -62,7 +62,7 @@ impl UpdateRule for Sgd {
             }
             return;
         }
-        let mu = self.momentum;
+        let mu = self.momentum as f32;
         for ((v, &g), m) in value.iter_mut().zip(grad).zip(slots[0].iter_mut()) {
             // m = m·μ − g·lr; Nesterov steps by m·μ − g·lr with the new m.
             *m = *m * mu - g * lr;
@@ -80,11 +80,11 @@ impl UpdateRule for Sgd {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adam {
     /// Decay of the first moment.
-    pub beta_1: f32,
+    pub beta_1: f64,
     /// Decay of the second moment.
-    pub beta_2: f32,
+    pub beta_2: f64,
     /// Added to the square root of the second moment.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Use the running maximum of the second moment.
     pub amsgrad: bool,
 }
@@ -101,8 +101,8 @@ impl Default for Adam {
 }
 
 /// `1 − x` as Keras computes it: in f64 (Python floats), then cast to f32.
-fn one_minus(x: f32) -> f32 {
-    (1.0 - f64::from(x)) as f32
+fn one_minus(x: f64) -> f32 {
+    (1.0 - x) as f32
 }
 
 impl UpdateRule for Adam {
@@ -121,8 +121,9 @@ impl UpdateRule for Adam {
     }
     fn update(&self, step: u64, lr: f32, value: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) {
         let t = step as f32;
-        let b1p = self.beta_1.powf(t);
-        let b2p = self.beta_2.powf(t);
+        let b1p = (self.beta_1 as f32).powf(t);
+        let b2p = (self.beta_2 as f32).powf(t);
+        let eps = self.epsilon as f32;
         let alpha = lr * (1.0 - b2p).sqrt() / (1.0 - b1p);
         let (c1, c2) = (one_minus(self.beta_1), one_minus(self.beta_2));
         let (m, rest) = slots.split_at_mut(1);
@@ -137,7 +138,7 @@ impl UpdateRule for Adam {
             } else {
                 vel[0][i]
             };
-            value[i] -= (m[0][i] * alpha) / (v.sqrt() + self.epsilon);
+            value[i] -= (m[0][i] * alpha) / (v.sqrt() + eps);
         }
     }
 }
@@ -146,9 +147,9 @@ impl UpdateRule for Adam {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adagrad {
     /// Starting value of the accumulator.
-    pub initial_accumulator_value: f32,
+    pub initial_accumulator_value: f64,
     /// Added inside the square root.
-    pub epsilon: f32,
+    pub epsilon: f64,
 }
 
 impl Default for Adagrad {
@@ -171,12 +172,13 @@ impl UpdateRule for Adagrad {
         &["accumulator"]
     }
     fn initial_slot_value(&self, _index: usize) -> f32 {
-        self.initial_accumulator_value
+        self.initial_accumulator_value as f32
     }
     fn update(&self, _step: u64, lr: f32, value: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) {
+        let eps = self.epsilon as f32;
         for ((v, &g), a) in value.iter_mut().zip(grad).zip(slots[0].iter_mut()) {
             *a += g * g;
-            *v -= (lr * g) / (*a + self.epsilon).sqrt();
+            *v -= (lr * g) / (*a + eps).sqrt();
         }
     }
 }
@@ -185,9 +187,9 @@ impl UpdateRule for Adagrad {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adadelta {
     /// Decay of the running averages.
-    pub rho: f32,
+    pub rho: f64,
     /// Added inside the square roots.
-    pub epsilon: f32,
+    pub epsilon: f64,
 }
 
 impl Default for Adadelta {
@@ -210,13 +212,14 @@ impl UpdateRule for Adadelta {
         &["accumulated_grad", "accumulated_delta_var"]
     }
     fn update(&self, _step: u64, lr: f32, value: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) {
-        let rho = self.rho;
-        let c = one_minus(rho);
+        let rho = self.rho as f32;
+        let c = one_minus(self.rho);
+        let eps = self.epsilon as f32;
         let (ag, ad) = slots.split_at_mut(1);
         for i in 0..value.len() {
             let g = grad[i];
             ag[0][i] = rho * ag[0][i] + c * (g * g);
-            let delta = -(((ad[0][i] + self.epsilon).sqrt() * g) / (ag[0][i] + self.epsilon).sqrt());
+            let delta = -(((ad[0][i] + eps).sqrt() * g) / (ag[0][i] + eps).sqrt());
             ad[0][i] = rho * ad[0][i] + c * (delta * delta);
             value[i] += lr * delta;
         }
@@ -228,11 +231,11 @@ impl UpdateRule for Adadelta {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RmsProp {
     /// Decay of the running average of squared gradients.
-    pub rho: f32,
+    pub rho: f64,
     /// Momentum coefficient (0 disables it).
-    pub momentum: f32,
+    pub momentum: f64,
     /// Added to the denominator.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Normalise by the variance rather than the second moment.
     pub centered: bool,
 }
@@ -260,8 +263,10 @@ impl UpdateRule for RmsProp {
         &["velocity", "momentum", "average_gradient"]
     }
     fn update(&self, _step: u64, lr: f32, value: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) {
-        let rho = self.rho;
-        let c = one_minus(rho);
+        let rho = self.rho as f32;
+        let c = one_minus(self.rho);
+        let eps = self.epsilon as f32;
+        let momentum = self.momentum as f32;
         let (vel, rest) = slots.split_at_mut(1);
         let (mom, avg) = rest.split_at_mut(1);
         for i in 0..value.len() {
@@ -269,13 +274,13 @@ impl UpdateRule for RmsProp {
             vel[0][i] = rho * vel[0][i] + c * (g * g);
             let denominator = if self.centered {
                 avg[0][i] = rho * avg[0][i] + c * g;
-                vel[0][i] - avg[0][i] * avg[0][i] + self.epsilon
+                vel[0][i] - avg[0][i] * avg[0][i] + eps
             } else {
-                vel[0][i] + self.epsilon
+                vel[0][i] + eps
             };
             let increment = (lr * g) / denominator.sqrt();
             if self.momentum > 0.0 {
-                mom[0][i] = self.momentum * mom[0][i] + increment;
+                mom[0][i] = momentum * mom[0][i] + increment;
                 value[i] -= mom[0][i];
             } else {
                 value[i] -= increment;
@@ -289,17 +294,17 @@ impl UpdateRule for RmsProp {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ftrl {
     /// Power of the accumulator in the per-coordinate learning rate (≤ 0).
-    pub learning_rate_power: f32,
+    pub learning_rate_power: f64,
     /// Starting value of the accumulator.
-    pub initial_accumulator_value: f32,
+    pub initial_accumulator_value: f64,
     /// L1 regularisation strength.
-    pub l1_regularization_strength: f32,
+    pub l1_regularization_strength: f64,
     /// L2 regularisation strength.
-    pub l2_regularization_strength: f32,
+    pub l2_regularization_strength: f64,
     /// L2 shrinkage regularisation strength.
-    pub l2_shrinkage_regularization_strength: f32,
+    pub l2_shrinkage_regularization_strength: f64,
     /// The β of the FTRL paper.
-    pub beta: f32,
+    pub beta: f64,
 }
 
 impl Default for Ftrl {
@@ -327,16 +332,17 @@ impl UpdateRule for Ftrl {
     }
     fn initial_slot_value(&self, index: usize) -> f32 {
         if index == 0 {
-            self.initial_accumulator_value
+            self.initial_accumulator_value as f32
         } else {
             0.0
         }
     }
     fn update(&self, _step: u64, lr: f32, value: &mut [f32], grad: &[f32], slots: &mut [Vec<f32>]) {
-        let p = -self.learning_rate_power;
-        let l2 = self.l2_regularization_strength + self.beta / (2.0 * lr);
-        let shrink = 2.0 * self.l2_shrinkage_regularization_strength;
-        let l1 = self.l1_regularization_strength;
+        // Python floats meet f32 tensors: each scalar is cast to f32 where Keras casts it.
+        let p = (-self.learning_rate_power) as f32;
+        let l2 = self.l2_regularization_strength as f32 + self.beta as f32 / (2.0 * lr);
+        let shrink = (2.0 * self.l2_shrinkage_regularization_strength) as f32;
+        let l1 = self.l1_regularization_strength as f32;
         let (acc, lin) = slots.split_at_mut(1);
         for i in 0..value.len() {
             let g = grad[i];
