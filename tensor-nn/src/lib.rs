@@ -11,4 +11,5 @@ pub mod optim;
 pub use error::{NnError, Result};
 pub mod constraints;
 pub mod init;
+pub mod io;
 pub mod metrics;
