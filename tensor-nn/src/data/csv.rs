@@ -128,6 +128,16 @@ impl CsvFormat {
         &self.schema
     }
 
+    /// Whether each file starts with a header.
+    pub fn has_header(&self) -> bool {
+        self.header
+    }
+
+    /// The field separator.
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
     /// The records of one file. A missing file is an error naming it when the epoch starts;
     /// a bad row is an error naming file, line, column and value, and reading goes on with
     /// the next row (see [`ErrorPolicy`](super::ErrorPolicy)).
@@ -149,6 +159,20 @@ impl CsvFormat {
 
     /// Decodes one record's fields; `line` is 1-based.
     fn decode(&self, file: &Path, line: u64, rec: &csv::ByteRecord) -> Result<Record> {
+        let mut out = Vec::with_capacity(rec.len());
+        self.decode_into(file, line, rec, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes one record's fields into `out` (cleared first); `line` is 1-based.
+    pub(crate) fn decode_into(
+        &self,
+        file: &Path,
+        line: u64,
+        rec: &csv::ByteRecord,
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
+        out.clear();
         let cols = self.schema.columns();
         if rec.len() != cols.len() {
             return Err(DataError::FieldCount {
@@ -158,7 +182,6 @@ impl CsvFormat {
                 found: rec.len(),
             });
         }
-        let mut out = Vec::with_capacity(cols.len());
         for (i, (field, col)) in rec.iter().zip(cols).enumerate() {
             let bad = |expected: &'static str| DataError::Parse {
                 file: file.to_path_buf(),
@@ -192,7 +215,7 @@ impl CsvFormat {
             };
             out.push(value);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -226,7 +249,7 @@ pub fn csv<P: AsRef<Path>>(paths: &[P], opts: CsvOptions) -> Result<(Dataset<Rec
     Ok((format.read_all(paths), schema))
 }
 
-fn reader<R: Read>(delimiter: u8, r: R) -> csv::Reader<R> {
+pub(crate) fn reader<R: Read>(delimiter: u8, r: R) -> csv::Reader<R> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -311,7 +334,7 @@ fn infer_schema(path: &Path, opts: &CsvOptions) -> Result<Schema> {
     Ok(schema)
 }
 
-fn csv_error(path: &Path, line: u64, e: &csv::Error) -> DataError {
+pub(crate) fn csv_error(path: &Path, line: u64, e: &csv::Error) -> DataError {
     match e.kind() {
         csv::ErrorKind::Io(io) => DataError::io(path, io),
         _ => DataError::Malformed {
@@ -347,25 +370,30 @@ impl<R: Read> RecordIter<R> {
     }
 
     fn check_header(&self) -> Result<()> {
-        let cols = self.format.schema.columns();
-        let same = self.rec.len() == cols.len()
-            && self
-                .rec
+        check_header(&self.format, &self.path, &self.rec)
+    }
+}
+
+/// Checks a file's header row against the schema.
+pub(crate) fn check_header(format: &CsvFormat, path: &Path, rec: &csv::ByteRecord) -> Result<()> {
+    {
+        let cols = format.schema.columns();
+        let same = rec.len() == cols.len()
+            && rec
                 .iter()
                 .zip(cols)
                 .all(|(f, c)| std::str::from_utf8(f).is_ok_and(|s| s.trim() == c.name));
         if same {
             return Ok(());
         }
-        let found: Vec<String> = self
-            .rec
+        let found: Vec<String> = rec
             .iter()
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
         let expected: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
         Err(DataError::Schema(format!(
             "{}: header {found:?} does not match the schema's columns {expected:?}",
-            self.path.display()
+            path.display()
         )))
     }
 }

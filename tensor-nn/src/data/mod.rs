@@ -25,6 +25,7 @@
 
 pub mod cache;
 pub mod csv;
+pub mod csv_batch;
 pub mod dataset;
 pub mod error;
 pub mod files;

@@ -63,15 +63,7 @@ impl RecordBatch {
     /// [`DataError::Length`] or [`DataError::ColumnType`] when a record does not follow the schema.
     pub fn from_records(schema: Arc<Schema>, records: &[Record]) -> Result<Self> {
         let n = records.len();
-        let mut columns: Vec<ColumnData> = schema
-            .columns()
-            .iter()
-            .map(|c| match c.kind {
-                ColumnType::Float => ColumnData::Float(Vec::with_capacity(n)),
-                ColumnType::Int => ColumnData::Int(Vec::with_capacity(n)),
-                ColumnType::Str => ColumnData::Str(Vec::with_capacity(n)),
-            })
-            .collect();
+        let mut columns = Self::empty_columns(&schema, n);
         for rec in records {
             if rec.len() != columns.len() {
                 return Err(DataError::Length {
@@ -100,6 +92,28 @@ impl RecordBatch {
             columns,
             rows: n,
         })
+    }
+
+    /// Empty columns of the schema's types, with room for `capacity` rows.
+    pub(crate) fn empty_columns(schema: &Schema, capacity: usize) -> Vec<ColumnData> {
+        schema
+            .columns()
+            .iter()
+            .map(|c| match c.kind {
+                ColumnType::Float => ColumnData::Float(Vec::with_capacity(capacity)),
+                ColumnType::Int => ColumnData::Int(Vec::with_capacity(capacity)),
+                ColumnType::Str => ColumnData::Str(Vec::with_capacity(capacity)),
+            })
+            .collect()
+    }
+
+    /// A batch from columns already filled with `rows` values of the schema's types.
+    pub(crate) fn from_columns(schema: Arc<Schema>, columns: Vec<ColumnData>, rows: usize) -> Self {
+        Self {
+            schema,
+            columns,
+            rows,
+        }
     }
 
     /// The number of rows.
