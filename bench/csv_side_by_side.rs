@@ -36,12 +36,18 @@ fn main() -> Result<()> {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_else(|| "target/bench100.csv".into())
         .into();
-    let bytes = std::fs::metadata(&path).map_err(|e| tensor_nn::data::DataError::io(&path, &e))?.len();
+    let bytes = std::fs::metadata(&path)
+        .map_err(|e| tensor_nn::data::DataError::io(&path, &e))?
+        .len();
     let format = CsvFormat::new(&path, &CsvOptions::default())?;
     let schema = format.schema().clone();
     println!(
         "schema: {:?}",
-        schema.columns().iter().map(|c| (c.name.as_str(), c.kind.name())).collect::<Vec<_>>()
+        schema
+            .columns()
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.name()))
+            .collect::<Vec<_>>()
     );
 
     let records = format.read(&path);

@@ -27,8 +27,12 @@ impl CsvFormat {
                 });
             }
             let file = open(&path)?;
-            Ok(Box::new(BatchIter::new(format.clone(), Arc::clone(&path), file, batch_size))
-                as ItemIter<RecordBatch>)
+            Ok(Box::new(BatchIter::new(
+                format.clone(),
+                Arc::clone(&path),
+                file,
+                batch_size,
+            )) as ItemIter<RecordBatch>)
         })
     }
 
@@ -106,7 +110,10 @@ impl<R: Read> Iterator for BatchIter<R> {
                 }
                 continue;
             }
-            if let Err(e) = self.format.decode_into(&self.path, line, &self.rec, &mut self.row) {
+            if let Err(e) = self
+                .format
+                .decode_into(&self.path, line, &self.rec, &mut self.row)
+            {
                 return Some(Err(e));
             }
             for (col, v) in self.columns.iter_mut().zip(self.row.drain(..)) {
