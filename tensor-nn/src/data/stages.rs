@@ -251,7 +251,8 @@ impl<T: Send + 'static> Dataset<T> {
 
     /// Maps every element to a dataset and interleaves them (`Dataset.interleave`): up to
     /// `cycle_length` inner datasets are open at once and `block_length` consecutive elements
-    /// are taken from each in turn; an exhausted one is replaced by the next input. The order is
+    /// are taken from each in turn; an exhausted one is replaced by the next input when its
+    /// turn comes round again. The order is
     /// deterministic. See [`Dataset::interleave_parallel`] for reading the inner datasets on
     /// background threads.
     pub fn interleave<U: Send + 'static>(
@@ -355,10 +356,8 @@ impl<T, U> Iterator for Interleave<T, U> {
                 None => {
                     self.slots[self.pos] = None;
                     self.active -= 1;
-                    self.in_block = 0;
-                    if self.inputs_done {
-                        self.advance();
-                    }
+                    // As tf.data: the cycle moves on; the slot is refilled when its turn comes.
+                    self.advance();
                 }
             }
         }
