@@ -90,7 +90,8 @@ impl CsvFormat {
     /// `column_1`, ...) and types each column as `int` if every non-empty field of the first
     /// rows parses as an integer, else `float` if they parse as floats, else `string`. String
     /// columns default to the empty string; numeric ones have no default unless given with
-    /// [`CsvOptions::default_value`].
+    /// [`CsvOptions::default_value`]. Rows with the wrong number of fields are ignored by
+    /// inference (reading reports them).
     ///
     /// # Errors
     /// A missing or unreadable `sample`, an empty file, bad defaults.
@@ -299,12 +300,8 @@ fn infer_schema(path: &Path, opts: &CsvOptions) -> Result<Schema> {
             names = Some(v);
         }
         if rec.len() != int_ok.len() {
-            return Err(DataError::FieldCount {
-                file: path.to_path_buf(),
-                line: rec.position().map_or(line, csv::Position::line),
-                expected: int_ok.len(),
-                found: rec.len(),
-            });
+            // A malformed row says nothing about the types; reading reports it later.
+            continue;
         }
         for (i, field) in rec.iter().enumerate() {
             if field.is_empty() {
