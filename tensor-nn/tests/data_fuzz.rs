@@ -1,7 +1,7 @@
 //! No input bytes make the CSV path panic: arbitrary bytes (and CSV-looking noise) through
 //! schema inference, the row reader, the columnar reader and the conversion to tensors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
@@ -20,7 +20,7 @@ fn write(bytes: &[u8]) -> PathBuf {
 }
 
 /// Runs every CSV path over the file; only panics fail (errors are expected).
-fn exercise(path: &PathBuf, opts: &CsvOptions) {
+fn exercise(path: &Path, opts: &CsvOptions) {
     if let Ok(format) = CsvFormat::new(path, opts) {
         let schema = format.schema().clone();
         for header in [true, false] {

@@ -131,7 +131,7 @@ impl Normalization {
             });
         }
         let k = self.features.max(1);
-        if data.len() % k != 0 {
+        if !data.len().is_multiple_of(k) {
             return Err(DataError::Length {
                 op: "Normalization::apply",
                 expected: data.len().div_ceil(k) * k,
