@@ -201,6 +201,51 @@ fn columnar_batches_agree_with_rows_and_make_tensors() {
         &["z".to_string(), "y".to_string()]
     );
 
+    // The parallel reader gives the same batches when no row is bad, and otherwise the error
+    // first and the batch one row short.
+    let par = format
+        .read_batches_parallel(&path, 2, 2)
+        .iter()
+        .unwrap()
+        .collect::<Vec<_>>();
+    assert_eq!(par.len(), 2, "the default policy stops at the error");
+    assert_eq!(par[0].as_ref().unwrap(), &batches[0]);
+    assert!(
+        matches!(
+            &par[1],
+            Err(DataError::Parse {
+                line: 4,
+                index: 2,
+                ..
+            })
+        ),
+        "{:?}",
+        par[1]
+    );
+    let ds = format.read_batches_parallel(&path, 2, 2).skip_errors();
+    let mut it = ds.iter().unwrap();
+    let rest: Vec<RecordBatch> = it.by_ref().map(Result::unwrap).collect();
+    assert_eq!(it.skipped(), 1);
+    let a: Vec<&ColumnData> = rest.iter().map(|b| b.column("a").unwrap()).collect();
+    assert_eq!(
+        a,
+        vec![
+            &ColumnData::Int(vec![1, 2]),
+            &ColumnData::Int(vec![4]),
+            &ColumnData::Int(vec![5])
+        ]
+    );
+    let good = temp_file(
+        "cols_good.csv",
+        "a;b;c\n1;0.5;u\n2;1.5;v\n4;3.5;z\n5;4.5;y\n6;1;q\n",
+    );
+    let seq = format.read_batches(&good, 2).collect_vec().unwrap();
+    assert_eq!(
+        format.read_batches_parallel(&good, 2, 3).collect_vec().unwrap(),
+        seq
+    );
+    assert_eq!(seq.len(), 3);
+
     let schema = Arc::clone(format.schema());
     let rows = format
         .read(&path)

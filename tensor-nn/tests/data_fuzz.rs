@@ -38,6 +38,7 @@ fn exercise(path: &Path, opts: &CsvOptions) {
                 let _ = b.tensor::<(Batch, Two)>(&names);
             }
             let _ = f.read_batches(path, 4).iter().expect("start").count();
+            let _ = f.read_batches_parallel(path, 3, 2).iter().expect("start").count();
         }
     }
     let fixed = Schema::new()

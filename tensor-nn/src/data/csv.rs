@@ -173,17 +173,29 @@ impl CsvFormat {
         rec: &csv::ByteRecord,
         out: &mut Vec<Value>,
     ) -> Result<()> {
+        self.decode_fields(file, line, rec.iter(), rec.len(), out)
+    }
+
+    /// Decodes `count` fields into `out` (cleared first); `line` is 1-based.
+    pub(crate) fn decode_fields<'a>(
+        &self,
+        file: &Path,
+        line: u64,
+        fields: impl Iterator<Item = &'a [u8]>,
+        count: usize,
+        out: &mut Vec<Value>,
+    ) -> Result<()> {
         out.clear();
         let cols = self.schema.columns();
-        if rec.len() != cols.len() {
+        if count != cols.len() {
             return Err(DataError::FieldCount {
                 file: file.to_path_buf(),
                 line,
                 expected: cols.len(),
-                found: rec.len(),
+                found: count,
             });
         }
-        for (i, (field, col)) in rec.iter().zip(cols).enumerate() {
+        for (i, (field, col)) in fields.zip(cols).enumerate() {
             let bad = |expected: &'static str| DataError::Parse {
                 file: file.to_path_buf(),
                 line,

@@ -133,3 +133,169 @@ impl<R: Read> Iterator for BatchIter<R> {
         Some(Ok(self.take_batch()))
     }
 }
+
+/// The records of up to one batch, split into fields but not typed yet.
+struct RawChunk {
+    data: Vec<u8>,
+    field_ends: Vec<usize>,
+    fields_per_record: Vec<usize>,
+    lines: Vec<u64>,
+}
+
+impl CsvFormat {
+    /// [`CsvFormat::read_batches`] with the typing spread over `num_threads` threads
+    /// ([`AUTOTUNE`](super::AUTOTUNE): one per core): one background thread splits the file
+    /// into records, batches of them are decoded in parallel, and batches come out in file
+    /// order. A batch holding a bad row comes out one row short, after that row's error.
+    pub fn read_batches_parallel(
+        &self,
+        path: &Path,
+        batch_size: usize,
+        num_threads: usize,
+    ) -> Dataset<RecordBatch> {
+        let format = self.clone();
+        let path: Arc<Path> = Arc::from(path);
+        let p = Arc::clone(&path);
+        let raw = Dataset::from_maker(move || {
+            if batch_size == 0 {
+                return Err(DataError::Argument {
+                    op: "read_batches_parallel",
+                    message: "batch size must be positive".into(),
+                });
+            }
+            let file = open(&p)?;
+            Ok(Box::new(RawIter {
+                format: format.clone(),
+                path: Arc::clone(&p),
+                rdr: reader(format.delimiter(), file),
+                rec: csv::ByteRecord::new(),
+                batch_size,
+                header_pending: format.has_header(),
+                done: false,
+            }) as ItemIter<RawChunk>)
+        });
+        let format = self.clone();
+        let decoded = raw
+            .prefetch(4)
+            .map_parallel(move |chunk| format.decode_chunk(&path, &chunk), num_threads);
+        decoded.derive_flatten()
+    }
+
+    /// Types a raw chunk: the good rows as one batch, preceded by the errors of the bad ones.
+    fn decode_chunk(&self, path: &Path, chunk: &RawChunk) -> Vec<Result<RecordBatch>> {
+        let mut out = Vec::new();
+        let mut columns = RecordBatch::empty_columns(self.schema(), chunk.lines.len());
+        let mut row = Vec::new();
+        let mut rows = 0;
+        let mut field = 0;
+        let mut start = 0;
+        for (r, &count) in chunk.fields_per_record.iter().enumerate() {
+            let ends = &chunk.field_ends[field..field + count];
+            let mut s = start;
+            let fields = ends.iter().map(|&e| {
+                let f = &chunk.data[s..e];
+                s = e;
+                f
+            });
+            let decoded = self.decode_fields(path, chunk.lines[r], fields, count, &mut row);
+            field += count;
+            start = ends.last().copied().unwrap_or(start);
+            if let Err(e) = decoded {
+                out.push(Err(e));
+                continue;
+            }
+            push_row(&mut columns, &mut row);
+            rows += 1;
+        }
+        if rows > 0 {
+            out.push(Ok(RecordBatch::from_columns(
+                Arc::clone(self.schema()),
+                columns,
+                rows,
+            )));
+        }
+        out
+    }
+}
+
+fn push_row(columns: &mut [ColumnData], row: &mut Vec<Value>) {
+    for (col, v) in columns.iter_mut().zip(row.drain(..)) {
+        match (col, v) {
+            (ColumnData::Float(d), Value::Float(x)) => d.push(x),
+            (ColumnData::Int(d), Value::Int(x)) => d.push(x),
+            (ColumnData::Str(d), Value::Str(x)) => d.push(x),
+            // Decoding only produces the schema's types.
+            _ => {}
+        }
+    }
+}
+
+impl Dataset<Vec<Result<RecordBatch>>> {
+    /// Flattens lists of results into the stream.
+    fn derive_flatten(&self) -> Dataset<RecordBatch> {
+        let up = Arc::clone(&self.make);
+        self.derive(move || {
+            Ok(Box::new(up()?.flat_map(|r| match r {
+                Ok(v) => v,
+                Err(e) => vec![Err(e)],
+            })) as ItemIter<RecordBatch>)
+        })
+    }
+}
+
+struct RawIter<R: Read> {
+    format: CsvFormat,
+    path: Arc<Path>,
+    rdr: csv::Reader<R>,
+    rec: csv::ByteRecord,
+    batch_size: usize,
+    header_pending: bool,
+    done: bool,
+}
+
+impl<R: Read> Iterator for RawIter<R> {
+    type Item = Result<RawChunk>;
+
+    fn next(&mut self) -> Option<Result<RawChunk>> {
+        let mut chunk = RawChunk {
+            data: Vec::new(),
+            field_ends: Vec::new(),
+            fields_per_record: Vec::with_capacity(self.batch_size),
+            lines: Vec::with_capacity(self.batch_size),
+        };
+        while !self.done && chunk.lines.len() < self.batch_size {
+            let line = self.rdr.position().line();
+            match self.rdr.read_byte_record(&mut self.rec) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(csv_error(&self.path, line, &e)));
+                }
+            }
+            if self.header_pending {
+                self.header_pending = false;
+                if let Err(e) = check_header(&self.format, &self.path, &self.rec) {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                continue;
+            }
+            for f in &self.rec {
+                chunk.data.extend_from_slice(f);
+                chunk.field_ends.push(chunk.data.len());
+            }
+            chunk.fields_per_record.push(self.rec.len());
+            chunk
+                .lines
+                .push(self.rec.position().map_or(line, csv::Position::line));
+        }
+        if chunk.lines.is_empty() {
+            return None;
+        }
+        Some(Ok(chunk))
+    }
+}
