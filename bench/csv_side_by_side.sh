@@ -14,3 +14,4 @@ echo "machine: $(nproc) cores, $(uname -sr), commit $(git rev-parse --short HEAD
 cargo bench -p tensor-nn --bench csv_side_by_side -- "$FILE" csv 2>/dev/null
 TF_CPP_MIN_LOG_LEVEL=3 "$TF_PYTHON" bench/csv_side_by_side.py tf "$FILE" 2>/dev/null
 cargo bench -p tensor-nn --bench csv_side_by_side -- "$FILE" csv 2>/dev/null
+cargo bench -p tensor-nn --bench csv_side_by_side -- "$FILE" prefetch 2>/dev/null
