@@ -29,6 +29,7 @@ pub mod csv_batch;
 pub mod dataset;
 pub mod error;
 pub mod files;
+mod float;
 pub mod parallel;
 pub mod preprocessing;
 pub mod record_batch;
