@@ -167,11 +167,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (train, valid) = (examples(false), examples(true));
 
     let prep = Arc::new(Preprocess::adapt(&train)?);
-    assert_eq!(
-        prep.width(),
-        Features::SIZE.unwrap_or(0),
-        "one-hot widths changed"
-    );
+    if Some(prep.width()) != Features::SIZE {
+        return Err(format!(
+            "the features are {} wide, `Features` says {:?}",
+            prep.width(),
+            Features::SIZE
+        )
+        .into());
+    }
     let p = Arc::clone(&prep);
     let train_batches = train
         .shuffle(8192, 42, true)

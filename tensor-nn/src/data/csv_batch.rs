@@ -116,15 +116,7 @@ impl<R: Read> Iterator for BatchIter<R> {
             {
                 return Some(Err(e));
             }
-            for (col, v) in self.columns.iter_mut().zip(self.row.drain(..)) {
-                match (col, v) {
-                    (ColumnData::Float(d), Value::Float(x)) => d.push(x),
-                    (ColumnData::Int(d), Value::Int(x)) => d.push(x),
-                    (ColumnData::Str(d), Value::Str(x)) => d.push(x),
-                    // decode_into only produces the schema's types.
-                    _ => {}
-                }
-            }
+            push_row(&mut self.columns, &mut self.row);
             self.rows += 1;
         }
         if self.rows == 0 {
