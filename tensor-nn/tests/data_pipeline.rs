@@ -40,6 +40,11 @@ fn batch_take_skip_shard() {
         r.batch(0, false).iter(),
         Err(DataError::Argument { op: "batch", .. })
     ));
+    // A huge batch size is just one short batch, not an allocation failure.
+    assert_eq!(
+        epoch(&r.batch(usize::MAX, false)),
+        vec![(0..7).collect::<Vec<_>>()]
+    );
 }
 
 #[test]
@@ -191,6 +196,10 @@ fn error_policies_fail_or_skip_and_count() {
     drop(it);
     let _ = epoch(&skip);
     assert_eq!(skip.skipped_per_epoch(), vec![1, 1]);
+    // A branch from the same source keeps its own epoch log.
+    let branch = failing_at_three().skip_errors();
+    let _ = epoch(&branch.take(2));
+    assert_eq!(branch.skipped_per_epoch(), Vec::<usize>::new());
 }
 
 #[test]

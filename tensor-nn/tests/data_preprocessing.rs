@@ -37,6 +37,8 @@ fn normalization_uses_population_mean_and_variance() {
         norm.apply(&[1.0, 2.0, 3.0]),
         Err(DataError::Length { .. })
     ));
+    let empty = Normalization::with_stats(vec![], vec![]).unwrap();
+    assert!(matches!(empty.apply(&[1.0]), Err(DataError::Length { .. })));
     let json = serde_json::to_string(&norm).unwrap();
     assert_eq!(serde_json::from_str::<Normalization>(&json).unwrap(), norm);
 }

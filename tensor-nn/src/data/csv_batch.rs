@@ -11,6 +11,7 @@ use super::error::{DataError, Result};
 use super::files::open;
 use super::record_batch::{ColumnData, RecordBatch};
 use super::schema::Value;
+use super::stages::CAPACITY_HINT;
 
 impl CsvFormat {
     /// Batches of up to `batch_size` records of one file, decoded into columns (the last batch
@@ -61,7 +62,7 @@ impl<R: Read> BatchIter<R> {
     fn new(format: CsvFormat, path: Arc<Path>, r: R, batch_size: usize) -> Self {
         let rdr = reader(format.delimiter(), r);
         let header_pending = format.has_header();
-        let columns = RecordBatch::empty_columns(format.schema(), batch_size);
+        let columns = RecordBatch::empty_columns(format.schema(), batch_size.min(CAPACITY_HINT));
         Self {
             format,
             path,
@@ -77,7 +78,7 @@ impl<R: Read> BatchIter<R> {
     }
 
     fn take_batch(&mut self) -> RecordBatch {
-        let fresh = RecordBatch::empty_columns(self.format.schema(), self.batch_size);
+        let fresh = RecordBatch::empty_columns(self.format.schema(), self.batch_size.min(CAPACITY_HINT));
         let columns = std::mem::replace(&mut self.columns, fresh);
         let rows = std::mem::take(&mut self.rows);
         RecordBatch::from_columns(Arc::clone(self.format.schema()), columns, rows)
@@ -252,8 +253,8 @@ impl<R: Read> Iterator for RawIter<R> {
         let mut chunk = RawChunk {
             data: Vec::new(),
             field_ends: Vec::new(),
-            fields_per_record: Vec::with_capacity(self.batch_size),
-            lines: Vec::with_capacity(self.batch_size),
+            fields_per_record: Vec::with_capacity(self.batch_size.min(CAPACITY_HINT)),
+            lines: Vec::with_capacity(self.batch_size.min(CAPACITY_HINT)),
         };
         while !self.done && chunk.lines.len() < self.batch_size {
             let line = self.rdr.position().line();

@@ -77,7 +77,8 @@ impl<T: Send + 'static> Dataset<T> {
         }
     }
 
-    /// A new stage downstream of `self`: keeps the error policy and its per-epoch log.
+    /// A new stage downstream of `self`: keeps the error policy, with its own per-epoch log
+    /// (so two pipelines branching from one source count their epochs separately).
     pub(crate) fn derive<U: Send + 'static>(
         &self,
         make: impl Fn() -> Result<ItemIter<U>> + Send + Sync + 'static,
@@ -85,7 +86,7 @@ impl<T: Send + 'static> Dataset<T> {
         Dataset {
             make: Arc::new(make),
             policy: self.policy,
-            log: Arc::clone(&self.log),
+            log: Arc::new(Mutex::new(Vec::new())),
         }
     }
 

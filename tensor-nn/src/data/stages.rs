@@ -24,6 +24,9 @@ impl From<usize> for Repeat {
     }
 }
 
+/// The most elements a stage reserves room for up front (a huge batch size must not abort).
+pub(crate) const CAPACITY_HINT: usize = 4096;
+
 fn argument(op: &'static str, message: &str) -> DataError {
     DataError::Argument {
         op,
@@ -176,7 +179,7 @@ impl<T: Send + 'static> Dataset<T> {
             }
             let mut it = up()?;
             let mut done = false;
-            let mut buf: Vec<T> = Vec::with_capacity(size);
+            let mut buf: Vec<T> = Vec::with_capacity(size.min(CAPACITY_HINT));
             Ok(Box::new(std::iter::from_fn(move || {
                 if done {
                     return None;
@@ -195,7 +198,10 @@ impl<T: Send + 'static> Dataset<T> {
                 if buf.is_empty() || (drop_remainder && buf.len() < size) {
                     return None;
                 }
-                Some(Ok(std::mem::replace(&mut buf, Vec::with_capacity(size))))
+                Some(Ok(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(size.min(CAPACITY_HINT)),
+                )))
             })) as ItemIter<Vec<T>>)
         })
     }

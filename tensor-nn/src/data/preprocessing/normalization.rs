@@ -130,11 +130,11 @@ impl Normalization {
                 layer: "Normalization",
             });
         }
-        let k = self.features.max(1);
-        if !data.len().is_multiple_of(k) {
+        let k = self.features;
+        if k == 0 || !data.len().is_multiple_of(k) {
             return Err(DataError::Length {
                 op: "Normalization::apply",
-                expected: data.len().div_ceil(k) * k,
+                expected: data.len().div_ceil(k.max(1)) * k,
                 got: data.len(),
             });
         }
