@@ -268,3 +268,36 @@ fn list_files_and_text_lines() {
     let err = list_files(&none, FileOrder::Sorted).unwrap_err();
     assert_eq!(err.to_string(), format!("no file matches `{none}`"));
 }
+
+#[test]
+fn a_missing_file_inside_an_interleave_is_one_error_and_a_producer_panic_is_reported() {
+    let dir = temp_dir("interleave-missing");
+    let (a, b) = (dir.join("a.txt"), dir.join("b.txt"));
+    std::fs::write(&a, "a1\na2\n").unwrap();
+    std::fs::write(&b, "b1\n").unwrap();
+    let missing = dir.join("gone.txt");
+    let paths = Dataset::from_vec(vec![a, missing.clone(), b]);
+    let lines = paths.interleave(|p| text_lines(&[p]), 2, 1).skip_errors();
+    let mut it = lines.iter().unwrap();
+    let got: Vec<String> = it.by_ref().map(Result::unwrap).collect();
+    // Cycle of 2, blocks of 1: a1, the error of `gone` (its only element), a2, then b1 in the
+    // slot `gone` left.
+    assert_eq!(got, vec!["a1", "a2", "b1"]);
+    assert_eq!(it.skipped(), 1);
+    assert_eq!(
+        it.first_skipped(),
+        Some(&DataError::FileNotFound { path: missing })
+    );
+
+    let panicking = Dataset::range(0, 3).map(|x| {
+        assert!(x < 2, "element {x} is not allowed");
+        x
+    });
+    let items: Vec<_> = panicking.prefetch(1).iter().unwrap().collect();
+    assert_eq!(items[..2], [Ok(0), Ok(1)]);
+    assert!(
+        matches!(&items[2], Err(DataError::Worker { stage: "prefetch", message }) if message.contains("element 2")),
+        "{:?}",
+        items[2]
+    );
+}
