@@ -132,7 +132,9 @@ fn prefetch_overlaps_producer_and_consumer() {
     let overlapped = run(&slow.prefetch(4));
     assert!(sequential >= Duration::from_millis(400), "{sequential:?}");
     assert!(
-        overlapped < Duration::from_millis(330),
+        // Relative, so that late wake-ups on a loaded machine (which stretch both runs) do not
+        // matter: ideal ratio 210 / 400 ≈ 0.53.
+        overlapped.as_secs_f64() < 0.75 * sequential.as_secs_f64(),
         "{overlapped:?} vs {sequential:?}"
     );
 }
