@@ -1,0 +1,125 @@
+//! Run-time support for the code `model!` generates: the kernels a generated forward pass and
+//! fused training step call, over run-time sizes (one shared body per element type, not one per
+//! model shape), plus the const checks the macro emits for sizes it cannot see.
+//!
+//! A generated model keeps one [`State`]: per graph node, its output, its pre-activation (only
+//! for GELU), its dropout mask and its gradient. Buffers are resized in place, so after the first
+//! training step no step allocates, except for the output tensor handed back to the caller.
+
+mod activation;
+mod checks;
+mod dense;
+mod ops;
+mod param;
+mod rng;
+
+pub use activation::Activation;
+pub use checks::{require_size, require_static, size_of_dim};
+pub use dense::Dense;
+pub use ops::{
+    accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
+    multiply_forward,
+};
+pub use param::Param;
+pub use rng::Rng;
+
+use tensor_core::{Element, Shape, Tensor};
+
+/// Per-node buffers of a generated model, reused from step to step.
+#[derive(Debug, Clone)]
+pub struct State<F> {
+    /// Output of each node.
+    pub outs: Vec<Vec<F>>,
+    /// Pre-activation of each node (filled only where the backward pass needs it).
+    pub pres: Vec<Vec<F>>,
+    /// Dropout scale factors of each node (dropout nodes only).
+    pub masks: Vec<Vec<F>>,
+    /// Gradient of the loss with respect to each node's output.
+    pub grads: Vec<Vec<F>>,
+}
+
+impl<F: Copy + Default> State<F> {
+    /// Empty buffers for `nodes` nodes (nothing allocated until first used).
+    pub fn new(nodes: usize) -> Self {
+        State {
+            outs: vec![Vec::new(); nodes],
+            pres: vec![Vec::new(); nodes],
+            masks: vec![Vec::new(); nodes],
+            grads: vec![Vec::new(); nodes],
+        }
+    }
+
+    /// Sizes every gradient buffer like its node's output and fills it with zeros.
+    pub fn zero_grads(&mut self) {
+        for (g, o) in self.grads.iter_mut().zip(&self.outs) {
+            g.clear();
+            g.resize(o.len(), F::default());
+        }
+    }
+}
+
+/// Splits `v` at `i`: the items before `i` (read-only) and item `i` (mutable). Generated code
+/// reads a node's inputs (always earlier nodes) while writing the node itself.
+///
+/// # Panics
+/// If `i` is out of range.
+pub fn split<T>(v: &mut [T], i: usize) -> (&[T], &mut T) {
+    let (lo, hi) = v.split_at_mut(i);
+    (lo, &mut hi[0])
+}
+
+/// Like [`split`], with the earlier items mutable (the backward pass adds into them).
+///
+/// # Panics
+/// If `i` is out of range.
+pub fn split_mut<T>(v: &mut [T], i: usize) -> (&mut [T], &mut T) {
+    let (lo, hi) = v.split_at_mut(i);
+    (lo, &mut hi[0])
+}
+
+/// Number of rows a tensor of these lengths presents to a dense layer: the product of every
+/// length but the last.
+pub fn rows(dims: &[usize]) -> usize {
+    dims.iter().rev().skip(1).product()
+}
+
+/// Copies the values of `t` (row-major) into `out`, reusing its capacity.
+pub fn load_input<S: Shape, F: Element>(t: &Tensor<S, F>, out: &mut Vec<F>) {
+    out.clear();
+    match t.as_slice() {
+        Some(s) => out.extend_from_slice(s),
+        None => out.extend_from_slice(t.contiguous().as_slice().unwrap_or(&[])),
+    }
+}
+
+/// Builds an output tensor: leading lengths taken from `lead` (all but its last), then `last`.
+///
+/// # Panics
+/// If the lengths disagree with `S` or with `data` (impossible for shapes checked by `model!`).
+pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usize) -> Tensor<S, F> {
+    let mut dims: Vec<usize> = lead.iter().take(lead.len().saturating_sub(1)).copied().collect();
+    dims.push(last);
+    match Tensor::from_vec_dims(data.to_vec(), &dims) {
+        Ok(t) => t,
+        Err(e) => panic!("model!: output of the wrong size: {e}"),
+    }
+}
+
+/// Checks that two inputs merged by a model agree on the lengths of their leading dims.
+///
+/// # Panics
+/// With a message naming both inputs and the dim, when the lengths differ.
+pub fn check_same_lead(names: [&str; 2], dims: [&[usize]; 2], dim_names: &[&str]) {
+    let (a, b) = (dims[0], dims[1]);
+    for (i, name) in dim_names.iter().enumerate() {
+        if a.get(i) != b.get(i) {
+            panic!(
+                "dimension `{name}` has length {:?} in input `{}` but {:?} in input `{}`",
+                a.get(i),
+                names[0],
+                b.get(i),
+                names[1]
+            );
+        }
+    }
+}
