@@ -158,7 +158,9 @@ mod tests {
         let mut rng = Rng::new(0);
         let mut d = Dense::<f64>::new("d", 2, 3, true, &mut rng);
         d.kernel.value = vec![1., -1., 0., 2., 1., -3.];
-        d.bias.as_mut().map(|b| b.value = vec![0.5, 0., 1.]);
+        if let Some(b) = d.bias.as_mut() {
+            b.value = vec![0.5, 0., 1.];
+        }
         let x = [1.0, 2.0];
         let mut out = Vec::new();
         d.forward(&x, 1, Activation::Relu, &mut out, None);
