@@ -46,6 +46,24 @@ impl<F: Float> Dense<F> {
         self.units
     }
 
+    /// Sets the gradients of the kernel and the bias to zero (before a backward pass).
+    pub fn zero_grad(&mut self) {
+        self.kernel.grad.iter_mut().for_each(|g| *g = F::zero());
+        if let Some(b) = &mut self.bias {
+            b.grad.iter_mut().for_each(|g| *g = F::zero());
+        }
+    }
+
+    /// The kernel, then the bias when there is one.
+    pub fn params(&self) -> impl Iterator<Item = &Param<F>> {
+        core::iter::once(&self.kernel).chain(self.bias.as_ref())
+    }
+
+    /// The kernel, then the bias when there is one, mutably.
+    pub fn params_mut(&mut self) -> impl Iterator<Item = &mut Param<F>> {
+        core::iter::once(&mut self.kernel).chain(self.bias.as_mut())
+    }
+
     /// `out = act(x·W + b)` over `rows` rows. `out` is resized (no allocation once it has held
     /// this many values); `pre`, when given, receives `z = x·W + b` (needed by GELU's backward).
     ///

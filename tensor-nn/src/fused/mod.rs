@@ -49,12 +49,34 @@ impl<F: Copy + Default> State<F> {
         }
     }
 
-    /// Sizes every gradient buffer like its node's output and fills it with zeros.
-    pub fn zero_grads(&mut self) {
-        for (g, o) in self.grads.iter_mut().zip(&self.outs) {
-            g.clear();
-            g.resize(o.len(), F::default());
-        }
+    /// Sizes the gradient buffer of node `i` like its output and fills it with zeros.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn zero_grad(&mut self, i: usize) {
+        let n = self.outs[i].len();
+        let g = &mut self.grads[i];
+        g.clear();
+        g.resize(n, F::default());
+    }
+}
+
+/// Adds the values of a gradient tensor (∂L/∂output) into `dst`.
+///
+/// # Panics
+/// If the tensor does not hold as many values as the output of the last `forward_train`
+/// (`backward` called before `forward_train`, or with another batch size).
+pub fn accumulate_tensor<S: Shape, F: tensor_core::Float>(t: &Tensor<S, F>, dst: &mut [F]) {
+    if t.numel() != dst.len() {
+        panic!(
+            "backward: the gradient has {} values but the last forward_train produced {}; call forward_train first, with the same batch",
+            t.numel(),
+            dst.len()
+        );
+    }
+    match t.as_slice() {
+        Some(s) => accumulate(s, dst),
+        None => accumulate(&t.to_vec(), dst),
     }
 }
 
@@ -81,6 +103,11 @@ pub fn split_mut<T>(v: &mut [T], i: usize) -> (&mut [T], &mut T) {
 /// length but the last.
 pub fn rows(dims: &[usize]) -> usize {
     dims.iter().rev().skip(1).product()
+}
+
+/// Rows held by a buffer of `len` values with `cols` values per row (0 when `cols` is 0).
+pub fn rows_in(len: usize, cols: usize) -> usize {
+    len.checked_div(cols).unwrap_or(0)
 }
 
 /// Copies the values of `t` (row-major) into `out`, reusing its capacity.

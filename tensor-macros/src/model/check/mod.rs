@@ -1,0 +1,9 @@
+//! Shape inference and validation of `model!`: pure functions from the syntax tree to a checked
+//! [`ir::Graph`], reporting every problem found (not only the first) to the error collector.
+
+mod build;
+pub mod ir;
+mod layers;
+mod merge;
+
+pub use build::check;

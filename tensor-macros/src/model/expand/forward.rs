@@ -1,0 +1,133 @@
+//! The forward pass, one statement per node: dense layers call the GEMM with the bias and the
+//! activation applied right after it; buffers live in the model's `State` and are reused.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use super::{act_tokens, size_tokens, Paths};
+use crate::model::check::ir::{Act, Graph, Op};
+
+/// Statements computing every node, then the output expression. Expects `__st` (the state),
+/// the layer fields as locals, the inputs by name, and `__rng` when `training` has dropout.
+pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
+    let fused = &p.fused;
+    let mut stmts = Vec::new();
+    let mut rows_used = vec![false; g.inputs.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        let il = Literal::usize_unsuffixed(i);
+        let arg = |k: usize| Literal::usize_unsuffixed(node.args[k]);
+        let rows = format_ident!("__rows{}", node.src);
+        let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
+        let stmt = match &node.op {
+            Op::Input(k) => {
+                let x = &g.inputs[*k].name;
+                quote!(#fused::load_input(#x, &mut __st.outs[#il]);)
+            }
+            Op::Dense(l, act) => {
+                rows_used[node.src] = true;
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                let actt = act_tokens(*act, p);
+                let pre = if training && *act == Act::Gelu {
+                    quote!(::core::option::Option::Some(&mut __st.pres[#il]))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #f.forward(&__prev[#a], #rows, #actt, __out, #pre);
+                }}
+            }
+            Op::Act(act) => {
+                let a = arg(0);
+                let actt = act_tokens(*act, p);
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::copy_into(&__prev[#a], __out);
+                    #actt.forward_in_place(__out, #cols);
+                }}
+            }
+            Op::Dropout(rate) => {
+                let a = arg(0);
+                let rng = if training {
+                    quote!(::core::option::Option::Some(&mut *__rng))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::dropout_forward(&__prev[#a], #rate, #rng, &mut __st.masks[#il], __out);
+                }}
+            }
+            Op::Add | Op::Multiply => {
+                let (a, b) = (arg(0), arg(1));
+                let f = if matches!(node.op, Op::Add) {
+                    quote!(add_forward)
+                } else {
+                    quote!(multiply_forward)
+                };
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::#f(&__prev[#a], &__prev[#b], __out);
+                }}
+            }
+            Op::Concat => {
+                rows_used[node.src] = true;
+                let parts = node.args.iter().map(|&a| {
+                    let c = g.nodes[a]
+                        .shape
+                        .last()
+                        .map_or(quote!(1), |d| size_tokens(&d.size, p));
+                    let a = Literal::usize_unsuffixed(a);
+                    quote!((__prev[#a].as_slice(), #c))
+                });
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::concat_forward(#rows, &[#(#parts),*], __out);
+                }}
+            }
+        };
+        stmts.push(stmt);
+    }
+    let rows_decls = g
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| rows_used[*k])
+        .map(|(k, i)| {
+            let r = format_ident!("__rows{}", k);
+            let x = &i.name;
+            quote!(let #r = #fused::rows(#x.dims());)
+        });
+    let lead_checks = g.lead_checks.iter().map(|&(a, b)| {
+        let (ia, ib) = (&g.inputs[a], &g.inputs[b]);
+        let (xa, xb) = (&ia.name, &ib.name);
+        let (sa, sb) = (xa.to_string(), xb.to_string());
+        let lead = ia.dims.len().saturating_sub(1);
+        let names = ia.dims[..lead].iter().map(|d| d.to_string());
+        quote! {
+            #fused::check_same_lead([#sa, #sb], [&#xa.dims()[..#lead], &#xb.dims()[..#lead]], &[#(#names),*]);
+        }
+    });
+    let outs: Vec<TokenStream> = g
+        .outputs
+        .iter()
+        .map(|o| {
+            let node = &g.nodes[o.node];
+            let n = Literal::usize_unsuffixed(o.node);
+            let x = &g.inputs[node.src].name;
+            let last = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
+            quote!(#fused::output_tensor(&__st.outs[#n], #x.dims(), #last))
+        })
+        .collect();
+    let result = match &outs[..] {
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
+    };
+    quote! {
+        #(#lead_checks)*
+        #(#rows_decls)*
+        #(#stmts)*
+        #result
+    }
+}
