@@ -1,7 +1,6 @@
 //! Activations of generated models: applied in place after a GEMM (the epilogue), and their
 //! derivatives applied in place to the incoming gradient (forming the backward GEMM's input).
 
-use tensor_core::kernels::scalar::erf_f64;
 use tensor_core::Float;
 
 /// An element-wise (or, for softmax, row-wise over the last dimension) activation.
@@ -56,7 +55,7 @@ impl Activation {
             }
             Activation::Gelu => z.iter_mut().for_each(|v| {
                 let x: f64 = (*v).into();
-                *v = F::from_f64(0.5 * x * (1.0 + erf_f64(x * core::f64::consts::FRAC_1_SQRT_2)));
+                *v = F::from_f64(0.5 * x * (1.0 + erf(x * core::f64::consts::FRAC_1_SQRT_2)));
             }),
             Activation::Softplus => z.iter_mut().for_each(|v| {
                 // max(z, 0) + ln(1 + e^-|z|): no overflow for large |z|.
@@ -112,7 +111,7 @@ impl Activation {
             Activation::Gelu => grad.iter_mut().zip(pre).for_each(|(g, &z)| {
                 // d/dz z Φ(z) = Φ(z) + z φ(z).
                 let x: f64 = z.into();
-                let cdf = 0.5 * (1.0 + erf_f64(x * core::f64::consts::FRAC_1_SQRT_2));
+                let cdf = 0.5 * (1.0 + erf(x * core::f64::consts::FRAC_1_SQRT_2));
                 let pdf = (-0.5 * x * x).exp() / (2.0 * core::f64::consts::PI).sqrt();
                 *g = *g * F::from_f64(cdf + x * pdf);
             }),
@@ -139,6 +138,16 @@ impl Activation {
                 }
             }
         }
+    }
+}
+
+/// The error function. Tiny arguments (including 0, on which tensor-core's series does not
+/// terminate) use `erf(x) ≈ 2x/√π`, exact to f64 precision below 1e-8.
+fn erf(x: f64) -> f64 {
+    if x.abs() < 1e-8 {
+        x * core::f64::consts::FRAC_2_SQRT_PI
+    } else {
+        tensor_core::kernels::scalar::erf_f64(x)
     }
 }
 
@@ -180,6 +189,7 @@ mod tests {
         check(Activation::LeakyRelu(0.3), -1.0, -0.3);
         check(Activation::Elu(1.5), -1.0, 1.5 * ((-1.0f64).exp() - 1.0));
         check(Activation::Gelu, 1.0, 0.841_344_746_068_543);
+        check(Activation::Gelu, 0.0, 0.0);
         check(Activation::Softplus, 0.0, std::f64::consts::LN_2);
         check(Activation::Sigmoid, 0.0, 0.5);
         check(Activation::Tanh, 1.0, 0.761_594_155_955_764_9);
