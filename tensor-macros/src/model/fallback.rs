@@ -14,7 +14,7 @@ pub fn fallback(input: &ModelInput) -> TokenStream {
     let krate = &p.krate;
     let name = &input.name;
     let vis = &input.vis;
-    let f = quote!(F);
+    let f = quote!(__F);
     let (ins, outs): (Vec<TokenStream>, Vec<TokenStream>) = match &input.body {
         Body::Sequential { input, output, .. } => {
             let t = tensor_type(&input.dims, &f, &p);
@@ -41,7 +41,7 @@ pub fn fallback(input: &ModelInput) -> TokenStream {
     };
     quote! {
         #[allow(dead_code, unused_variables)]
-        #vis struct #name<F: #krate::Float = f32>(::core::marker::PhantomData<F>);
+        #vis struct #name<__F: #krate::Float = f32>(::core::marker::PhantomData<__F>);
         #[allow(dead_code, unused_variables, clippy::all)]
         impl #name<f32> {
             #vis fn new(seed: u64) -> Self {
@@ -49,7 +49,7 @@ pub fn fallback(input: &ModelInput) -> TokenStream {
             }
         }
         #[allow(dead_code, unused_variables, clippy::all)]
-        impl<F: #krate::Float> #name<F> {
+        impl<__F: #krate::Float> #name<__F> {
             #vis fn init(seed: u64) -> Self {
                 ::core::unreachable!()
             }

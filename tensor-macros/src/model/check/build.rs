@@ -33,6 +33,7 @@ pub(super) struct Builder<'a> {
     tensors: HashMap<String, Tensor>,
     shared: HashMap<String, Shared>,
     later: HashMap<String, Span>,
+    poisoned: HashSet<String>,
     outputs: HashSet<String>,
     counters: HashMap<&'static str, usize>,
     taken: HashSet<String>,
@@ -52,12 +53,16 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         tensors: HashMap::new(),
         shared: HashMap::new(),
         later: HashMap::new(),
+        poisoned: HashSet::new(),
         outputs: outputs.iter().map(|p| p.name.to_string()).collect(),
         counters: HashMap::new(),
         taken: HashSet::new(),
         static_checks: Vec::new(),
         lead_checks: Vec::new(),
     };
+    for port in inputs.iter().chain(outputs.iter()) {
+        b.taken.insert(port.name.to_string());
+    }
     for s in stmts.iter() {
         b.scan_inline(s);
     }
@@ -111,7 +116,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
             b.later.entry(name.to_string()).or_insert(name.span());
         }
     }
-    let mut assigned: HashMap<String, usize> = HashMap::new();
+    let mut assigned: HashMap<String, Option<usize>> = HashMap::new();
     for s in stmts.iter() {
         match s {
             Stmt::Let { name, expr } => {
@@ -130,26 +135,33 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
                 } else if assigned.contains_key(&key) {
                     b.errs
                         .at(name.span(), format!("output `{key}` is assigned twice"));
-                } else if let Some(n) = node {
-                    assigned.insert(key, n);
+                } else {
+                    assigned.insert(key, node);
                 }
             }
         }
     }
-    b.report_unused(&inputs);
+    if b.errs.is_empty() {
+        // Unused names are only worth reporting once everything resolves.
+        b.report_unused(&inputs);
+    }
     let mut output_irs = Vec::new();
     for p in outputs.iter() {
-        let Some(&node) = assigned.get(&p.name.to_string()) else {
-            if !sequential {
-                b.errs.at(
-                    p.name.span(),
-                    format!(
-                        "output `{0}` is never assigned: add `{0} = ...;` to the body",
-                        p.name
-                    ),
-                );
+        let node = match assigned.get(&p.name.to_string()) {
+            Some(Some(node)) => *node,
+            Some(None) => continue,
+            None => {
+                if !sequential {
+                    b.errs.at(
+                        p.name.span(),
+                        format!(
+                            "output `{0}` is never assigned: add `{0} = ...;` to the body",
+                            p.name
+                        ),
+                    );
+                }
+                continue;
             }
-            continue;
         };
         b.compare_output(p, node, sequential);
         output_irs.push(OutputIr {
@@ -352,6 +364,13 @@ impl Builder<'_> {
             }),
             _ => None,
         };
+        if self.outputs.contains(&key) {
+            self.errs.at(
+                name.span(),
+                format!("`{key}` is an output of the model: assign it without `let`: `{key} = ...;`"),
+            );
+            return;
+        }
         if self.tensors.contains_key(&key) || self.shared.contains_key(&key) {
             self.errs.at(
                 name.span(),
@@ -381,7 +400,11 @@ impl Builder<'_> {
             );
             return;
         }
-        if let Some(node) = self.eval(expr) {
+        let Some(node) = self.eval(expr) else {
+            self.poisoned.insert(key);
+            return;
+        };
+        {
             self.tensors.insert(
                 key,
                 Tensor {
@@ -445,8 +468,19 @@ impl Builder<'_> {
             }
         };
         let mut fusable = None;
-        for step in &expr.steps {
-            cur = self.apply(step, cur, &mut fusable)?;
+        for (i, step) in expr.steps.iter().enumerate() {
+            match self.apply(step, cur, &mut fusable) {
+                Some(next) => cur = next,
+                None => {
+                    // Still report the argument errors of the layers that follow.
+                    for rest in &expr.steps[i + 1..] {
+                        if is_known(&rest.kind.to_string()) {
+                            let _ = interpret(rest, self.errs);
+                        }
+                    }
+                    return None;
+                }
+            }
         }
         Some(cur)
     }
@@ -456,6 +490,10 @@ impl Builder<'_> {
         if let Some(t) = self.tensors.get_mut(&key) {
             t.used = true;
             return Some(t.node);
+        }
+        if self.poisoned.contains(&key) {
+            // Its definition failed and was reported; say nothing more.
+            return None;
         }
         let msg = if self.shared.contains_key(&key) || is_known(&key) {
             format!("`{key}` is a layer; a chain starts from a tensor: `x >> {key}`")

@@ -32,6 +32,23 @@ impl Paths {
     }
 }
 
+/// `tokens` with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = proc_macro2::TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
 /// The run-time size of a dim.
 pub fn size_tokens(s: &Size, p: &Paths) -> TokenStream {
     let fused = &p.fused;
@@ -115,14 +132,16 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     });
     let checks = g.static_checks.iter().map(|c| {
         let (d, who, role) = (&c.dim, &c.who, &c.role);
+        // Every token of the call carries the dim's span, so that the error points at it.
+        let path = respan(quote!(#fused::require_static), d.span());
         quote_spanned! {d.span()=>
-            const _: () = #fused::require_static::<#d>(#who, #role);
+            const _: () = #path::<#d>(#who, #role);
         }
     });
 
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(#f: #fused::Dense<F>,)
+        quote!(#f: #fused::Dense<__F>,)
     });
     let inits = g.layers.iter().map(|l| {
         let f = &l.field;
@@ -141,7 +160,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         quote!(__v.extend(self.#f.params_mut());)
     });
 
-    let f_ty = quote!(F);
+    let f_ty = quote!(__F);
     let in_names: Vec<&Ident> = g.inputs.iter().map(|i| &i.name).collect();
     let in_types: Vec<TokenStream> = g.inputs.iter().map(|i| tensor_type(&i.dims, &f_ty, &p)).collect();
     let out_types: Vec<TokenStream> = g
@@ -209,9 +228,9 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #(#attrs)*
         #doc_attr
         #[derive(::core::fmt::Debug, ::core::clone::Clone)]
-        #vis struct #name<F: #krate::Float = f32> {
+        #vis struct #name<__F: #krate::Float = f32> {
             #(#fields)*
-            __state: #fused::State<F>,
+            __state: #fused::State<__F>,
             __rng: #fused::Rng,
         }
 
@@ -223,7 +242,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             }
         }
 
-        impl<F: #krate::Float> #name<F> {
+        impl<__F: #krate::Float> #name<__F> {
             /// A new model with parameters of type `F`, initialised from `seed` exactly as
             /// `new(seed)` (the same values, rounded once to f32).
             #vis fn init(seed: u64) -> Self {
@@ -241,7 +260,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             /// When inputs merged by the model disagree on the length of a run-time dim.
             #vis fn forward(&self, #(#in_names: &#in_types),*) -> #out_ty {
                 #infer_locals
-                let mut __state = #fused::State::<F>::new(#n_nodes);
+                let mut __state = #fused::State::<__F>::new(#n_nodes);
                 let __st = &mut __state;
                 #infer_body
             }
@@ -267,14 +286,14 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             }
 
             /// Every parameter (kernel, then bias, layer by layer).
-            #vis fn parameters(&self) -> ::std::vec::Vec<&#fused::Param<F>> {
+            #vis fn parameters(&self) -> ::std::vec::Vec<&#fused::Param<__F>> {
                 let mut __v = ::std::vec::Vec::new();
                 #(#params)*
                 __v
             }
 
             /// Every parameter, mutably, in the order of `parameters`.
-            #vis fn parameters_mut(&mut self) -> ::std::vec::Vec<&mut #fused::Param<F>> {
+            #vis fn parameters_mut(&mut self) -> ::std::vec::Vec<&mut #fused::Param<__F>> {
                 let mut __v = ::std::vec::Vec::new();
                 #(#params_mut)*
                 __v
