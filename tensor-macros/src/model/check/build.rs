@@ -5,39 +5,40 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::Span;
 use syn::Ident;
 
-use super::ir::{show_shape, Act, DimRef, Graph, InputIr, Node, Op, OutputIr, ParamLayer, Size, StaticCheck};
+use super::ir::{DimRef, Graph, InputIr, Node, Op, OutputIr, ParamLayer, Size, StaticCheck};
 use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
-use crate::model::ast::{ArgValue, Body, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
+use super::normalise::{layer_specs, normalise};
+use crate::model::ast::{ArgValue, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
 use crate::model::errors::Errors;
 
-struct Tensor {
-    node: usize,
-    span: Span,
-    used: bool,
-    input: bool,
+pub(super) struct Tensor {
+    pub(super) node: usize,
+    pub(super) span: Span,
+    pub(super) used: bool,
+    pub(super) input: bool,
 }
 
-struct Shared {
-    kind: Option<LayerKind>,
-    param: Option<usize>,
-    span: Span,
-    used: bool,
+pub(super) struct Shared {
+    pub(super) kind: Option<LayerKind>,
+    pub(super) param: Option<usize>,
+    pub(super) span: Span,
+    pub(super) used: bool,
 }
 
 pub(super) struct Builder<'a> {
     pub(super) errs: &'a mut Errors,
-    inline: HashMap<String, usize>,
-    inline_dims: Vec<(Ident, usize)>,
+    pub(super) inline: HashMap<String, usize>,
+    pub(super) inline_dims: Vec<(Ident, usize)>,
     pub(super) nodes: Vec<Node>,
-    layers: Vec<ParamLayer>,
-    tensors: HashMap<String, Tensor>,
-    shared: HashMap<String, Shared>,
-    later: HashMap<String, Span>,
-    poisoned: HashSet<String>,
-    outputs: HashSet<String>,
-    counters: HashMap<&'static str, usize>,
-    taken: HashSet<String>,
-    static_checks: Vec<StaticCheck>,
+    pub(super) layers: Vec<ParamLayer>,
+    pub(super) tensors: HashMap<String, Tensor>,
+    pub(super) shared: HashMap<String, Shared>,
+    pub(super) later: HashMap<String, Span>,
+    pub(super) poisoned: HashSet<String>,
+    pub(super) outputs: HashSet<String>,
+    pub(super) counters: HashMap<&'static str, usize>,
+    pub(super) taken: HashSet<String>,
+    pub(super) static_checks: Vec<StaticCheck>,
     pub(super) lead_checks: Vec<(usize, usize)>,
 }
 
@@ -132,11 +133,11 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
                         name.span(),
                         format!("`{key}` is not an output of the model (its outputs are {}); to name an intermediate tensor write `let {key} = ...;`", outs.join(", ")),
                     );
-                } else if assigned.contains_key(&key) {
+                } else if let std::collections::hash_map::Entry::Vacant(slot) = assigned.entry(key.clone()) {
+                    slot.insert(node);
+                } else {
                     b.errs
                         .at(name.span(), format!("output `{key}` is assigned twice"));
-                } else {
-                    assigned.insert(key, node);
                 }
             }
         }
@@ -185,91 +186,6 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
     })
 }
 
-/// The sequential form as a functional graph: `output = x >> layer >> ...;`.
-fn normalise(body: &Body) -> (Vec<Port>, Vec<Port>, Vec<Stmt>, bool) {
-    match body {
-        Body::Sequential {
-            input,
-            output,
-            layers,
-            ..
-        } => {
-            let x = Ident::new("x", Span::call_site());
-            let y = Ident::new("output", output.span);
-            let stmt = Stmt::Assign {
-                name: y.clone(),
-                expr: Expr {
-                    source: Source::Name(x.clone()),
-                    steps: layers.clone(),
-                },
-            };
-            (
-                vec![Port {
-                    name: x,
-                    shape: input.clone(),
-                }],
-                vec![Port {
-                    name: y,
-                    shape: output.clone(),
-                }],
-                vec![stmt],
-                true,
-            )
-        }
-        Body::Functional {
-            inputs,
-            outputs,
-            stmts,
-        } => {
-            let copy = |ps: &Vec<Port>| {
-                ps.iter()
-                    .map(|p| Port {
-                        name: p.name.clone(),
-                        shape: p.shape.clone(),
-                    })
-                    .collect::<Vec<_>>()
-            };
-            let stmts = stmts
-                .iter()
-                .map(|s| match s {
-                    Stmt::Let { name, expr } => Stmt::Let {
-                        name: name.clone(),
-                        expr: clone_expr(expr),
-                    },
-                    Stmt::Assign { name, expr } => Stmt::Assign {
-                        name: name.clone(),
-                        expr: clone_expr(expr),
-                    },
-                })
-                .collect();
-            (copy(inputs), copy(outputs), stmts, false)
-        }
-    }
-}
-
-fn clone_expr(e: &Expr) -> Expr {
-    Expr {
-        source: match &e.source {
-            Source::Name(n) => Source::Name(n.clone()),
-            Source::Layer(l) => Source::Layer(l.clone()),
-            Source::Merge { op, args } => Source::Merge {
-                op: op.clone(),
-                args: args.iter().map(clone_expr).collect(),
-            },
-        },
-        steps: e.steps.clone(),
-    }
-}
-
-fn layer_specs<'e>(e: &'e Expr, out: &mut Vec<&'e LayerSpec>) {
-    match &e.source {
-        Source::Layer(l) => out.push(l),
-        Source::Merge { args, .. } => args.iter().for_each(|a| layer_specs(a, out)),
-        Source::Name(_) => {}
-    }
-    out.extend(e.steps.iter());
-}
-
 impl Builder<'_> {
     /// Registers the inline dims (`Dense(H1 = 256)`) before anything refers to them.
     fn scan_inline(&mut self, s: &Stmt) {
@@ -297,14 +213,14 @@ impl Builder<'_> {
                     format!("dimension `{key}` cannot have size 0: a dense layer needs at least one unit"),
                 ),
                 Ok(n) if !*neg => {
-                    if self.inline.contains_key(&key) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.inline.entry(key.clone()) {
+                        slot.insert(n);
+                        self.inline_dims.push((d.clone(), n));
+                    } else {
                         self.errs.at(
                             d.span(),
                             format!("dimension `{key}` is declared twice in this model; refer to it by name after the first declaration: `Dense({key})`"),
                         );
-                    } else {
-                        self.inline.insert(key, n);
-                        self.inline_dims.push((d.clone(), n));
                     }
                 }
                 _ => self.errs.range(
@@ -417,7 +333,7 @@ impl Builder<'_> {
         }
     }
 
-    fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
+    pub(super) fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
         let field = match name {
             Some(n) => n.clone(),
             None => {
@@ -517,7 +433,7 @@ impl Builder<'_> {
         None
     }
 
-    fn unknown_layer(&mut self, spec: &LayerSpec) {
+    pub(super) fn unknown_layer(&mut self, spec: &LayerSpec) {
         let key = spec.kind.to_string();
         let msg = if self.tensors.contains_key(&key) {
             format!("`{key}` is a tensor, not a layer; combine tensors with `add({key}, ..)`, `multiply({key}, ..)` or `concat({key}, ..)`")
@@ -528,195 +444,5 @@ impl Builder<'_> {
             format!("unknown layer `{key}`: {hint}model! knows Dense, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
         };
         self.errs.at(spec.kind.span(), msg);
-    }
-
-    fn apply(&mut self, spec: &LayerSpec, cur: usize, fusable: &mut Option<usize>) -> Option<usize> {
-        let key = spec.kind.to_string();
-        let (kind, param) = if let Some(sh) = self.shared.get_mut(&key) {
-            sh.used = true;
-            if spec.args.is_some() {
-                self.errs.range(
-                    spec.span,
-                    spec.end,
-                    format!("`{key}` is a shared layer, applied by name without arguments: `x >> {key}`"),
-                );
-                return None;
-            }
-            let param = sh.param;
-            let kind = match &sh.kind {
-                Some(LayerKind::Dense { units, bias, act }) => LayerKind::Dense {
-                    units: units.clone(),
-                    bias: *bias,
-                    act: *act,
-                },
-                Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
-                Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
-                None => return None,
-            };
-            (kind, param)
-        } else if is_known(&key) {
-            let kind = interpret(spec, self.errs)?;
-            let param = match &kind {
-                LayerKind::Dense { units, bias, .. } => Some(self.new_layer(None, units, *bias)),
-                _ => None,
-            };
-            (kind, param)
-        } else {
-            self.unknown_layer(spec);
-            return None;
-        };
-        let shape = self.nodes[cur].shape.clone();
-        let src = self.nodes[cur].src;
-        match kind {
-            LayerKind::Dense { act, .. } => {
-                let p = param?;
-                let last = shape.last()?.clone();
-                let layer = &mut self.layers[p];
-                match &layer.inputs {
-                    None => layer.inputs = Some(last),
-                    Some(prev) if prev.name != last.name => {
-                        let msg = format!(
-                            "layer `{}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one kernel, so every input needs the same feature dim",
-                            layer.field, prev.describe(), show_shape(&shape), last.describe()
-                        );
-                        self.errs.range(spec.span, spec.end, msg);
-                        return None;
-                    }
-                    Some(_) => {}
-                }
-                let mut out = shape[..shape.len() - 1].to_vec();
-                out.push(layer.units.clone());
-                self.nodes.push(Node {
-                    op: Op::Dense(p, act.unwrap_or(Act::Linear)),
-                    args: vec![cur],
-                    shape: out,
-                    src,
-                });
-                let n = self.nodes.len() - 1;
-                *fusable = act.is_none().then_some(n);
-                Some(n)
-            }
-            LayerKind::Act(a, axis) => {
-                if let Some(d) = axis {
-                    let key = d.to_string();
-                    let last = shape.last().map(|l| l.name.clone()).unwrap_or_default();
-                    if !shape.iter().any(|s| s.name == key) {
-                        self.errs.at(
-                            d.span(),
-                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; softmax normalises over the last dim, here `{last}`: write `Softmax` or `Softmax({last})`", show_shape(&shape)),
-                        );
-                        return None;
-                    }
-                    if key != last {
-                        self.errs.at(
-                            d.span(),
-                            format!("`Softmax({key})`: model! normalises over the last dim only, and the last dim of `{}` is `{last}`", show_shape(&shape)),
-                        );
-                        return None;
-                    }
-                }
-                if let Some(n) = fusable.take() {
-                    if let Op::Dense(p, Act::Linear) = self.nodes[n].op {
-                        self.nodes[n].op = Op::Dense(p, a);
-                        return Some(n);
-                    }
-                }
-                self.nodes.push(Node {
-                    op: Op::Act(a),
-                    args: vec![cur],
-                    shape,
-                    src,
-                });
-                Some(self.nodes.len() - 1)
-            }
-            LayerKind::Dropout(rate) => {
-                *fusable = None;
-                self.nodes.push(Node {
-                    op: Op::Dropout(rate),
-                    args: vec![cur],
-                    shape,
-                    src,
-                });
-                Some(self.nodes.len() - 1)
-            }
-        }
-    }
-
-    fn report_unused(&mut self, inputs: &[Port]) {
-        let mut unused: Vec<(Span, String)> = Vec::new();
-        for (name, t) in &self.tensors {
-            if t.used {
-                continue;
-            }
-            let msg = if t.input {
-                let shape = inputs
-                    .iter()
-                    .find(|p| p.name == name)
-                    .map(|p| {
-                        let d: Vec<String> = p.shape.dims.iter().map(|d| d.to_string()).collect();
-                        format!(" `[{}]`", d.join(", "))
-                    })
-                    .unwrap_or_default();
-                format!(
-                    "input `{name}`{shape} is never used; use it in the graph or remove it from the inputs"
-                )
-            } else {
-                format!("the tensor `{name}` is computed but never used; use it (e.g. in an output) or remove this `let`")
-            };
-            unused.push((t.span, msg));
-        }
-        for (name, s) in &self.shared {
-            if !s.used {
-                unused.push((
-                    s.span,
-                    format!("layer `{name}` is never applied; apply it with `x >> {name}` or remove it"),
-                ));
-            }
-        }
-        unused.sort_by_key(|(s, m)| (format!("{s:?}"), m.clone()));
-        for (span, msg) in unused {
-            self.errs.at(span, msg);
-        }
-    }
-
-    fn compare_output(&mut self, p: &Port, node: usize, sequential: bool) {
-        let produced = &self.nodes[node].shape;
-        let declared: Vec<String> = p.shape.dims.iter().map(|d| d.to_string()).collect();
-        let same =
-            produced.len() == declared.len() && produced.iter().zip(&declared).all(|(a, b)| a.name == *b);
-        if same {
-            return;
-        }
-        let what = if sequential {
-            "the model".to_string()
-        } else {
-            format!("output `{}`", p.name)
-        };
-        let mut msg = format!(
-            "{what} produces `{}` but its declared shape is `[{}]`",
-            show_shape(produced),
-            declared.join(", ")
-        );
-        if produced.len() == declared.len() {
-            let diffs: Vec<usize> = (0..declared.len())
-                .filter(|&i| produced[i].name != declared[i])
-                .collect();
-            if let [i] = diffs[..] {
-                msg.push_str(&format!(
-                    ": dimension {} does not match `{}`",
-                    produced[i].describe(),
-                    declared[i]
-                ));
-                if i + 1 == declared.len() {
-                    msg.push_str(&format!(
-                        "; end it with `Dense({})` to map the features to `{}`",
-                        declared[i], declared[i]
-                    ));
-                }
-            }
-        } else {
-            msg.push_str(&format!(" (rank {} vs {})", produced.len(), declared.len()));
-        }
-        self.errs.at(p.shape.span, msg);
     }
 }
