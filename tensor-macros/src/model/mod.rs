@@ -25,3 +25,6 @@ pub fn model(tokens: TokenStream) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
