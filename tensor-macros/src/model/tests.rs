@@ -29,7 +29,10 @@ fn sequential_fuses_activations_into_dense() {
     assert_eq!(g.nodes.len(), 4);
     assert!(matches!(g.nodes[1].op, Op::Dense(0, super::check::ir::Act::Relu)));
     assert!(matches!(g.nodes[2].op, Op::Dropout(r) if r == 0.2));
-    assert!(matches!(g.nodes[3].op, Op::Dense(1, super::check::ir::Act::Softmax)));
+    assert!(matches!(
+        g.nodes[3].op,
+        Op::Dense(1, super::check::ir::Act::Softmax)
+    ));
     let names: Vec<String> = g.layers.iter().map(|l| l.field.to_string()).collect();
     assert_eq!(names, ["dense1", "dense2"]);
     assert_eq!(g.outputs[0].node, 3);
@@ -64,7 +67,12 @@ fn every_error_is_collected() {
     });
     assert!(g.is_none());
     let text = errs.to_compile_errors().to_string();
-    for needle in ["appears twice", "cannot have size 0", "unknown layer `Relo`", "dropout rate"] {
+    for needle in [
+        "appears twice",
+        "cannot have size 0",
+        "unknown layer `Relo`",
+        "dropout rate",
+    ] {
         assert!(text.contains(needle), "missing `{needle}` in {text}");
     }
 }
@@ -73,7 +81,10 @@ fn every_error_is_collected() {
 fn malformed_input_shows_the_expected_form() {
     let e = syn::parse2::<ModelInput>(quote!(struct Mlp [Batch] -> [Batch] { Relu }));
     let msg = e.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(msg.contains("struct Name: [Batch, Pixels] -> [Batch, Classes]"), "{msg}");
+    assert!(
+        msg.contains("struct Name: [Batch, Pixels] -> [Batch, Classes]"),
+        "{msg}"
+    );
 }
 
 /// A 20-layer model through the whole macro (parse, check, expand). The time is printed for
@@ -96,7 +107,10 @@ fn expansion_time_of_a_20_layer_model() {
         len += super::model(tokens.clone()).to_string().len();
     }
     let per = start.elapsed() / runs;
-    println!("model! expansion of a 20-layer model: {per:?} per expansion ({} chars of output)", len / runs as usize);
+    println!(
+        "model! expansion of a 20-layer model: {per:?} per expansion ({} chars of output)",
+        len / runs as usize
+    );
     assert!(len > 0);
     assert!(per < std::time::Duration::from_millis(500), "{per:?}");
 }
