@@ -150,3 +150,44 @@ pub fn check_same_lead(names: [&str; 2], dims: [&[usize]; 2], dim_names: &[&str]
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A training step's buffers keep their allocations: after the first step, the second one
+    /// (same batch) writes into the same memory.
+    #[test]
+    fn buffers_are_reused_across_steps() {
+        let mut rng = Rng::new(1);
+        let mut dense = Dense::<f32>::new("d", 4, 3, true, &mut rng);
+        let mut st = State::<f32>::new(3);
+        let x = vec![0.5f32; 8 * 4];
+        let mut step = |st: &mut State<f32>, rng: &mut Rng| {
+            copy_into(&x, &mut st.outs[0]);
+            let (prev, out) = split(&mut st.outs, 1);
+            dense.forward(&prev[0], 8, Activation::Gelu, out, Some(&mut st.pres[1]));
+            let (prev, out) = split(&mut st.outs, 2);
+            dropout_forward(&prev[1], 0.5, Some(rng), &mut st.masks[2], out);
+            st.zero_grad(2);
+            st.zero_grad(1);
+            st.grads[2].iter_mut().for_each(|g| *g = 1.0);
+            let (lo, g) = split_mut(&mut st.grads, 2);
+            accumulate_product(g, &st.masks[2], &mut lo[1]);
+            let (_, g) = split_mut(&mut st.grads, 1);
+            dense.zero_grad();
+            dense.backward(&st.outs[0], &st.outs[1], &st.pres[1], g, 8, Activation::Gelu, None);
+        };
+        step(&mut st, &mut rng);
+        let ptrs = |st: &State<f32>| -> Vec<*const f32> {
+            [&st.outs, &st.pres, &st.masks, &st.grads]
+                .iter()
+                .flat_map(|v| v.iter().map(|b| b.as_ptr()))
+                .collect()
+        };
+        let before = ptrs(&st);
+        step(&mut st, &mut rng);
+        assert_eq!(before, ptrs(&st));
+        assert_eq!(st.outs[1].len(), 8 * 3);
+    }
+}
