@@ -286,3 +286,54 @@ fn gradients_are_overwritten_not_accumulated_across_steps() {
     a.backward(&y.map(|_| 1.0));
     assert_eq!(a.parameters()[0].grad, once);
 }
+
+dims! { Time; Feat = 3; }
+
+model! {
+    /// Rank 3: dense layers act on the last dim, `Batch` and `Time` are both run-time.
+    struct PerStep: [Batch, Time, Feat] -> [Batch, Time, Classes] {
+        Dense(Hidden), Elu, Dense(Classes), Softmax
+    }
+}
+
+#[test]
+fn rank_three_input_with_two_run_time_dims() {
+    let model = PerStep::<f64>::init(3);
+    let x: Tensor<(Batch, Time, Feat), f64> = Tensor::from_vec(noise(4, 2 * 3 * 3), &[2, 3]).unwrap();
+    assert_eq!(model.forward(&x).dims(), &[2, 3, 3]);
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+#[test]
+fn model_trait_takes_tuples_for_several_inputs_and_outputs() {
+    use dimflow::tensor_nn::Model;
+    let mut m = Shared::new(5);
+    let a = Tensor::<(Batch, Pixels)>::full(0.25, &[2]);
+    let b = Tensor::<(Batch, Pixels)>::full(-0.5, &[2]);
+    let (s, p) = Model::forward_train(&mut m, &(a.clone(), b.clone()));
+    let (s2, p2) = m.forward(&a, &b);
+    // Dropout only touches `prod`; `sum` is deterministic.
+    assert_eq!(s.to_vec(), s2.to_vec());
+    assert_eq!(p.dims(), p2.dims());
+    Model::backward(&mut m, &(s.map(|_| 1.0), p.map(|_| 0.0)));
+    let names: Vec<&str> = m.params().iter().map(|p| p.name).collect();
+    assert_eq!(
+        names,
+        ["tower.kernel", "tower.bias", "dense1.kernel", "dense1.bias"]
+    );
+    assert!(m.params_mut().iter().all(|p| p.grad.iter().any(|&g| g != 0.0)));
+}
+
+#[test]
+#[should_panic(expected = "dimension `Batch` has length 3 in input `a` but 2 in input `b`")]
+fn merged_inputs_must_agree_on_run_time_lengths() {
+    let m = Shared::new(5);
+    let a = Tensor::<(Batch, Pixels)>::full(0.25, &[3]);
+    let b = Tensor::<(Batch, Pixels)>::full(-0.5, &[2]);
+    let _ = m.forward(&a, &b);
+}

@@ -139,13 +139,11 @@ pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usi
 pub fn check_same_lead(names: [&str; 2], dims: [&[usize]; 2], dim_names: &[&str]) {
     let (a, b) = (dims[0], dims[1]);
     for (i, name) in dim_names.iter().enumerate() {
-        if a.get(i) != b.get(i) {
+        let (la, lb) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        if la != lb {
             panic!(
-                "dimension `{name}` has length {:?} in input `{}` but {:?} in input `{}`",
-                a.get(i),
-                names[0],
-                b.get(i),
-                names[1]
+                "dimension `{name}` has length {la} in input `{}` but {lb} in input `{}`",
+                names[0], names[1]
             );
         }
     }
@@ -176,7 +174,15 @@ mod tests {
             accumulate_product(g, &st.masks[2], &mut lo[1]);
             let (_, g) = split_mut(&mut st.grads, 1);
             dense.zero_grad();
-            dense.backward(&st.outs[0], &st.outs[1], &st.pres[1], g, 8, Activation::Gelu, None);
+            dense.backward(
+                &st.outs[0],
+                &st.outs[1],
+                &st.pres[1],
+                g,
+                8,
+                Activation::Gelu,
+                None,
+            );
         };
         step(&mut st, &mut rng);
         let ptrs = |st: &State<f32>| -> Vec<*const f32> {
