@@ -133,6 +133,46 @@ model! {
 seq_model_check!(standalone_activations, Standalone, (Batch, Pixels), 6);
 
 model! {
+    /// Batch normalisation between dense layers, and directly on the input.
+    struct Normed: [Batch, Pixels] -> [Batch, Classes] {
+        BatchNorm, Dense(Hidden), BatchNorm(momentum = 0.9), Relu, Dense(Classes), Tanh
+    }
+}
+seq_model_check!(batch_norm, Normed, (Batch, Pixels), 6);
+
+#[test]
+fn batch_norm_names_statistics_and_uses_them_in_inference() {
+    let mut m = Normed::<f64>::init(1);
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "batch_norm1.gamma",
+            "batch_norm1.beta",
+            "batch_norm1.moving_mean",
+            "batch_norm1.moving_variance",
+            "dense1.kernel",
+            "dense1.bias",
+            "batch_norm2.gamma",
+            "batch_norm2.beta",
+            "batch_norm2.moving_mean",
+            "batch_norm2.moving_variance",
+            "dense2.kernel",
+            "dense2.bias"
+        ]
+    );
+    let x = input::<(Batch, Pixels)>(3, 8, 6);
+    let before = m.forward(&x).to_vec();
+    let _ = m.forward_train(&x);
+    // Training moved the moving statistics (momentum 0.99: mean = 0.01 · batch mean), so
+    // inference output changes; and the batch mean of the input is what moved them.
+    let xv = x.to_vec();
+    let mean0: f64 = (0..8).map(|r| xv[r * 6]).sum::<f64>() / 8.0;
+    assert!((m.parameters()[2].value[0] - 0.01 * mean0).abs() < 1e-12);
+    assert_ne!(before, m.forward(&x).to_vec());
+}
+
+model! {
     /// Two inputs, a concat, the wide & deep shape.
     struct WideDeep(wide: [Batch, Crossed], deep: [Batch, Numeric]) -> (out: [Batch, One]) {
         let h = deep >> Dense(D1 = 5) >> Relu >> Dense(D2 = 4) >> Tanh;

@@ -7,6 +7,7 @@
 //! training step no step allocates, except for the output tensor handed back to the caller.
 
 mod activation;
+mod batch_norm;
 mod checks;
 mod dense;
 mod ops;
@@ -14,6 +15,7 @@ mod param;
 mod rng;
 
 pub use activation::Activation;
+pub use batch_norm::BatchNorm;
 pub use checks::{require_size, require_static, size_of_dim};
 pub use dense::Dense;
 pub use ops::{

@@ -33,6 +33,10 @@ impl Builder<'_> {
                 },
                 Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
                 Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
+                Some(LayerKind::BatchNorm { momentum, epsilon }) => LayerKind::BatchNorm {
+                    momentum: *momentum,
+                    epsilon: *epsilon,
+                },
                 None => return None,
             };
             (kind, param)
@@ -105,6 +109,39 @@ impl Builder<'_> {
                 }
                 self.nodes.push(Node {
                     op: Op::Act(a),
+                    args: vec![cur],
+                    shape,
+                    src,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::BatchNorm { momentum, epsilon } => {
+                *fusable = None;
+                let last = shape.last()?.clone();
+                let p = match param {
+                    Some(p) => {
+                        let prev = &self.layers[p].units;
+                        if prev.name != last.name {
+                            let msg = format!(
+                                "layer `{key}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one set of statistics, so every input needs the same feature dim",
+                                prev.describe(), show_shape(&shape), last.describe()
+                            );
+                            self.errs.range(spec.span, spec.end, msg);
+                            return None;
+                        }
+                        p
+                    }
+                    None => {
+                        let name = self.shared.contains_key(&key).then(|| spec.kind.clone());
+                        let p = self.new_batch_norm(name.as_ref(), last, momentum, epsilon);
+                        if let Some(sh) = self.shared.get_mut(&key) {
+                            sh.param = Some(p);
+                        }
+                        p
+                    }
+                };
+                self.nodes.push(Node {
+                    op: Op::BatchNorm(p),
                     args: vec![cur],
                     shape,
                     src,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::Span;
 use syn::Ident;
 
-use super::ir::{DimRef, Graph, InputIr, Node, Op, OutputIr, ParamLayer, Size, StaticCheck};
+use super::ir::{DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size, StaticCheck};
 use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
 use super::normalise::{layer_specs, normalise};
 use crate::model::ast::{ArgValue, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
@@ -336,16 +336,7 @@ impl Builder<'_> {
     pub(super) fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
         let field = match name {
             Some(n) => n.clone(),
-            None => {
-                let c = self.counters.entry("dense").or_insert(0);
-                loop {
-                    *c += 1;
-                    let f = format!("dense{c}");
-                    if !self.taken.contains(&f) {
-                        break Ident::new(&f, Span::call_site());
-                    }
-                }
-            }
+            None => self.auto_name("dense"),
         };
         let units = self.dim_ref(units);
         if let (Size::Of(d), Some(id)) = (&units.size, &units.ident) {
@@ -360,7 +351,39 @@ impl Builder<'_> {
             field,
             inputs: None,
             units,
-            bias,
+            kind: ParamKind::Dense { bias },
+        });
+        self.layers.len() - 1
+    }
+
+    fn auto_name(&mut self, kind: &'static str) -> Ident {
+        let c = self.counters.entry(kind).or_insert(0);
+        loop {
+            *c += 1;
+            let f = format!("{kind}{c}");
+            if !self.taken.contains(&f) {
+                break Ident::new(&f, Span::call_site());
+            }
+        }
+    }
+
+    /// A batch-normalisation layer over `features` (created at its first application).
+    pub(super) fn new_batch_norm(
+        &mut self,
+        name: Option<&Ident>,
+        features: DimRef,
+        momentum: f64,
+        epsilon: f64,
+    ) -> usize {
+        let field = match name {
+            Some(n) => n.clone(),
+            None => self.auto_name("batch_norm"),
+        };
+        self.layers.push(ParamLayer {
+            field,
+            inputs: Some(features.clone()),
+            units: features,
+            kind: ParamKind::BatchNorm { momentum, epsilon },
         });
         self.layers.len() - 1
     }
@@ -441,7 +464,7 @@ impl Builder<'_> {
             let hint = closest(&key, KNOWN.iter().copied())
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default();
-            format!("unknown layer `{key}`: {hint}model! knows Dense, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
+            format!("unknown layer `{key}`: {hint}model! knows Dense, BatchNorm, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
         };
         self.errs.at(spec.kind.span(), msg);
     }

@@ -83,8 +83,25 @@ pub struct ParamLayer {
     pub inputs: Option<DimRef>,
     /// Output features.
     pub units: DimRef,
-    /// Whether it has a bias.
-    pub bias: bool,
+    /// What kind of layer it is.
+    pub kind: ParamKind,
+}
+
+/// The kinds of layers with parameters.
+#[derive(Clone, Copy)]
+pub enum ParamKind {
+    /// A dense layer, with or without bias.
+    Dense {
+        /// Whether it has a bias.
+        bias: bool,
+    },
+    /// Batch normalisation over the last dim (`units` is the normalised dim).
+    BatchNorm {
+        /// Moving-statistics momentum.
+        momentum: f64,
+        /// Variance epsilon.
+        epsilon: f64,
+    },
 }
 
 /// What a node computes.
@@ -98,6 +115,8 @@ pub enum Op {
     Act(Act),
     /// Inverted dropout with its rate.
     Dropout(f64),
+    /// Batch normalisation (index into `Graph::layers`).
+    BatchNorm(usize),
     /// Element-wise sum of two tensors.
     Add,
     /// Element-wise product of two tensors.
@@ -171,7 +190,7 @@ impl Graph {
     pub fn needs_grad(&self) -> Vec<bool> {
         let mut need = vec![false; self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
-            need[i] = matches!(n.op, Op::Dense(..)) || n.args.iter().any(|&a| need[a]);
+            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_)) || n.args.iter().any(|&a| need[a]);
         }
         need
     }

@@ -8,7 +8,8 @@ use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 15] = [
+pub const KNOWN: [&str; 16] = [
+    "BatchNorm",
     "Dense",
     "Relu",
     "ReLU",
@@ -41,6 +42,13 @@ pub enum LayerKind {
     Act(Act, Option<Ident>),
     /// `Dropout(rate)`.
     Dropout(f64),
+    /// `BatchNorm(momentum = .., epsilon = ..)`.
+    BatchNorm {
+        /// Moving-statistics momentum (Keras' default 0.99).
+        momentum: f64,
+        /// Variance epsilon (Keras' default 0.001).
+        epsilon: f64,
+    },
 }
 
 /// Whether `name` is a layer kind `model!` knows.
@@ -168,6 +176,25 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 }
             };
             Some(LayerKind::Act(Act::Softmax, axis))
+        }
+        "BatchNorm" => {
+            let (mut momentum, mut epsilon) = (0.99, 1e-3);
+            for arg in spec.args.as_deref().unwrap_or(&[]) {
+                let key = arg.key.as_ref().map(|k| k.to_string());
+                match (key.as_deref(), number(arg)) {
+                    (Some("momentum"), Some(v)) if (0.0..=1.0).contains(&v) => momentum = v,
+                    (Some("epsilon"), Some(v)) if v > 0.0 => epsilon = v,
+                    _ => {
+                        errs.range(
+                            arg.span,
+                            arg.end,
+                            "`BatchNorm` takes `momentum = 0.99` (in [0, 1]) and `epsilon = 0.001` (> 0)",
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(LayerKind::BatchNorm { momentum, epsilon })
         }
         "Dropout" => {
             let args = spec.args.as_deref().unwrap_or(&[]);

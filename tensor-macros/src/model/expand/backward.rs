@@ -57,6 +57,18 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
                 }
             }
+            Op::BatchNorm(l) => {
+                rows_used[node.src] = true;
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#f.backward(&__st.pres[#il], __g, #rows, #gin);)
+            }
             Op::Act(act) => {
                 let a = node.args[0];
                 let al = lit(a);

@@ -38,6 +38,22 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     #f.forward(&__prev[#a], #rows, #actt, __out, #pre);
                 }}
             }
+            Op::BatchNorm(l) => {
+                rows_used[node.src] |= training;
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                if training {
+                    quote! {{
+                        let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                        #f.forward_train(&__prev[#a], #rows, __out, &mut __st.pres[#il]);
+                    }}
+                } else {
+                    quote! {{
+                        let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                        #f.forward_inference(&__prev[#a], __out);
+                    }}
+                }
+            }
             Op::Act(act) => {
                 let a = arg(0);
                 let actt = act_tokens(*act, p);

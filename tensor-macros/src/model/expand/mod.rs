@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
 use super::ast::ModelInput;
-use super::check::ir::{Act, Graph, Op, Size};
+use super::check::ir::{Act, Graph, Op, ParamKind, Size};
 
 /// Paths the generated code names.
 pub struct Paths {
@@ -141,15 +141,24 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
 
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(#f: #fused::Dense<__F>,)
+        match l.kind {
+            ParamKind::Dense { .. } => quote!(#f: #fused::Dense<__F>,),
+            ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
+        }
     });
     let inits = g.layers.iter().map(|l| {
         let f = &l.field;
         let fs = f.to_string();
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
-        let bias = l.bias;
-        quote!(#f: #fused::Dense::new(#fs, #inputs, #units, #bias, &mut __init),)
+        match l.kind {
+            ParamKind::Dense { bias } => {
+                quote!(#f: #fused::Dense::new(#fs, #inputs, #units, #bias, &mut __init),)
+            }
+            ParamKind::BatchNorm { momentum, epsilon } => {
+                quote!(#f: #fused::BatchNorm::new(#fs, #units, #momentum, #epsilon),)
+            }
+        }
     });
     let params = g.layers.iter().map(|l| {
         let f = &l.field;
