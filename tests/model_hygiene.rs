@@ -37,6 +37,13 @@ dimflow::model! {
     }
 }
 
+dimflow::model! {
+    /// No parameters at all: the backward pass has nothing to do.
+    pub struct NoParams: [Batch, F] -> [Batch, F] {
+        Relu, Dropout(0.5)
+    }
+}
+
 fn result_ok() -> Result<usize> {
     let m = Hygienic::new(3);
     let x = dimflow::tensor_core::Tensor::<(Batch, F)>::full(0.5, &[2]);
@@ -49,6 +56,12 @@ fn result_ok() -> Result<usize> {
 #[test]
 fn expands_cleanly_and_runs() {
     let _ = (Tensor, Dense, Vec, Option, State);
+    let mut n = NoParams::new(0);
+    let x = dimflow::tensor_core::Tensor::<(Batch, F)>::full(-1.0, &[2]);
+    let y = n.forward_train(&x);
+    n.backward(&y);
+    assert!(n.parameters().is_empty());
+    assert_eq!(n.forward(&x).to_vec(), vec![0.0; 8]);
     assert_eq!(result_ok(), Ok(4));
     let m = Hygienic::new(3);
     let x = dimflow::tensor_core::Tensor::<(Batch, F)>::full(0.5, &[2]);
