@@ -377,3 +377,55 @@ fn merged_inputs_must_agree_on_run_time_lengths() {
     let b = Tensor::<(Batch, Pixels)>::full(-0.5, &[2]);
     let _ = m.forward(&a, &b);
 }
+
+/// The f32 instantiation (the one `Model` trains) agrees with the f64 one that the finite
+/// differences check, from the same seed and input (no dropout, so the step is deterministic).
+#[test]
+fn f32_step_agrees_with_the_checked_f64_step() {
+    let mut m32 = Normed::new(9);
+    let mut m64 = Normed::<f64>::init(9);
+    let x64 = input::<(Batch, Pixels)>(3, 8, 6);
+    let x32: Tensor<(Batch, Pixels)> = x64.map(|v| v as f32);
+    let y32 = m32.forward_train(&x32);
+    let y64 = m64.forward_train(&x64);
+    for (a, b) in y32.to_vec().iter().zip(y64.to_vec()) {
+        assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    m32.backward(&y32.map(|_| 1.0));
+    m64.backward(&y64.map(|_| 1.0));
+    for (p32, p64) in m32.parameters().iter().zip(m64.parameters()) {
+        for (a, b) in p32.grad.iter().zip(&p64.grad) {
+            assert!(
+                (f64::from(*a) - b).abs() < 1e-4 * (1.0 + b.abs()),
+                "{}: {a} vs {b}",
+                p64.name
+            );
+        }
+    }
+}
+
+model! {
+    /// One batch-norm layer shared by two inputs (one set of statistics and parameters).
+    struct SharedNorm(a: [Batch, Pixels], b: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let norm = BatchNorm;
+        let h = add(a >> Dense(Pixels) >> norm, b >> Dense(Pixels) >> norm);
+        y = h >> Dense(Classes);
+    }
+}
+
+#[test]
+fn shared_batch_norm_accumulates_both_uses() {
+    let model = SharedNorm::<f64>::init(4);
+    let a = input::<(Batch, Pixels)>(5, 4, 6);
+    let b = input::<(Batch, Pixels)>(6, 4, 6);
+    check(
+        &model,
+        |m| m.forward_train(&a, &b).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[4]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    // One set of batch-norm parameters, created at its first use (after `dense1`).
+    assert_eq!(names.iter().filter(|n| n.starts_with("norm.")).count(), 4);
+    assert_eq!(names[2..4], ["norm.gamma", "norm.beta"]);
+}

@@ -21,7 +21,6 @@ pub struct BatchNorm<F> {
     features: usize,
     momentum: f64,
     epsilon: f64,
-    inv_std: Vec<F>,
 }
 
 impl<F: Float> BatchNorm<F> {
@@ -40,7 +39,6 @@ impl<F: Float> BatchNorm<F> {
             features,
             momentum,
             epsilon,
-            inv_std: vec![F::zero(); features],
         }
     }
 
@@ -83,12 +81,22 @@ impl<F: Float> BatchNorm<F> {
         }
     }
 
-    /// Training: normalises with the batch statistics of `rows` rows, keeps `x̂` in `xhat` for
-    /// the backward pass and updates the moving statistics.
-    pub fn forward_train(&mut self, x: &[F], rows: usize, out: &mut Vec<F>, xhat: &mut Vec<F>) {
+    /// Training: normalises with the batch statistics of `rows` rows, keeps `x̂` in `xhat` and
+    /// `1/σ` per feature in `inv_std` for the backward pass (per application, so a shared layer
+    /// keeps each use's statistics), and updates the moving statistics.
+    pub fn forward_train(
+        &mut self,
+        x: &[F],
+        rows: usize,
+        out: &mut Vec<F>,
+        xhat: &mut Vec<F>,
+        inv_std: &mut Vec<F>,
+    ) {
         let f = self.features;
         xhat.clear();
         xhat.extend_from_slice(x);
+        inv_std.clear();
+        inv_std.resize(f, F::zero());
         if f == 0 || rows == 0 {
             out.clear();
             return;
@@ -103,7 +111,7 @@ impl<F: Float> BatchNorm<F> {
                 s + d * d
             }) / n;
             let inv = (var + eps).sqrt().recip();
-            self.inv_std[j] = inv;
+            inv_std[j] = inv;
             for r in 0..rows {
                 xhat[r * f + j] = (x[r * f + j] - mean) * inv;
             }
@@ -121,7 +129,14 @@ impl<F: Float> BatchNorm<F> {
 
     /// Backward of [`BatchNorm::forward_train`]: adds ∂γ = Σ dy·x̂ and ∂β = Σ dy to the
     /// gradients, and `∂x = γ·σ⁻¹/N · (N·dy − Σ dy − x̂·Σ dy·x̂)` to `grad_in` when given.
-    pub fn backward(&mut self, xhat: &[F], grad: &[F], rows: usize, grad_in: Option<&mut [F]>) {
+    pub fn backward(
+        &mut self,
+        xhat: &[F],
+        inv_std: &[F],
+        grad: &[F],
+        rows: usize,
+        grad_in: Option<&mut [F]>,
+    ) {
         let f = self.features;
         if f == 0 || rows == 0 {
             return;
@@ -143,7 +158,7 @@ impl<F: Float> BatchNorm<F> {
             for r in 0..rows {
                 for j in 0..f {
                     let i = r * f + j;
-                    let k = self.gamma.value[j] * self.inv_std[j] / n;
+                    let k = self.gamma.value[j] * inv_std[j] / n;
                     gx[i] = gx[i] + k * (n * grad[i] - sum_dy[j] - xhat[i] * sum_dy_xhat[j]);
                 }
             }
@@ -159,8 +174,9 @@ mod tests {
     fn training_normalises_and_updates_moving_stats() {
         // One feature, x = [1, 3]: mean 2, biased variance 1, x̂ = [-1, 1] / sqrt(1 + eps).
         let mut bn = BatchNorm::<f64>::new("bn", 1, 0.9, 0.0);
-        let (mut out, mut xhat) = (vec![], vec![]);
-        bn.forward_train(&[1.0, 3.0], 2, &mut out, &mut xhat);
+        let (mut out, mut xhat, mut inv) = (vec![], vec![], vec![]);
+        bn.forward_train(&[1.0, 3.0], 2, &mut out, &mut xhat, &mut inv);
+        assert_eq!(inv, vec![1.0]);
         assert_eq!(out, vec![-1.0, 1.0]);
         // moving mean 0.9·0 + 0.1·2 = 0.2; moving variance 0.9·1 + 0.1·1 = 1.0.
         assert!((bn.moving_mean.value[0] - 0.2).abs() < 1e-12);

@@ -34,7 +34,7 @@ pub struct State<F> {
     pub outs: Vec<Vec<F>>,
     /// Pre-activation of each node (filled only where the backward pass needs it).
     pub pres: Vec<Vec<F>>,
-    /// Dropout scale factors of each node (dropout nodes only).
+    /// Dropout scale factors of each node (dropout nodes), or `1/σ` per feature (batch norm).
     pub masks: Vec<Vec<F>>,
     /// Gradient of the loss with respect to each node's output.
     pub grads: Vec<Vec<F>>,

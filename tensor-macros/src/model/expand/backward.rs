@@ -67,7 +67,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                 } else {
                     quote!(::core::option::Option::None)
                 };
-                quote!(#f.backward(&__st.pres[#il], __g, #rows, #gin);)
+                quote!(#f.backward(&__st.pres[#il], &__st.masks[#il], __g, #rows, #gin);)
             }
             Op::Act(act) => {
                 let a = node.args[0];

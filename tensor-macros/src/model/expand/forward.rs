@@ -45,7 +45,7 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                 if training {
                     quote! {{
                         let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                        #f.forward_train(&__prev[#a], #rows, __out, &mut __st.pres[#il]);
+                        #f.forward_train(&__prev[#a], #rows, __out, &mut __st.pres[#il], &mut __st.masks[#il]);
                     }}
                 } else {
                     quote! {{
