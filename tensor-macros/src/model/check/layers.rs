@@ -184,11 +184,17 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 match (key.as_deref(), number(arg)) {
                     (Some("momentum"), Some(v)) if (0.0..=1.0).contains(&v) => momentum = v,
                     (Some("epsilon"), Some(v)) if v > 0.0 => epsilon = v,
-                    _ => {
+                    (k, v) => {
+                        let got = match (k, v) {
+                            (Some(k @ ("momentum" | "epsilon")), Some(v)) => {
+                                format!(" (got `{k} = {v}`)")
+                            }
+                            _ => String::new(),
+                        };
                         errs.range(
                             arg.span,
                             arg.end,
-                            "`BatchNorm` takes `momentum = 0.99` (in [0, 1]) and `epsilon = 0.001` (> 0)",
+                            format!("`BatchNorm` takes `momentum = 0.99` (in [0, 1]) and `epsilon = 0.001` (> 0){got}"),
                         );
                         return None;
                     }
