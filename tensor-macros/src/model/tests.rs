@@ -114,3 +114,15 @@ fn expansion_time_of_a_20_layer_model() {
     assert!(len > 0);
     assert!(per < std::time::Duration::from_millis(500), "{per:?}");
 }
+
+#[test]
+#[ignore = "prints an expansion for reading"]
+fn print_expansion() {
+    let out = super::model(quote! {
+        /// doc
+        pub struct Mlp: [Batch, Pixels] -> [Batch, Classes] {
+            Dense(Hidden), Relu, Dropout(0.2), Dense(Classes)
+        }
+    });
+    println!("{out}");
+}
