@@ -78,6 +78,25 @@ fn every_error_is_collected() {
 }
 
 #[test]
+fn odd_input_reports_instead_of_panicking() {
+    for tokens in [
+        quote!(struct A(x: [], y: []) -> (z: [Batch]) { z = concat(x, y); }),
+        quote!(struct B: [Batch, P] -> [Batch, P] { BatchNorm(epsilon = 1e400) }),
+        quote!(struct C: [Batch, P] -> [Batch, P] { LeakyRelu(1e400), Elu(-1), Dropout(1) }),
+        quote!(struct D(x: [Batch, P]) -> (y: [Batch, P]) { y = add(x); let x = Relu; }),
+        quote!(struct E: [] -> [] { Dense(H = 18446744073709551616) }),
+    ] {
+        let input: ModelInput = match syn::parse2(tokens) {
+            Ok(i) => i,
+            Err(e) => panic!("parse failed: {e}"),
+        };
+        let mut errs = Errors::default();
+        assert!(check(&input, &mut errs).is_none());
+        assert!(!errs.is_empty());
+    }
+}
+
+#[test]
 fn malformed_input_shows_the_expected_form() {
     let e = syn::parse2::<ModelInput>(quote!(struct Mlp [Batch] -> [Batch] { Relu }));
     let msg = e.err().map(|e| e.to_string()).unwrap_or_default();

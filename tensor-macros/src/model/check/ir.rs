@@ -20,7 +20,9 @@ impl Size {
         match self {
             Size::Lit(n) => Some(*n),
             Size::Of(_) => None,
-            Size::Sum(parts) => parts.iter().map(Size::known).sum(),
+            Size::Sum(parts) => parts
+                .iter()
+                .try_fold(0usize, |acc, p| acc.checked_add(p.known()?)),
         }
     }
 }

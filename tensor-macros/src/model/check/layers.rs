@@ -183,7 +183,7 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 let key = arg.key.as_ref().map(|k| k.to_string());
                 match (key.as_deref(), number(arg)) {
                     (Some("momentum"), Some(v)) if (0.0..=1.0).contains(&v) => momentum = v,
-                    (Some("epsilon"), Some(v)) if v > 0.0 => epsilon = v,
+                    (Some("epsilon"), Some(v)) if v > 0.0 && v.is_finite() => epsilon = v,
                     (k, v) => {
                         let got = match (k, v) {
                             (Some(k @ ("momentum" | "epsilon")), Some(v)) => {

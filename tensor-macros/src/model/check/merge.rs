@@ -25,6 +25,10 @@ impl Builder<'_> {
             return None;
         }
         let first = &shapes[0];
+        if first.is_empty() {
+            // A rank-0 input was already reported.
+            return None;
+        }
         let mut ok = true;
         for other in &shapes[1..] {
             if other.len() != first.len() {
