@@ -320,32 +320,31 @@ impl Builder<'_> {
             self.poisoned.insert(key);
             return;
         };
-        {
-            self.tensors.insert(
-                key,
-                Tensor {
-                    node,
-                    span: name.span(),
-                    used: false,
-                    input: false,
-                },
-            );
-        }
+        self.tensors.insert(
+            key,
+            Tensor {
+                node,
+                span: name.span(),
+                used: false,
+                input: false,
+            },
+        );
     }
 
+    /// A dense layer (auto-named `denseN` unless bound to a name), with the const check that
+    /// its units have a static size.
     pub(super) fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
         let field = match name {
             Some(n) => n.clone(),
             None => self.auto_name("dense"),
         };
         let units = self.dim_ref(units);
-        if let (Size::Of(d), Some(id)) = (&units.size, &units.ident) {
+        if let (Size::Of(_), Some(id)) = (&units.size, &units.ident) {
             self.static_checks.push(StaticCheck {
                 dim: id.clone(),
                 who: field.to_string(),
                 role: "its units".to_string(),
             });
-            let _ = d;
         }
         self.layers.push(ParamLayer {
             field,
