@@ -10,6 +10,7 @@ mod activation;
 mod batch_norm;
 mod checks;
 mod dense;
+mod embedding;
 mod ops;
 mod param;
 mod rng;
@@ -18,6 +19,7 @@ pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use checks::{require_size, require_static, size_of_dim};
 pub use dense::Dense;
+pub use embedding::Embedding;
 pub use ops::{
     accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
     multiply_forward,
@@ -38,6 +40,8 @@ pub struct State<F> {
     pub masks: Vec<Vec<F>>,
     /// Gradient of the loss with respect to each node's output.
     pub grads: Vec<Vec<F>>,
+    /// Integer ids of each input node that holds them (inputs read by an embedding).
+    pub ids: Vec<Vec<i64>>,
 }
 
 impl<F: Copy + Default> State<F> {
@@ -48,6 +52,7 @@ impl<F: Copy + Default> State<F> {
             pres: vec![Vec::new(); nodes],
             masks: vec![Vec::new(); nodes],
             grads: vec![Vec::new(); nodes],
+            ids: vec![Vec::new(); nodes],
         }
     }
 
@@ -121,12 +126,21 @@ pub fn load_input<S: Shape, F: Element>(t: &Tensor<S, F>, out: &mut Vec<F>) {
     }
 }
 
-/// Builds an output tensor: leading lengths taken from `lead` (all but its last), then `last`.
+/// Copies integer ids (row-major) into `out`, reusing its capacity.
+pub fn load_ids<S: Shape>(t: &Tensor<S, i64>, out: &mut Vec<i64>) {
+    out.clear();
+    match t.as_slice() {
+        Some(s) => out.extend_from_slice(s),
+        None => out.extend(t.to_vec()),
+    }
+}
+
+/// Builds an output tensor: the leading lengths `lead`, then `last`.
 ///
 /// # Panics
 /// If the lengths disagree with `S` or with `data` (impossible for shapes checked by `model!`).
 pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usize) -> Tensor<S, F> {
-    let mut dims: Vec<usize> = lead.iter().take(lead.len().saturating_sub(1)).copied().collect();
+    let mut dims: Vec<usize> = lead.to_vec();
     dims.push(last);
     match Tensor::from_vec_dims(data.to_vec(), &dims) {
         Ok(t) => t,

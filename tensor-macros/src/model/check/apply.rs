@@ -33,6 +33,10 @@ impl Builder<'_> {
                 },
                 Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
                 Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
+                Some(LayerKind::Embedding { vocab, dim }) => LayerKind::Embedding {
+                    vocab: vocab.clone(),
+                    dim: dim.clone(),
+                },
                 Some(LayerKind::BatchNorm { momentum, epsilon }) => LayerKind::BatchNorm {
                     momentum: *momentum,
                     epsilon: *epsilon,
@@ -44,6 +48,7 @@ impl Builder<'_> {
             let kind = interpret(spec, self.errs)?;
             let param = match &kind {
                 LayerKind::Dense { units, bias, .. } => Some(self.new_layer(None, units, *bias)),
+                LayerKind::Embedding { vocab, dim } => Some(self.new_embedding(None, vocab, dim)),
                 _ => None,
             };
             (kind, param)
@@ -53,6 +58,7 @@ impl Builder<'_> {
         };
         let shape = self.nodes[cur].shape.clone();
         let src = self.nodes[cur].src;
+        let lead = self.nodes[cur].lead;
         match kind {
             LayerKind::Dense { act, .. } => {
                 let p = param?;
@@ -77,6 +83,7 @@ impl Builder<'_> {
                     args: vec![cur],
                     shape: out,
                     src,
+                    lead,
                 });
                 let n = self.nodes.len() - 1;
                 *fusable = act.is_none().then_some(n);
@@ -112,6 +119,30 @@ impl Builder<'_> {
                     args: vec![cur],
                     shape,
                     src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::Embedding { .. } => {
+                *fusable = None;
+                let p = param?;
+                let Op::Input(k) = self.nodes[cur].op else {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!("`{key}` reads integer ids: apply it directly to a model input, e.g. `tokens >> {key}`"),
+                    );
+                    return None;
+                };
+                self.id_inputs.insert(k);
+                let mut out = shape.clone();
+                out.push(self.layers[p].units.clone());
+                self.nodes.push(Node {
+                    op: Op::Embedding(p, k),
+                    args: vec![cur],
+                    shape: out,
+                    src,
+                    lead: lead + 1,
                 });
                 Some(self.nodes.len() - 1)
             }
@@ -145,6 +176,7 @@ impl Builder<'_> {
                     args: vec![cur],
                     shape,
                     src,
+                    lead,
                 });
                 Some(self.nodes.len() - 1)
             }
@@ -155,6 +187,7 @@ impl Builder<'_> {
                     args: vec![cur],
                     shape,
                     src,
+                    lead,
                 });
                 Some(self.nodes.len() - 1)
             }

@@ -35,6 +35,7 @@ pub(super) struct Builder<'a> {
     pub(super) shared: HashMap<String, Shared>,
     pub(super) later: HashMap<String, Span>,
     pub(super) poisoned: HashSet<String>,
+    pub(super) id_inputs: HashSet<usize>,
     pub(super) outputs: HashSet<String>,
     pub(super) counters: HashMap<&'static str, usize>,
     pub(super) taken: HashSet<String>,
@@ -55,6 +56,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         shared: HashMap::new(),
         later: HashMap::new(),
         poisoned: HashSet::new(),
+        id_inputs: HashSet::new(),
         outputs: outputs.iter().map(|p| p.name.to_string()).collect(),
         counters: HashMap::new(),
         taken: HashSet::new(),
@@ -94,6 +96,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
             args: vec![],
             shape,
             src: k,
+            lead: p.shape.dims.len().saturating_sub(1),
         });
         b.tensors.insert(
             name,
@@ -107,6 +110,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         input_irs.push(InputIr {
             name: p.name.clone(),
             dims: p.shape.dims.clone(),
+            ids: false,
         });
     }
     for p in outputs.iter() {
@@ -141,6 +145,17 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
                 }
             }
         }
+    }
+    b.check_id_inputs(&inputs, &assigned);
+    for k in b.id_inputs.clone() {
+        input_irs[k].ids = true;
+        // Ids carry no features: their last dim needs no static size.
+        let who = if sequential {
+            "the model's input".to_string()
+        } else {
+            format!("input `{}`", inputs[k].name)
+        };
+        b.static_checks.retain(|c| c.who != who);
     }
     if b.errs.is_empty() {
         // Unused names are only worth reporting once everything resolves.
@@ -196,38 +211,43 @@ impl Builder<'_> {
         let mut specs = Vec::new();
         layer_specs(expr, &mut specs);
         for spec in specs {
-            if spec.kind != "Dense" {
-                continue;
-            }
-            let Some(first) = spec.args.as_ref().and_then(|a| a.first()) else {
-                continue;
+            let declaring: &[crate::model::ast::Arg] = match (spec.kind.to_string().as_str(), &spec.args) {
+                ("Dense", Some(a)) => &a[..a.len().min(1)],
+                ("Embedding", Some(a)) => &a[..a.len().min(2)],
+                _ => continue,
             };
-            let (Some(d), ArgValue::Int(lit, neg)) = (&first.key, &first.value) else {
-                continue;
-            };
-            let key = d.to_string();
-            match lit.base10_parse::<usize>() {
-                Ok(0) => self.errs.range(
-                    first.span,
-                    first.end,
-                    format!("dimension `{key}` cannot have size 0: a dense layer needs at least one unit"),
-                ),
-                Ok(n) if !*neg => {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = self.inline.entry(key.clone()) {
-                        slot.insert(n);
-                        self.inline_dims.push((d.clone(), n));
-                    } else {
-                        self.errs.at(
+            for first in declaring {
+                let (Some(d), ArgValue::Int(lit, neg)) = (&first.key, &first.value) else {
+                    continue;
+                };
+                let key = d.to_string();
+                match lit.base10_parse::<usize>() {
+                    Ok(0) => self.errs.range(
+                        first.span,
+                        first.end,
+                        format!(
+                            "dimension `{key}` cannot have size 0: a dense layer needs at least one unit"
+                        ),
+                    ),
+                    Ok(n) if !*neg => {
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            self.inline.entry(key.clone())
+                        {
+                            slot.insert(n);
+                            self.inline_dims.push((d.clone(), n));
+                        } else {
+                            self.errs.at(
                             d.span(),
                             format!("dimension `{key}` is declared twice in this model; refer to it by name after the first declaration: `Dense({key})`"),
                         );
+                        }
                     }
+                    _ => self.errs.range(
+                        first.span,
+                        first.end,
+                        format!("the size of `{key}` must be a positive integer, e.g. `{key} = 128`"),
+                    ),
                 }
-                _ => self.errs.range(
-                    first.span,
-                    first.end,
-                    format!("the size of `{key}` must be a positive integer, e.g. `{key} = 128`"),
-                ),
             }
         }
     }
@@ -303,6 +323,7 @@ impl Builder<'_> {
             };
             let param = match &kind {
                 Some(LayerKind::Dense { units, bias, .. }) => Some(self.new_layer(Some(name), units, *bias)),
+                Some(LayerKind::Embedding { vocab, dim }) => Some(self.new_embedding(Some(name), vocab, dim)),
                 _ => None,
             };
             self.shared.insert(
@@ -353,6 +374,50 @@ impl Builder<'_> {
             kind: ParamKind::Dense { bias },
         });
         self.layers.len() - 1
+    }
+
+    /// An embedding table (auto-named `embeddingN` unless bound to a name), with const checks
+    /// that its vocabulary and dim have static sizes.
+    pub(super) fn new_embedding(&mut self, name: Option<&Ident>, vocab: &Ident, dim: &Ident) -> usize {
+        let field = match name {
+            Some(n) => n.clone(),
+            None => self.auto_name("embedding"),
+        };
+        let (vocab, dim) = (self.dim_ref(vocab), self.dim_ref(dim));
+        for (d, role) in [(&vocab, "its vocabulary"), (&dim, "its embedding dim")] {
+            if let (Size::Of(_), Some(id)) = (&d.size, &d.ident) {
+                self.static_checks.push(StaticCheck {
+                    dim: id.clone(),
+                    who: field.to_string(),
+                    role: role.to_string(),
+                });
+            }
+        }
+        self.layers.push(ParamLayer {
+            field,
+            inputs: Some(vocab),
+            units: dim,
+            kind: ParamKind::Embedding,
+        });
+        self.layers.len() - 1
+    }
+
+    /// An input that feeds an embedding holds ids: nothing else may read it.
+    fn check_id_inputs(&mut self, inputs: &[Port], assigned: &HashMap<String, Option<usize>>) {
+        for &k in &self.id_inputs {
+            let misuse = self
+                .nodes
+                .iter()
+                .any(|n| n.args.contains(&k) && !matches!(n.op, Op::Embedding(..)))
+                || assigned.values().any(|&n| n == Some(k));
+            if misuse {
+                let name = &inputs[k].name;
+                self.errs.at(
+                    name.span(),
+                    format!("input `{name}` holds integer ids (it feeds an Embedding), so only Embedding layers can read it"),
+                );
+            }
+        }
     }
 
     fn auto_name(&mut self, kind: &'static str) -> Ident {
@@ -463,7 +528,7 @@ impl Builder<'_> {
             let hint = closest(&key, KNOWN.iter().copied())
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default();
-            format!("unknown layer `{key}`: {hint}model! knows Dense, BatchNorm, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
+            format!("unknown layer `{key}`: {hint}model! knows Dense, Embedding, BatchNorm, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
         };
         self.errs.at(spec.kind.span(), msg);
     }

@@ -97,6 +97,8 @@ pub enum ParamKind {
         /// Whether it has a bias.
         bias: bool,
     },
+    /// An embedding table (`inputs` is the vocabulary, `units` the embedding dim).
+    Embedding,
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
         /// Moving-statistics momentum.
@@ -119,6 +121,8 @@ pub enum Op {
     Dropout(f64),
     /// Batch normalisation (index into `Graph::layers`).
     BatchNorm(usize),
+    /// Embedding lookup (layer index) of the ids held by model input `k`.
+    Embedding(usize, usize),
     /// Element-wise sum of two tensors.
     Add,
     /// Element-wise product of two tensors.
@@ -135,8 +139,11 @@ pub struct Node {
     pub args: Vec<usize>,
     /// Inferred shape.
     pub shape: Vec<DimRef>,
-    /// The input whose leading dims this node carries (its rows at run time).
+    /// The input whose leading dims this node carries.
     pub src: usize,
+    /// How many of that input's dims lead this node's shape (all but the last, or all of them
+    /// after an embedding, which appends a dim).
+    pub lead: usize,
 }
 
 /// A model input.
@@ -145,6 +152,8 @@ pub struct InputIr {
     pub name: Ident,
     /// Declared dims.
     pub dims: Vec<Ident>,
+    /// Whether it holds integer ids (it feeds an embedding): `Tensor<_, i64>`.
+    pub ids: bool,
 }
 
 /// A model output.
@@ -192,7 +201,8 @@ impl Graph {
     pub fn needs_grad(&self) -> Vec<bool> {
         let mut need = vec![false; self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
-            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_)) || n.args.iter().any(|&a| need[a]);
+            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..))
+                || n.args.iter().any(|&a| need[a]);
         }
         need
     }

@@ -8,7 +8,8 @@ use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 16] = [
+pub const KNOWN: [&str; 17] = [
+    "Embedding",
     "BatchNorm",
     "Dense",
     "Relu",
@@ -42,6 +43,13 @@ pub enum LayerKind {
     Act(Act, Option<Ident>),
     /// `Dropout(rate)`.
     Dropout(f64),
+    /// `Embedding(Vocab, Dim)`.
+    Embedding {
+        /// The vocabulary dim.
+        vocab: Ident,
+        /// The embedding dim.
+        dim: Ident,
+    },
     /// `BatchNorm(momentum = .., epsilon = ..)`.
     BatchNorm {
         /// Moving-statistics momentum (Keras' default 0.99).
@@ -176,6 +184,28 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 }
             };
             Some(LayerKind::Act(Act::Softmax, axis))
+        }
+        "Embedding" => {
+            const FORM: &str = "`Embedding` takes two named dims, the vocabulary and the embedding size: `Embedding(Vocab, E = 64)`";
+            let args = spec.args.as_deref().unwrap_or(&[]);
+            let dim_of = |a: &Arg| match (&a.key, &a.value) {
+                (None, ArgValue::Ident(d)) => Some(d.clone()),
+                (Some(d), ArgValue::Int(..)) => Some(d.clone()),
+                _ => None,
+            };
+            match args {
+                [v, d] => match (dim_of(v), dim_of(d)) {
+                    (Some(vocab), Some(dim)) => Some(LayerKind::Embedding { vocab, dim }),
+                    _ => {
+                        errs.range(v.span, d.end, FORM);
+                        None
+                    }
+                },
+                _ => {
+                    errs.range(spec.span, spec.end, FORM);
+                    None
+                }
+            }
         }
         "BatchNorm" => {
             let (mut momentum, mut epsilon) = (0.99, 1e-3);

@@ -71,6 +71,7 @@ impl Builder<'_> {
             return None;
         }
         let src = self.nodes[args[0]].src;
+        let lead = self.nodes[args[0]].lead;
         for &a in &args[1..] {
             let s = self.nodes[a].src;
             if s != src && !self.lead_checks.contains(&(src, s)) {
@@ -100,6 +101,7 @@ impl Builder<'_> {
             args: args.to_vec(),
             shape,
             src,
+            lead,
         });
         Some(self.nodes.len() - 1)
     }

@@ -3,7 +3,7 @@
 //! strided GEMMs; every contribution is added, so shared layers and fan-out accumulate.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
 
 use super::{act_tokens, size_tokens, Paths};
@@ -31,19 +31,18 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
             stmts.push(quote!(#fused::accumulate_tensor(#gname, &mut __st.grads[#n]);));
         }
     }
-    let mut rows_used = vec![false; g.inputs.len()];
     for (i, node) in g.nodes.iter().enumerate().rev() {
         if !need[i] || matches!(node.op, Op::Input(_)) {
             continue;
         }
         let il = Literal::usize_unsuffixed(i);
-        let rows = format_ident!("__rows{}", node.src);
         let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
+        // Rows of this node: its output buffer's length over its last dim's size.
+        let rows = quote!(#fused::rows_in(__st.outs[#il].len(), #cols));
         let lit = |a: usize| Literal::usize_unsuffixed(a);
         let body = match &node.op {
             Op::Input(_) => continue,
             Op::Dense(l, act) => {
-                rows_used[node.src] = true;
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
                 let al = lit(a);
@@ -57,8 +56,12 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
                 }
             }
+            Op::Embedding(l, k) => {
+                let f = &g.layers[*l].field;
+                let kl = lit(*k);
+                quote!(#f.backward(&__st.ids[#kl], __g);)
+            }
             Op::BatchNorm(l) => {
-                rows_used[node.src] = true;
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
                 let al = lit(a);
@@ -101,7 +104,6 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                 quote!(#ga #gb)
             }
             Op::Concat => {
-                rows_used[node.src] = true;
                 let mut offset = quote!(0);
                 let mut parts = Vec::new();
                 for &a in &node.args {
@@ -130,19 +132,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
             #body
         }});
     }
-    // Input `k` is node `k`, whose buffer holds the last training batch: rows = len / features.
-    let rows_decls = g.nodes[..g.inputs.len()]
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| rows_used[*k])
-        .map(|(k, n)| {
-            let r = format_ident!("__rows{}", k);
-            let x = Literal::usize_unsuffixed(k);
-            let cols = n.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
-            quote!(let #r = #fused::rows_in(__st.outs[#x].len(), #cols);)
-        });
     quote! {
-        #(#rows_decls)*
         #(#stmts)*
     }
 }

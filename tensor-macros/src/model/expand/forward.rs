@@ -2,7 +2,7 @@
 //! activation applied right after it; buffers live in the model's `State` and are reused.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::{act_tokens, size_tokens, Paths};
 use crate::model::check::ir::{Act, Graph, Op};
@@ -12,19 +12,37 @@ use crate::model::check::ir::{Act, Graph, Op};
 pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
     let fused = &p.fused;
     let mut stmts = Vec::new();
-    let mut rows_used = vec![false; g.inputs.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         let il = Literal::usize_unsuffixed(i);
         let arg = |k: usize| Literal::usize_unsuffixed(node.args[k]);
-        let rows = format_ident!("__rows{}", node.src);
+        // Rows of the node's first operand: its buffer length over its last dim's size.
+        let rows_decl = node.args.first().map(|&a| {
+            let c = g.nodes[a]
+                .shape
+                .last()
+                .map_or(quote!(1), |d| size_tokens(&d.size, p));
+            let al = Literal::usize_unsuffixed(a);
+            quote!(let __rows = #fused::rows_in(__st.outs[#al].len(), #c);)
+        });
         let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
         let stmt = match &node.op {
+            Op::Input(k) if g.inputs[*k].ids => {
+                let x = &g.inputs[*k].name;
+                quote!(#fused::load_ids(#x, &mut __st.ids[#il]);)
+            }
             Op::Input(k) => {
                 let x = &g.inputs[*k].name;
                 quote!(#fused::load_input(#x, &mut __st.outs[#il]);)
             }
+            Op::Embedding(l, k) => {
+                let f = &g.layers[*l].field;
+                let kl = Literal::usize_unsuffixed(*k);
+                quote! {{
+                    let (_, __out) = #fused::split(&mut __st.outs, #il);
+                    #f.forward(&__st.ids[#kl], __out);
+                }}
+            }
             Op::Dense(l, act) => {
-                rows_used[node.src] = true;
                 let f = &g.layers[*l].field;
                 let a = arg(0);
                 let actt = act_tokens(*act, p);
@@ -34,22 +52,24 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     quote!(::core::option::Option::None)
                 };
                 quote! {{
+                    #rows_decl
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                    #f.forward(&__prev[#a], #rows, #actt, __out, #pre);
+                    #f.forward(&__prev[#a], __rows, #actt, __out, #pre);
                 }}
             }
             Op::BatchNorm(l) => {
-                rows_used[node.src] |= training;
                 let f = &g.layers[*l].field;
                 let a = arg(0);
                 if training {
                     quote! {{
-                        let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                        #f.forward_train(&__prev[#a], #rows, __out, &mut __st.pres[#il], &mut __st.masks[#il]);
+                        #rows_decl
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                        #f.forward_train(&__prev[#a], __rows, __out, &mut __st.pres[#il], &mut __st.masks[#il]);
                     }}
                 } else {
                     quote! {{
-                        let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                        #rows_decl
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
                         #f.forward_inference(&__prev[#a], __out);
                     }}
                 }
@@ -58,6 +78,7 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                 let a = arg(0);
                 let actt = act_tokens(*act, p);
                 quote! {{
+                    #rows_decl
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
                     #fused::copy_into(&__prev[#a], __out);
                     #actt.forward_in_place(__out, #cols);
@@ -71,6 +92,7 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     quote!(::core::option::Option::None)
                 };
                 quote! {{
+                    #rows_decl
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
                     #fused::dropout_forward(&__prev[#a], #rate, #rng, &mut __st.masks[#il], __out);
                 }}
@@ -83,12 +105,12 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     quote!(multiply_forward)
                 };
                 quote! {{
+                    #rows_decl
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
                     #fused::#f(&__prev[#a], &__prev[#b], __out);
                 }}
             }
             Op::Concat => {
-                rows_used[node.src] = true;
                 let parts = node.args.iter().map(|&a| {
                     let c = g.nodes[a]
                         .shape
@@ -98,23 +120,14 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     quote!((__prev[#a].as_slice(), #c))
                 });
                 quote! {{
+                    #rows_decl
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                    #fused::concat_forward(#rows, &[#(#parts),*], __out);
+                    #fused::concat_forward(__rows, &[#(#parts),*], __out);
                 }}
             }
         };
         stmts.push(stmt);
     }
-    let rows_decls = g
-        .inputs
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| rows_used[*k])
-        .map(|(k, i)| {
-            let r = format_ident!("__rows{}", k);
-            let x = &i.name;
-            quote!(let #r = #fused::rows(#x.dims());)
-        });
     let lead_checks = g.lead_checks.iter().map(|&(a, b)| {
         let (ia, ib) = (&g.inputs[a], &g.inputs[b]);
         let (xa, xb) = (&ia.name, &ib.name);
@@ -132,8 +145,9 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
             let node = &g.nodes[o.node];
             let n = Literal::usize_unsuffixed(o.node);
             let x = &g.inputs[node.src].name;
+            let lead = node.lead;
             let last = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
-            quote!(#fused::output_tensor(&__st.outs[#n], #x.dims(), #last))
+            quote!(#fused::output_tensor(&__st.outs[#n], &#x.dims()[..#lead], #last))
         })
         .collect();
     let result = match &outs[..] {
@@ -142,7 +156,6 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
     };
     quote! {
         #(#lead_checks)*
-        #(#rows_decls)*
         #(#stmts)*
         #result
     }

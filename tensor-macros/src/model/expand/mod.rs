@@ -144,6 +144,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         match l.kind {
             ParamKind::Dense { .. } => quote!(#f: #fused::Dense<__F>,),
             ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
+            ParamKind::Embedding => quote!(#f: #fused::Embedding<__F>,),
         }
     });
     let inits = g.layers.iter().map(|l| {
@@ -158,6 +159,9 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::BatchNorm { momentum, epsilon } => {
                 quote!(#f: #fused::BatchNorm::new(#fs, #units, #momentum, #epsilon),)
             }
+            ParamKind::Embedding => {
+                quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
+            }
         }
     });
     let params = g.layers.iter().map(|l| {
@@ -171,7 +175,19 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
 
     let f_ty = quote!(__F);
     let in_names: Vec<&Ident> = g.inputs.iter().map(|i| &i.name).collect();
-    let in_types: Vec<TokenStream> = g.inputs.iter().map(|i| tensor_type(&i.dims, &f_ty, &p)).collect();
+    let ids_ty = quote!(i64);
+    let elem = |i: &super::check::ir::InputIr, f: &TokenStream| {
+        if i.ids {
+            ids_ty.clone()
+        } else {
+            f.clone()
+        }
+    };
+    let in_types: Vec<TokenStream> = g
+        .inputs
+        .iter()
+        .map(|i| tensor_type(&i.dims, &elem(i, &f_ty), &p))
+        .collect();
     let out_types: Vec<TokenStream> = g
         .outputs
         .iter()
@@ -193,7 +209,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     let in_ty32 = port_type(
         &g.inputs
             .iter()
-            .map(|i| tensor_type(&i.dims, &f32_ty, &p))
+            .map(|i| tensor_type(&i.dims, &elem(i, &f32_ty), &p))
             .collect::<Vec<_>>(),
     );
     let out_ty32 = port_type(
