@@ -429,3 +429,33 @@ fn shared_batch_norm_accumulates_both_uses() {
     assert_eq!(names.iter().filter(|n| n.starts_with("norm.")).count(), 4);
     assert_eq!(names[2..4], ["norm.gamma", "norm.beta"]);
 }
+
+dims! { Seq; Vocab = 7; }
+
+model! {
+    /// Token ids → embeddings → a dense layer per position; a second, dense input merged in.
+    struct Tagger(tokens: [Batch, Seq], extra: [Batch, Seq, Feat]) -> (tags: [Batch, Seq, Classes]) {
+        let e = tokens >> Embedding(Vocab, E = 3) >> Tanh;
+        tags = concat(e, extra) >> Dense(Classes) >> Softmax;
+    }
+}
+
+#[test]
+fn embedding_lookup_and_gradient() {
+    let model = Tagger::<f64>::init(8);
+    // Ids include a repeat (rows accumulate) and an out-of-range id (a zero row, no gradient).
+    let tokens: Tensor<(Batch, Seq), i64> = Tensor::from_vec(vec![1, 4, 1, 6, 0, 9], &[2, 3]).unwrap();
+    let extra: Tensor<(Batch, Seq, Feat), f64> = Tensor::from_vec(noise(2, 18), &[2, 3]).unwrap();
+    assert_eq!(model.forward(&tokens, &extra).dims(), &[2, 3, 3]);
+    check(
+        &model,
+        |m| m.forward_train(&tokens, &extra).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let p = model.parameters();
+    assert_eq!(p[0].name, "embedding1.embeddings");
+    assert_eq!(p[0].shape, [7, 3]);
+    // Keras' default initialiser: uniform in [-0.05, 0.05).
+    assert!(p[0].value.iter().all(|v| v.abs() <= 0.05));
+}

@@ -59,7 +59,8 @@ pub fn dims(input: TokenStream) -> TokenStream {
 /// Layers: `Dense(Units[, bias = false][, activation = Relu])` (units a named dim, or an inline
 /// dim `H = 128` that the macro declares), `Relu`, `LeakyRelu(alpha)`, `Elu(alpha)`, `Gelu`,
 /// `Softplus`, `Sigmoid`, `Tanh`, `Softmax`, `Linear`, `Dropout(rate)`,
-/// `BatchNorm(momentum = 0.99, epsilon = 0.001)`; merges `add(a, b)`,
+/// `BatchNorm(momentum = 0.99, epsilon = 0.001)`, `Embedding(Vocab, E = 64)` (applied to a
+/// model input, which then takes `Tensor<_, i64>` ids); merges `add(a, b)`,
 /// `multiply(a, b)`, `concat(a, b, ..)`; `let tower = Dense(H = 64);` declares a shared layer
 /// applied by name (`x >> tower`). Every mistake is reported at once, on the user's tokens.
 #[proc_macro]
