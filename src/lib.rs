@@ -9,13 +9,13 @@
 //! ```
 
 pub use tensor_core;
-pub use tensor_macros::dims;
+pub use tensor_macros::{dims, model};
 pub use tensor_nn;
 
 /// Everything a Dimflow user needs in scope: `use dimflow::prelude::*;`.
 pub mod prelude {
     pub use tensor_core::prelude::*;
-    pub use tensor_macros::dims;
+    pub use tensor_macros::{dims, model};
 }
 
 /// Items named by macro-generated code. Not a public API.
@@ -23,4 +23,7 @@ pub mod prelude {
 pub mod __private {
     pub use tensor_core::dim::assert_same_dim;
     pub use tensor_core::Dim;
+    pub use tensor_core::{Float, Tensor};
+    pub use tensor_nn::fused;
+    pub use tensor_nn::{Model, ParamMut, ParamRef};
 }

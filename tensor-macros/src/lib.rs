@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod dims;
+mod model;
 
 /// Declares named dimensions.
 ///
@@ -36,4 +37,39 @@ pub fn dims(input: TokenStream) -> TokenStream {
         },
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// Declares a model whose shapes are checked while compiling, and generates its struct,
+/// seeded initialisation, `forward` and fused training step (no tape).
+///
+/// ```ignore
+/// dims! { Batch; Pixels = 784; Hidden = 128; Classes = 10; }
+///
+/// model! {
+///     /// A sequential MNIST classifier.
+///     pub struct Mlp: [Batch, Pixels] -> [Batch, Classes] {
+///         Dense(Hidden), Relu, Dropout(0.2), Dense(Classes)
+///     }
+/// }
+///
+/// model! {
+///     /// Two inputs, a merge.
+///     pub struct WideDeep(wide: [Batch, Crossed], deep: [Batch, Numeric]) -> (out: [Batch, One]) {
+///         let h = deep >> Dense(H1 = 256) >> Relu >> Dense(H2 = 64) >> Relu;
+///         let both = concat(wide, h);
+///         out = both >> Dense(One) >> Sigmoid;
+///     }
+/// }
+/// ```
+///
+/// Layers: `Dense(Units[, bias = false][, activation = Relu])` (units a named dim, or an inline
+/// dim `H = 128` that the macro declares), `Relu`, `LeakyRelu(alpha)`, `Elu(alpha)`, `Gelu`,
+/// `Softplus`, `Sigmoid`, `Tanh`, `Softmax`, `Linear`, `Dropout(rate)`,
+/// `BatchNorm(momentum = 0.99, epsilon = 0.001)`, `Embedding(Vocab, E = 64)` (applied to a
+/// model input, which then takes `Tensor<_, i64>` ids); merges `add(a, b)`,
+/// `multiply(a, b)`, `concat(a, b, ..)`; `let tower = Dense(H = 64);` declares a shared layer
+/// applied by name (`x >> tower`). Every mistake is reported at once, on the user's tokens.
+#[proc_macro]
+pub fn model(input: TokenStream) -> TokenStream {
+    model::model(input.into()).into()
 }

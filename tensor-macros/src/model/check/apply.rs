@@ -1,0 +1,196 @@
+//! Applying one layer to a tensor: dense layers (shared ones keep their input dim),
+//! activations (fused into a preceding dense layer of the same chain) and dropout.
+
+use super::build::Builder;
+use super::ir::{show_shape, Act, Node, Op};
+use super::layers::{interpret, is_known, LayerKind};
+use crate::model::ast::LayerSpec;
+
+impl Builder<'_> {
+    pub(super) fn apply(
+        &mut self,
+        spec: &LayerSpec,
+        cur: usize,
+        fusable: &mut Option<usize>,
+    ) -> Option<usize> {
+        let key = spec.kind.to_string();
+        let (kind, param) = if let Some(sh) = self.shared.get_mut(&key) {
+            sh.used = true;
+            if spec.args.is_some() {
+                self.errs.range(
+                    spec.span,
+                    spec.end,
+                    format!("`{key}` is a shared layer, applied by name without arguments: `x >> {key}`"),
+                );
+                return None;
+            }
+            let param = sh.param;
+            let kind = match &sh.kind {
+                Some(LayerKind::Dense { units, bias, act }) => LayerKind::Dense {
+                    units: units.clone(),
+                    bias: *bias,
+                    act: *act,
+                },
+                Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
+                Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
+                Some(LayerKind::Embedding { vocab, dim }) => LayerKind::Embedding {
+                    vocab: vocab.clone(),
+                    dim: dim.clone(),
+                },
+                Some(LayerKind::BatchNorm { momentum, epsilon }) => LayerKind::BatchNorm {
+                    momentum: *momentum,
+                    epsilon: *epsilon,
+                },
+                None => return None,
+            };
+            (kind, param)
+        } else if is_known(&key) {
+            let kind = interpret(spec, self.errs)?;
+            let param = match &kind {
+                LayerKind::Dense { units, bias, .. } => Some(self.new_layer(None, units, *bias)),
+                LayerKind::Embedding { vocab, dim } => Some(self.new_embedding(None, vocab, dim)),
+                _ => None,
+            };
+            (kind, param)
+        } else {
+            self.unknown_layer(spec);
+            return None;
+        };
+        let shape = self.nodes[cur].shape.clone();
+        let src = self.nodes[cur].src;
+        let lead = self.nodes[cur].lead;
+        match kind {
+            LayerKind::Dense { act, .. } => {
+                let p = param?;
+                let last = shape.last()?.clone();
+                let layer = &mut self.layers[p];
+                match &layer.inputs {
+                    None => layer.inputs = Some(last),
+                    Some(prev) if prev.name != last.name => {
+                        let msg = format!(
+                            "layer `{}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one kernel, so every input needs the same feature dim",
+                            layer.field, prev.describe(), show_shape(&shape), last.describe()
+                        );
+                        self.errs.range(spec.span, spec.end, msg);
+                        return None;
+                    }
+                    Some(_) => {}
+                }
+                let mut out = shape[..shape.len() - 1].to_vec();
+                out.push(layer.units.clone());
+                self.nodes.push(Node {
+                    op: Op::Dense(p, act.unwrap_or(Act::Linear)),
+                    args: vec![cur],
+                    shape: out,
+                    src,
+                    lead,
+                });
+                let n = self.nodes.len() - 1;
+                *fusable = act.is_none().then_some(n);
+                Some(n)
+            }
+            LayerKind::Act(a, axis) => {
+                if let Some(d) = axis {
+                    let key = d.to_string();
+                    let last = shape.last().map(|l| l.name.clone()).unwrap_or_default();
+                    if !shape.iter().any(|s| s.name == key) {
+                        self.errs.at(
+                            d.span(),
+                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; softmax normalises over the last dim, here `{last}`: write `Softmax` or `Softmax({last})`", show_shape(&shape)),
+                        );
+                        return None;
+                    }
+                    if key != last {
+                        self.errs.at(
+                            d.span(),
+                            format!("`Softmax({key})`: model! normalises over the last dim only, and the last dim of `{}` is `{last}`", show_shape(&shape)),
+                        );
+                        return None;
+                    }
+                }
+                if let Some(n) = fusable.take() {
+                    if let Op::Dense(p, Act::Linear) = self.nodes[n].op {
+                        self.nodes[n].op = Op::Dense(p, a);
+                        return Some(n);
+                    }
+                }
+                self.nodes.push(Node {
+                    op: Op::Act(a),
+                    args: vec![cur],
+                    shape,
+                    src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::Embedding { .. } => {
+                *fusable = None;
+                let p = param?;
+                let Op::Input(k) = self.nodes[cur].op else {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!("`{key}` reads integer ids: apply it directly to a model input, e.g. `tokens >> {key}`"),
+                    );
+                    return None;
+                };
+                self.id_inputs.insert(k);
+                let mut out = shape.clone();
+                out.push(self.layers[p].units.clone());
+                self.nodes.push(Node {
+                    op: Op::Embedding(p, k),
+                    args: vec![cur],
+                    shape: out,
+                    src,
+                    lead: lead + 1,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::BatchNorm { momentum, epsilon } => {
+                *fusable = None;
+                let last = shape.last()?.clone();
+                let p = match param {
+                    Some(p) => {
+                        let prev = &self.layers[p].units;
+                        if prev.name != last.name {
+                            let msg = format!(
+                                "layer `{key}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one set of statistics, so every input needs the same feature dim",
+                                prev.describe(), show_shape(&shape), last.describe()
+                            );
+                            self.errs.range(spec.span, spec.end, msg);
+                            return None;
+                        }
+                        p
+                    }
+                    None => {
+                        let name = self.shared.contains_key(&key).then(|| spec.kind.clone());
+                        let p = self.new_batch_norm(name.as_ref(), last, momentum, epsilon);
+                        if let Some(sh) = self.shared.get_mut(&key) {
+                            sh.param = Some(p);
+                        }
+                        p
+                    }
+                };
+                self.nodes.push(Node {
+                    op: Op::BatchNorm(p),
+                    args: vec![cur],
+                    shape,
+                    src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::Dropout(rate) => {
+                *fusable = None;
+                self.nodes.push(Node {
+                    op: Op::Dropout(rate),
+                    args: vec![cur],
+                    shape,
+                    src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The checked graph the expansion works from: nodes in topological order, every shape inferred
+//! by name, every size either known to the macro or named as a dim type for a const check.
+
+use syn::Ident;
+
+/// The size of a dim as the generated code computes it.
+#[derive(Clone)]
+pub enum Size {
+    /// Known to the macro (an inline dim such as `H1 = 256`).
+    Lit(usize),
+    /// The static size of a dim type declared elsewhere (with `dims!`).
+    Of(Ident),
+    /// The sum of several sizes (the last dim of a concat).
+    Sum(Vec<Size>),
+}
+
+impl Size {
+    /// The value when the macro knows it.
+    pub fn known(&self) -> Option<usize> {
+        match self {
+            Size::Lit(n) => Some(*n),
+            Size::Of(_) => None,
+            Size::Sum(parts) => parts
+                .iter()
+                .try_fold(0usize, |acc, p| acc.checked_add(p.known()?)),
+        }
+    }
+}
+
+/// One dim of an inferred shape.
+#[derive(Clone)]
+pub struct DimRef {
+    /// The name shown in messages (`Hidden`, or `Crossed+H2` for a concat).
+    pub name: String,
+    /// The dim type, when there is one (none for a concat's last dim).
+    pub ident: Option<Ident>,
+    /// Its size.
+    pub size: Size,
+}
+
+impl DimRef {
+    /// `Hidden` or `Hidden (128)` when the size is known.
+    pub fn describe(&self) -> String {
+        match self.size.known() {
+            Some(n) => format!("`{}` ({n})", self.name),
+            None => format!("`{}`", self.name),
+        }
+    }
+}
+
+/// `[Batch, Hidden]`.
+pub fn show_shape(shape: &[DimRef]) -> String {
+    let names: Vec<&str> = shape.iter().map(|d| d.name.as_str()).collect();
+    format!("[{}]", names.join(", "))
+}
+
+/// An activation, as the run-time `Activation` enum.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Act {
+    /// Identity.
+    Linear,
+    /// ReLU.
+    Relu,
+    /// Leaky ReLU with its slope.
+    LeakyRelu(f64),
+    /// ELU with its alpha.
+    Elu(f64),
+    /// GELU.
+    Gelu,
+    /// Softplus.
+    Softplus,
+    /// Sigmoid.
+    Sigmoid,
+    /// Tanh.
+    Tanh,
+    /// Softmax over the last dim.
+    Softmax,
+}
+
+/// A layer with parameters (a field of the generated struct).
+pub struct ParamLayer {
+    /// Field and parameter-name prefix (`dense1`, or the user's name for a shared layer).
+    pub field: Ident,
+    /// Input features (set by the first application).
+    pub inputs: Option<DimRef>,
+    /// Output features.
+    pub units: DimRef,
+    /// What kind of layer it is.
+    pub kind: ParamKind,
+}
+
+/// The kinds of layers with parameters.
+#[derive(Clone, Copy)]
+pub enum ParamKind {
+    /// A dense layer, with or without bias.
+    Dense {
+        /// Whether it has a bias.
+        bias: bool,
+    },
+    /// An embedding table (`inputs` is the vocabulary, `units` the embedding dim).
+    Embedding,
+    /// Batch normalisation over the last dim (`units` is the normalised dim).
+    BatchNorm {
+        /// Moving-statistics momentum.
+        momentum: f64,
+        /// Variance epsilon.
+        epsilon: f64,
+    },
+}
+
+/// What a node computes.
+#[derive(Clone)]
+pub enum Op {
+    /// Model input number `k`.
+    Input(usize),
+    /// A dense layer (index into `Graph::layers`) with its fused activation.
+    Dense(usize, Act),
+    /// A standalone activation.
+    Act(Act),
+    /// Inverted dropout with its rate.
+    Dropout(f64),
+    /// Batch normalisation (index into `Graph::layers`).
+    BatchNorm(usize),
+    /// Embedding lookup (layer index) of the ids held by model input `k`.
+    Embedding(usize, usize),
+    /// Element-wise sum of two tensors.
+    Add,
+    /// Element-wise product of two tensors.
+    Multiply,
+    /// Concatenation along the last dim.
+    Concat,
+}
+
+/// One node of the graph.
+pub struct Node {
+    /// The operation.
+    pub op: Op,
+    /// Operand nodes (always earlier).
+    pub args: Vec<usize>,
+    /// Inferred shape.
+    pub shape: Vec<DimRef>,
+    /// The input whose leading dims this node carries.
+    pub src: usize,
+    /// How many of that input's dims lead this node's shape (all but the last, or all of them
+    /// after an embedding, which appends a dim).
+    pub lead: usize,
+}
+
+/// A model input.
+pub struct InputIr {
+    /// Parameter name of `forward`.
+    pub name: Ident,
+    /// Declared dims.
+    pub dims: Vec<Ident>,
+    /// Whether it holds integer ids (it feeds an embedding): `Tensor<_, i64>`.
+    pub ids: bool,
+}
+
+/// A model output.
+pub struct OutputIr {
+    /// Name (functional form) used in docs.
+    pub name: Ident,
+    /// Declared dims.
+    pub dims: Vec<Ident>,
+    /// The node that produces it.
+    pub node: usize,
+}
+
+/// A const check that a dim declared elsewhere has a static size.
+pub struct StaticCheck {
+    /// The dim (spanned on the user's token).
+    pub dim: Ident,
+    /// Who needs it (`dense1`, or `input \`x\``).
+    pub who: String,
+    /// For what (`its units`).
+    pub role: String,
+}
+
+/// The checked model.
+pub struct Graph {
+    /// Inputs, in declaration order; input `k` is node `k`.
+    pub inputs: Vec<InputIr>,
+    /// Outputs, in declaration order.
+    pub outputs: Vec<OutputIr>,
+    /// Layers with parameters, in order of definition.
+    pub layers: Vec<ParamLayer>,
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// Dims declared inline (`H1 = 256`), to be emitted as types.
+    pub inline_dims: Vec<(Ident, usize)>,
+    /// Const checks to emit.
+    pub static_checks: Vec<StaticCheck>,
+    /// Pairs of inputs merged together: their leading lengths must agree at run time.
+    pub lead_checks: Vec<(usize, usize)>,
+    /// Whether the form is sequential (one input, one output, not a tuple).
+    pub sequential: bool,
+}
+
+impl Graph {
+    /// Whether the gradient of node `n` leads to a parameter (else the backward pass skips it).
+    pub fn needs_grad(&self) -> Vec<bool> {
+        let mut need = vec![false; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..))
+                || n.args.iter().any(|&a| need[a]);
+        }
+        need
+    }
+}

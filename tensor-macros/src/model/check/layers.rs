@@ -1,0 +1,339 @@
+//! Interpretation of a layer as written (`Dense(Hidden, bias = false)`, `LeakyRelu(0.2)`):
+//! its kind, its arguments and their validity.
+
+use syn::Ident;
+
+use super::ir::Act;
+use crate::model::ast::{Arg, ArgValue, LayerSpec};
+use crate::model::errors::Errors;
+
+/// The layer kinds `model!` knows, as written.
+pub const KNOWN: [&str; 17] = [
+    "Embedding",
+    "BatchNorm",
+    "Dense",
+    "Relu",
+    "ReLU",
+    "LeakyRelu",
+    "LeakyReLU",
+    "Elu",
+    "ELU",
+    "Gelu",
+    "GELU",
+    "Softplus",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Linear",
+    "Dropout",
+];
+
+/// A layer after interpretation.
+pub enum LayerKind {
+    /// `Dense(units, bias = .., activation = ..)`.
+    Dense {
+        /// The units dim.
+        units: Ident,
+        /// Whether it has a bias.
+        bias: bool,
+        /// Activation given with `activation = ...`.
+        act: Option<Act>,
+    },
+    /// An activation; `Softmax(Dim)` names the dim it normalises.
+    Act(Act, Option<Ident>),
+    /// `Dropout(rate)`.
+    Dropout(f64),
+    /// `Embedding(Vocab, Dim)`.
+    Embedding {
+        /// The vocabulary dim.
+        vocab: Ident,
+        /// The embedding dim.
+        dim: Ident,
+    },
+    /// `BatchNorm(momentum = .., epsilon = ..)`.
+    BatchNorm {
+        /// Moving-statistics momentum (Keras' default 0.99).
+        momentum: f64,
+        /// Variance epsilon (Keras' default 0.001).
+        epsilon: f64,
+    },
+}
+
+/// Whether `name` is a layer kind `model!` knows.
+pub fn is_known(name: &str) -> bool {
+    KNOWN.contains(&name)
+}
+
+fn number(arg: &Arg) -> Option<f64> {
+    match &arg.value {
+        ArgValue::Float(v) => Some(*v),
+        ArgValue::Int(i, neg) => i.base10_parse::<f64>().ok().map(|v| if *neg { -v } else { v }),
+        _ => None,
+    }
+}
+
+fn no_args(spec: &LayerSpec, errs: &mut Errors) {
+    if let Some(args) = &spec.args {
+        if let Some(first) = args.first() {
+            errs.range(
+                first.span,
+                args.last().map_or(first.end, |a| a.end),
+                format!("`{}` takes no arguments; write `{}`", spec.kind, spec.kind),
+            );
+        }
+    }
+}
+
+/// One optional numeric argument (`LeakyRelu(0.2)`, `Elu(alpha = 1.0)`).
+fn one_number(spec: &LayerSpec, key: &str, default: f64, errs: &mut Errors) -> Option<f64> {
+    let args = match &spec.args {
+        None => return Some(default),
+        Some(a) if a.is_empty() => return Some(default),
+        Some(a) => a,
+    };
+    let mut ok = true;
+    for extra in args.iter().skip(1) {
+        errs.range(
+            extra.span,
+            extra.end,
+            format!("`{}` takes one argument: `{}({default})`", spec.kind, spec.kind),
+        );
+        ok = false;
+    }
+    let arg = &args[0];
+    if let Some(k) = &arg.key {
+        if k != key {
+            errs.at(
+                k.span(),
+                format!("unknown argument `{k}` of `{}`; expected `{key}`", spec.kind),
+            );
+            return None;
+        }
+    }
+    match number(arg) {
+        Some(v) if ok => Some(v),
+        Some(_) => None,
+        None => {
+            errs.range(
+                arg.span,
+                arg.end,
+                format!("expected a number, e.g. `{}({default})`", spec.kind),
+            );
+            None
+        }
+    }
+}
+
+/// Interprets one layer whose kind is in [`KNOWN`]; reports every problem and returns `None`
+/// when it is unusable.
+pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
+    let kind = spec.kind.to_string();
+    let act = |a: Act, errs: &mut Errors| {
+        no_args(spec, errs);
+        Some(LayerKind::Act(a, None))
+    };
+    match kind.as_str() {
+        "Dense" => dense(spec, errs),
+        "Relu" | "ReLU" => act(Act::Relu, errs),
+        "Gelu" | "GELU" => act(Act::Gelu, errs),
+        "Softplus" => act(Act::Softplus, errs),
+        "Sigmoid" => act(Act::Sigmoid, errs),
+        "Tanh" => act(Act::Tanh, errs),
+        "Linear" => act(Act::Linear, errs),
+        "LeakyRelu" | "LeakyReLU" => {
+            let a = one_number(spec, "alpha", 0.3, errs)?;
+            if !(a >= 0.0 && a.is_finite()) {
+                errs.range(
+                    spec.span,
+                    spec.end,
+                    format!("the slope of `{kind}` must be a finite number >= 0 (got {a}); Keras' default is `{kind}(0.3)`"),
+                );
+                return None;
+            }
+            Some(LayerKind::Act(Act::LeakyRelu(a), None))
+        }
+        "Elu" | "ELU" => {
+            let a = one_number(spec, "alpha", 1.0, errs)?;
+            if !(a > 0.0 && a.is_finite()) {
+                errs.range(
+                    spec.span,
+                    spec.end,
+                    format!("the alpha of `{kind}` must be a finite number > 0 (got {a}); the default is `{kind}(1.0)`"),
+                );
+                return None;
+            }
+            Some(LayerKind::Act(Act::Elu(a), None))
+        }
+        "Softmax" => {
+            let axis = match spec.args.as_deref() {
+                None | Some([]) => None,
+                Some(
+                    [Arg {
+                        key: None,
+                        value: ArgValue::Ident(d),
+                        ..
+                    }],
+                ) => Some(d.clone()),
+                Some([first, ..]) => {
+                    errs.range(
+                        first.span,
+                        spec.end,
+                        "`Softmax` takes at most the dim it normalises: `Softmax` or `Softmax(Classes)`",
+                    );
+                    return None;
+                }
+            };
+            Some(LayerKind::Act(Act::Softmax, axis))
+        }
+        "Embedding" => {
+            const FORM: &str = "`Embedding` takes two named dims, the vocabulary and the embedding size: `Embedding(Vocab, E = 64)`";
+            let args = spec.args.as_deref().unwrap_or(&[]);
+            let dim_of = |a: &Arg| match (&a.key, &a.value) {
+                (None, ArgValue::Ident(d)) => Some(d.clone()),
+                (Some(d), ArgValue::Int(..)) => Some(d.clone()),
+                _ => None,
+            };
+            match args {
+                [v, d] => match (dim_of(v), dim_of(d)) {
+                    (Some(vocab), Some(dim)) => Some(LayerKind::Embedding { vocab, dim }),
+                    _ => {
+                        errs.range(v.span, d.end, FORM);
+                        None
+                    }
+                },
+                _ => {
+                    errs.range(spec.span, spec.end, FORM);
+                    None
+                }
+            }
+        }
+        "BatchNorm" => {
+            let (mut momentum, mut epsilon) = (0.99, 1e-3);
+            for arg in spec.args.as_deref().unwrap_or(&[]) {
+                let key = arg.key.as_ref().map(|k| k.to_string());
+                match (key.as_deref(), number(arg)) {
+                    (Some("momentum"), Some(v)) if (0.0..=1.0).contains(&v) => momentum = v,
+                    (Some("epsilon"), Some(v)) if v > 0.0 && v.is_finite() => epsilon = v,
+                    (k, v) => {
+                        let got = match (k, v) {
+                            (Some(k @ ("momentum" | "epsilon")), Some(v)) => {
+                                format!(" (got `{k} = {v}`)")
+                            }
+                            _ => String::new(),
+                        };
+                        errs.range(
+                            arg.span,
+                            arg.end,
+                            format!("`BatchNorm` takes `momentum = 0.99` (in [0, 1]) and `epsilon = 0.001` (> 0){got}"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(LayerKind::BatchNorm { momentum, epsilon })
+        }
+        "Dropout" => {
+            let args = spec.args.as_deref().unwrap_or(&[]);
+            let Some(arg) = args.first() else {
+                errs.range(
+                    spec.span,
+                    spec.end,
+                    "`Dropout` needs its rate: `Dropout(0.2)` drops 20% of the values while training",
+                );
+                return None;
+            };
+            let rate = one_number(spec, "rate", 0.5, errs)?;
+            if !(0.0..1.0).contains(&rate) {
+                errs.range(
+                    arg.span,
+                    arg.end,
+                    format!("the dropout rate must be in [0, 1) (got {rate}): it is the fraction of values dropped, e.g. `Dropout(0.2)`"),
+                );
+                return None;
+            }
+            Some(LayerKind::Dropout(rate))
+        }
+        _ => None,
+    }
+}
+
+fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
+    const FORM: &str = "`Dense` needs its units as a named dim: `Dense(Hidden)` with `Hidden` from `dims!`, or an inline dim `Dense(H1 = 256)`";
+    let args = spec.args.as_deref().unwrap_or(&[]);
+    let Some(first) = args.first() else {
+        errs.range(spec.span, spec.end, FORM);
+        return None;
+    };
+    let units = match (&first.key, &first.value) {
+        (None, ArgValue::Ident(d)) => Some(d.clone()),
+        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
+        (None, ArgValue::Int(i, _)) => {
+            errs.at(
+                i.span(),
+                format!("`Dense` units are named dims, not bare numbers: declare one inline, e.g. `Dense(H = {})`", i.base10_digits()),
+            );
+            None
+        }
+        _ => {
+            errs.range(first.span, first.end, FORM);
+            None
+        }
+    };
+    let mut bias = true;
+    let mut act = None;
+    for arg in &args[1..] {
+        let key = arg.key.as_ref().map(|k| k.to_string());
+        match (key.as_deref(), &arg.value) {
+            (Some("bias" | "use_bias"), ArgValue::Bool(b)) => bias = *b,
+            (Some("activation"), ArgValue::Ident(a)) => {
+                let spec = LayerSpec {
+                    kind: a.clone(),
+                    args: None,
+                    span: a.span(),
+                    end: a.span(),
+                };
+                match interpret(&spec, errs) {
+                    Some(LayerKind::Act(a, None)) => act = Some(a),
+                    _ => errs.at(
+                        a.span(),
+                        format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear"),
+                    ),
+                }
+            }
+            _ => errs.range(
+                arg.span,
+                arg.end,
+                "unknown argument of `Dense`; expected `bias = true|false` or `activation = Relu` after the units",
+            ),
+        }
+    }
+    Some(LayerKind::Dense {
+        units: units?,
+        bias,
+        act,
+    })
+}
+
+/// The known name closest to `name` (edit distance at most 2), for "did you mean" hints.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,12 @@
+//! Shape inference and validation of `model!`: pure functions from the syntax tree to a checked
+//! [`ir::Graph`], reporting every problem found (not only the first) to the error collector.
+
+mod apply;
+mod build;
+pub mod ir;
+mod layers;
+mod merge;
+mod normalise;
+mod report;
+
+pub use build::check;

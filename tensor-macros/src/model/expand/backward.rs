@@ -1,0 +1,138 @@
+//! The backward pass, emitted statically in reverse node order: each dense layer forms ∂L/∂z in
+//! place (the activation's derivative applied to the incoming gradient) and feeds it to the two
+//! strided GEMMs; every contribution is added, so shared layers and fan-out accumulate.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+use syn::Ident;
+
+use super::{act_tokens, size_tokens, Paths};
+use crate::model::check::ir::{Graph, Op};
+
+/// Statements of `backward`. Expects `__st`, the layer fields as locals and the output gradients
+/// by the names in `grads`.
+pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
+    let fused = &p.fused;
+    let need = g.needs_grad();
+    let mut stmts = Vec::new();
+    for l in &g.layers {
+        let f = &l.field;
+        stmts.push(quote!(#f.zero_grad();));
+    }
+    for (i, n) in g.nodes.iter().enumerate() {
+        if need[i] && !matches!(n.op, Op::Input(_)) {
+            let il = Literal::usize_unsuffixed(i);
+            stmts.push(quote!(__st.zero_grad(#il);));
+        }
+    }
+    for (o, gname) in g.outputs.iter().zip(grads) {
+        if need[o.node] {
+            let n = Literal::usize_unsuffixed(o.node);
+            stmts.push(quote!(#fused::accumulate_tensor(#gname, &mut __st.grads[#n]);));
+        }
+    }
+    for (i, node) in g.nodes.iter().enumerate().rev() {
+        if !need[i] || matches!(node.op, Op::Input(_)) {
+            continue;
+        }
+        let il = Literal::usize_unsuffixed(i);
+        let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
+        // Rows of this node: its output buffer's length over its last dim's size.
+        let rows = quote!(#fused::rows_in(__st.outs[#il].len(), #cols));
+        let lit = |a: usize| Literal::usize_unsuffixed(a);
+        let body = match &node.op {
+            Op::Input(_) => continue,
+            Op::Dense(l, act) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let actt = act_tokens(*act, p);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote! {
+                    #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
+                }
+            }
+            Op::Embedding(l, k) => {
+                let f = &g.layers[*l].field;
+                let kl = lit(*k);
+                quote!(#f.backward(&__st.ids[#kl], __g);)
+            }
+            Op::BatchNorm(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#f.backward(&__st.pres[#il], &__st.masks[#il], __g, #rows, #gin);)
+            }
+            Op::Act(act) => {
+                let a = node.args[0];
+                let al = lit(a);
+                let actt = act_tokens(*act, p);
+                let acc = need[a].then(|| quote!(#fused::accumulate(__g, &mut __lo[#al]);));
+                quote! {
+                    #actt.backward_in_place(&__st.outs[#il], &__st.outs[#al], __g, #cols);
+                    #acc
+                }
+            }
+            Op::Dropout(_) => {
+                let a = node.args[0];
+                let al = lit(a);
+                quote!(#fused::accumulate_product(__g, &__st.masks[#il], &mut __lo[#al]);)
+            }
+            Op::Add => {
+                let accs = node.args.iter().filter(|&&a| need[a]).map(|&a| {
+                    let al = lit(a);
+                    quote!(#fused::accumulate(__g, &mut __lo[#al]);)
+                });
+                quote!(#(#accs)*)
+            }
+            Op::Multiply => {
+                let (a, b) = (node.args[0], node.args[1]);
+                let (al, bl) = (lit(a), lit(b));
+                let ga = need[a]
+                    .then(|| quote!(#fused::accumulate_product(__g, &__st.outs[#bl], &mut __lo[#al]);));
+                let gb = need[b]
+                    .then(|| quote!(#fused::accumulate_product(__g, &__st.outs[#al], &mut __lo[#bl]);));
+                quote!(#ga #gb)
+            }
+            Op::Concat => {
+                let mut offset = quote!(0);
+                let mut parts = Vec::new();
+                for &a in &node.args {
+                    let c = g.nodes[a]
+                        .shape
+                        .last()
+                        .map_or(quote!(1), |d| size_tokens(&d.size, p));
+                    if need[a] {
+                        let al = lit(a);
+                        parts.push(
+                            quote!(#fused::concat_backward(__g, #rows, #cols, #offset, #c, &mut __lo[#al]);),
+                        );
+                    }
+                    offset = quote!(#offset + #c);
+                }
+                quote!(#(#parts)*)
+            }
+        };
+        let lo = if body.to_string().contains("__lo") {
+            quote!(__lo)
+        } else {
+            quote!(_)
+        };
+        stmts.push(quote! {{
+            let (#lo, __g) = #fused::split_mut(&mut __st.grads, #il);
+            #body
+        }});
+    }
+    quote! {
+        #(#stmts)*
+    }
+}

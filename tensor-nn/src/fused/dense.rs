@@ -1,0 +1,210 @@
+//! The dense layer of generated models: `a = act(x·W + b)` with the bias and the activation
+//! applied right after the GEMM, and a backward pass that forms `∂L/∂z` in place and feeds it to
+//! two strided GEMMs (`xᵀ·∂z` and `∂z·Wᵀ`, no transposed copies).
+
+use tensor_core::kernels::{gemm, GemmArgs};
+use tensor_core::Float;
+
+use super::activation::Activation;
+use super::param::Param;
+use super::rng::Rng;
+
+/// Weights of one dense layer: a kernel `[inputs, units]` and an optional bias `[units]`.
+#[derive(Debug, Clone)]
+pub struct Dense<F> {
+    /// `name.kernel`, `[inputs, units]`, row-major.
+    pub kernel: Param<F>,
+    /// `name.bias`, `[units]`, when the layer has a bias.
+    pub bias: Option<Param<F>>,
+    inputs: usize,
+    units: usize,
+}
+
+impl<F: Float> Dense<F> {
+    /// A layer named `name` with a Glorot-uniform kernel (as Keras: limit `sqrt(6 / (in + out))`,
+    /// drawn in f32 so that f32 and f64 models from one seed hold the same values) and a zero bias.
+    pub fn new(name: &str, inputs: usize, units: usize, use_bias: bool, rng: &mut Rng) -> Self {
+        let limit = (6.0 / (inputs + units).max(1) as f64).sqrt() as f32;
+        let kernel: Vec<F> = (0..inputs * units)
+            .map(|_| F::from_f64(f64::from(rng.symmetric(limit))))
+            .collect();
+        Dense {
+            kernel: Param::new(format!("{name}.kernel"), vec![inputs, units], kernel),
+            bias: use_bias.then(|| Param::new(format!("{name}.bias"), vec![units], vec![F::zero(); units])),
+            inputs,
+            units,
+        }
+    }
+
+    /// Number of input features.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Number of output features.
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Sets the gradients of the kernel and the bias to zero (before a backward pass).
+    pub fn zero_grad(&mut self) {
+        self.kernel.grad.iter_mut().for_each(|g| *g = F::zero());
+        if let Some(b) = &mut self.bias {
+            b.grad.iter_mut().for_each(|g| *g = F::zero());
+        }
+    }
+
+    /// The kernel, then the bias when there is one.
+    pub fn params(&self) -> impl Iterator<Item = &Param<F>> {
+        core::iter::once(&self.kernel).chain(self.bias.as_ref())
+    }
+
+    /// The kernel, then the bias when there is one, mutably.
+    pub fn params_mut(&mut self) -> impl Iterator<Item = &mut Param<F>> {
+        core::iter::once(&mut self.kernel).chain(self.bias.as_mut())
+    }
+
+    /// `out = act(x·W + b)` over `rows` rows. `out` is resized (no allocation once it has held
+    /// this many values); `pre`, when given, receives `z = x·W + b` (needed by GELU's backward).
+    ///
+    /// # Panics
+    /// If `x` holds fewer than `rows * inputs` values.
+    pub fn forward(&self, x: &[F], rows: usize, act: Activation, out: &mut Vec<F>, pre: Option<&mut Vec<F>>) {
+        let n = rows * self.units;
+        out.resize(n, F::zero());
+        match &self.bias {
+            Some(b) if self.units > 0 => out
+                .chunks_exact_mut(self.units)
+                .for_each(|row| row.copy_from_slice(&b.value)),
+            _ => out.iter_mut().for_each(|v| *v = F::zero()),
+        }
+        if rows > 0 && self.units > 0 {
+            gemm(GemmArgs {
+                m: rows,
+                n: self.units,
+                k: self.inputs,
+                alpha: F::one(),
+                a: x,
+                a_rs: self.inputs,
+                a_cs: 1,
+                b: &self.kernel.value,
+                b_rs: self.units,
+                b_cs: 1,
+                beta: F::one(),
+                c: out,
+                c_rs: self.units,
+            });
+        }
+        if let Some(pre) = pre {
+            pre.clear();
+            pre.extend_from_slice(out);
+        }
+        act.forward_in_place(out, self.units);
+    }
+
+    /// Backward pass of [`Dense::forward`]: `grad` holds `∂L/∂a` and is turned into `∂L/∂z` in
+    /// place; `∂L/∂W` and `∂L/∂b` are **added** to the parameters' gradients (so a layer applied
+    /// twice accumulates both uses), and `∂L/∂x` is added to `grad_in` when given.
+    ///
+    /// # Panics
+    /// If the slices are shorter than `rows` rows of the layer's sizes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &mut self,
+        x: &[F],
+        out: &[F],
+        pre: &[F],
+        grad: &mut [F],
+        rows: usize,
+        act: Activation,
+        grad_in: Option<&mut [F]>,
+    ) {
+        act.backward_in_place(out, pre, grad, self.units);
+        if rows == 0 || self.units == 0 {
+            return;
+        }
+        // ∂W = xᵀ·∂z: A = xᵀ is x read with swapped strides.
+        gemm(GemmArgs {
+            m: self.inputs,
+            n: self.units,
+            k: rows,
+            alpha: F::one(),
+            a: x,
+            a_rs: 1,
+            a_cs: self.inputs,
+            b: grad,
+            b_rs: self.units,
+            b_cs: 1,
+            beta: F::one(),
+            c: &mut self.kernel.grad,
+            c_rs: self.units,
+        });
+        if let Some(b) = &mut self.bias {
+            for row in grad.chunks_exact(self.units) {
+                b.grad.iter_mut().zip(row).for_each(|(s, &g)| *s = *s + g);
+            }
+        }
+        if let Some(gx) = grad_in {
+            // ∂x = ∂z·Wᵀ: B = Wᵀ is W read with swapped strides.
+            gemm(GemmArgs {
+                m: rows,
+                n: self.inputs,
+                k: self.units,
+                alpha: F::one(),
+                a: grad,
+                a_rs: self.units,
+                a_cs: 1,
+                b: &self.kernel.value,
+                b_rs: 1,
+                b_cs: self.units,
+                beta: F::one(),
+                c: gx,
+                c_rs: self.inputs,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_and_backward_by_hand() {
+        // x = [[1, 2]], W = [[1, -1, 0], [2, 1, -3]], b = [0.5, 0, 1]:
+        // z = [1+4+0.5, -1+2+0, 0-6+1] = [5.5, 1, -5]; relu → [5.5, 1, 0].
+        let mut rng = Rng::new(0);
+        let mut d = Dense::<f64>::new("d", 2, 3, true, &mut rng);
+        d.kernel.value = vec![1., -1., 0., 2., 1., -3.];
+        if let Some(b) = d.bias.as_mut() {
+            b.value = vec![0.5, 0., 1.];
+        }
+        let x = [1.0, 2.0];
+        let mut out = Vec::new();
+        d.forward(&x, 1, Activation::Relu, &mut out, None);
+        assert_eq!(out, vec![5.5, 1.0, 0.0]);
+        // g = [1, 2, 3] → ∂z = [1, 2, 0]; ∂W = xᵀ∂z = [[1, 2, 0], [2, 4, 0]]; ∂b = [1, 2, 0];
+        // ∂x = ∂z·Wᵀ = [1·1 + 2·(-1), 1·2 + 2·1] = [-1, 4].
+        let mut g = vec![1.0, 2.0, 3.0];
+        let mut gx = vec![0.0; 2];
+        d.backward(&x, &out, &[], &mut g, 1, Activation::Relu, Some(&mut gx));
+        assert_eq!(d.kernel.grad, vec![1., 2., 0., 2., 4., 0.]);
+        assert_eq!(d.bias.as_ref().map(|b| b.grad.clone()), Some(vec![1., 2., 0.]));
+        assert_eq!(gx, vec![-1.0, 4.0]);
+    }
+
+    #[test]
+    fn glorot_limit_and_zero_bias() {
+        let mut rng = Rng::new(3);
+        let d = Dense::<f32>::new("dense1", 784, 128, true, &mut rng);
+        let limit = (6.0f32 / 912.0).sqrt();
+        assert!(d.kernel.value.iter().all(|v| v.abs() <= limit));
+        let mean = d.kernel.value.iter().sum::<f32>() / d.kernel.value.len() as f32;
+        // Uniform(-l, l) has variance l²/3: the sample's is within 5% of it.
+        let var =
+            d.kernel.value.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / d.kernel.value.len() as f32;
+        assert!((var / (limit * limit / 3.0) - 1.0).abs() < 0.05, "{var}");
+        assert_eq!(d.kernel.name, "dense1.kernel");
+        assert!(d.bias.as_ref().is_some_and(|b| b.value.iter().all(|&v| v == 0.0)));
+    }
+}

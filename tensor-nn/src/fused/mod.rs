@@ -1,0 +1,215 @@
+//! Run-time support for the code `model!` generates: the kernels a generated forward pass and
+//! fused training step call, over run-time sizes (one shared body per element type, not one per
+//! model shape), plus the const checks the macro emits for sizes it cannot see.
+//!
+//! A generated model keeps one [`State`]: per graph node, its output, its pre-activation (only
+//! for GELU), its dropout mask and its gradient. Buffers are resized in place, so after the first
+//! training step no step allocates, except for the output tensor handed back to the caller.
+
+mod activation;
+mod batch_norm;
+mod checks;
+mod dense;
+mod embedding;
+mod ops;
+mod param;
+mod rng;
+
+pub use activation::Activation;
+pub use batch_norm::BatchNorm;
+pub use checks::{require_size, require_static, size_of_dim};
+pub use dense::Dense;
+pub use embedding::Embedding;
+pub use ops::{
+    accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
+    multiply_forward,
+};
+pub use param::Param;
+pub use rng::Rng;
+
+use tensor_core::{Element, Shape, Tensor};
+
+/// Per-node buffers of a generated model, reused from step to step.
+#[derive(Debug, Clone)]
+pub struct State<F> {
+    /// Output of each node.
+    pub outs: Vec<Vec<F>>,
+    /// Pre-activation of each node (filled only where the backward pass needs it).
+    pub pres: Vec<Vec<F>>,
+    /// Dropout scale factors of each node (dropout nodes), or `1/σ` per feature (batch norm).
+    pub masks: Vec<Vec<F>>,
+    /// Gradient of the loss with respect to each node's output.
+    pub grads: Vec<Vec<F>>,
+    /// Integer ids of each input node that holds them (inputs read by an embedding).
+    pub ids: Vec<Vec<i64>>,
+}
+
+impl<F: Copy + Default> State<F> {
+    /// Empty buffers for `nodes` nodes (nothing allocated until first used).
+    pub fn new(nodes: usize) -> Self {
+        State {
+            outs: vec![Vec::new(); nodes],
+            pres: vec![Vec::new(); nodes],
+            masks: vec![Vec::new(); nodes],
+            grads: vec![Vec::new(); nodes],
+            ids: vec![Vec::new(); nodes],
+        }
+    }
+
+    /// Sizes the gradient buffer of node `i` like its output and fills it with zeros.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn zero_grad(&mut self, i: usize) {
+        let n = self.outs[i].len();
+        let g = &mut self.grads[i];
+        g.clear();
+        g.resize(n, F::default());
+    }
+}
+
+/// Adds the values of a gradient tensor (∂L/∂output) into `dst`.
+///
+/// # Panics
+/// If the tensor does not hold as many values as the output of the last `forward_train`
+/// (`backward` called before `forward_train`, or with another batch size).
+pub fn accumulate_tensor<S: Shape, F: tensor_core::Float>(t: &Tensor<S, F>, dst: &mut [F]) {
+    if t.numel() != dst.len() {
+        panic!(
+            "backward: the gradient has {} values but the last forward_train produced {}; call forward_train first, with the same batch",
+            t.numel(),
+            dst.len()
+        );
+    }
+    match t.as_slice() {
+        Some(s) => accumulate(s, dst),
+        None => accumulate(&t.to_vec(), dst),
+    }
+}
+
+/// Splits `v` at `i`: the items before `i` (read-only) and item `i` (mutable). Generated code
+/// reads a node's inputs (always earlier nodes) while writing the node itself.
+///
+/// # Panics
+/// If `i` is out of range.
+pub fn split<T>(v: &mut [T], i: usize) -> (&[T], &mut T) {
+    let (lo, hi) = v.split_at_mut(i);
+    (lo, &mut hi[0])
+}
+
+/// Like [`split`], with the earlier items mutable (the backward pass adds into them).
+///
+/// # Panics
+/// If `i` is out of range.
+pub fn split_mut<T>(v: &mut [T], i: usize) -> (&mut [T], &mut T) {
+    let (lo, hi) = v.split_at_mut(i);
+    (lo, &mut hi[0])
+}
+
+/// Number of rows a tensor of these lengths presents to a dense layer: the product of every
+/// length but the last.
+pub fn rows(dims: &[usize]) -> usize {
+    dims.iter().rev().skip(1).product()
+}
+
+/// Rows held by a buffer of `len` values with `cols` values per row (0 when `cols` is 0).
+pub fn rows_in(len: usize, cols: usize) -> usize {
+    len.checked_div(cols).unwrap_or(0)
+}
+
+/// Copies the values of `t` (row-major) into `out`, reusing its capacity.
+pub fn load_input<S: Shape, F: Element>(t: &Tensor<S, F>, out: &mut Vec<F>) {
+    out.clear();
+    match t.as_slice() {
+        Some(s) => out.extend_from_slice(s),
+        None => out.extend_from_slice(t.contiguous().as_slice().unwrap_or(&[])),
+    }
+}
+
+/// Copies integer ids (row-major) into `out`, reusing its capacity.
+pub fn load_ids<S: Shape>(t: &Tensor<S, i64>, out: &mut Vec<i64>) {
+    out.clear();
+    match t.as_slice() {
+        Some(s) => out.extend_from_slice(s),
+        None => out.extend(t.to_vec()),
+    }
+}
+
+/// Builds an output tensor: the leading lengths `lead`, then `last`.
+///
+/// # Panics
+/// If the lengths disagree with `S` or with `data` (impossible for shapes checked by `model!`).
+pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usize) -> Tensor<S, F> {
+    let mut dims: Vec<usize> = lead.to_vec();
+    dims.push(last);
+    match Tensor::from_vec_dims(data.to_vec(), &dims) {
+        Ok(t) => t,
+        Err(e) => panic!("model!: output of the wrong size: {e}"),
+    }
+}
+
+/// Checks that two inputs merged by a model agree on the lengths of their leading dims.
+///
+/// # Panics
+/// With a message naming both inputs and the dim, when the lengths differ.
+pub fn check_same_lead(names: [&str; 2], dims: [&[usize]; 2], dim_names: &[&str]) {
+    let (a, b) = (dims[0], dims[1]);
+    for (i, name) in dim_names.iter().enumerate() {
+        let (la, lb) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        if la != lb {
+            panic!(
+                "dimension `{name}` has length {la} in input `{}` but {lb} in input `{}`",
+                names[0], names[1]
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A training step's buffers keep their allocations: after the first step, the second one
+    /// (same batch) writes into the same memory.
+    #[test]
+    fn buffers_are_reused_across_steps() {
+        let mut rng = Rng::new(1);
+        let mut dense = Dense::<f32>::new("d", 4, 3, true, &mut rng);
+        let mut st = State::<f32>::new(3);
+        let x = vec![0.5f32; 8 * 4];
+        let mut step = |st: &mut State<f32>, rng: &mut Rng| {
+            copy_into(&x, &mut st.outs[0]);
+            let (prev, out) = split(&mut st.outs, 1);
+            dense.forward(&prev[0], 8, Activation::Gelu, out, Some(&mut st.pres[1]));
+            let (prev, out) = split(&mut st.outs, 2);
+            dropout_forward(&prev[1], 0.5, Some(rng), &mut st.masks[2], out);
+            st.zero_grad(2);
+            st.zero_grad(1);
+            st.grads[2].iter_mut().for_each(|g| *g = 1.0);
+            let (lo, g) = split_mut(&mut st.grads, 2);
+            accumulate_product(g, &st.masks[2], &mut lo[1]);
+            let (_, g) = split_mut(&mut st.grads, 1);
+            dense.zero_grad();
+            dense.backward(
+                &st.outs[0],
+                &st.outs[1],
+                &st.pres[1],
+                g,
+                8,
+                Activation::Gelu,
+                None,
+            );
+        };
+        step(&mut st, &mut rng);
+        let ptrs = |st: &State<f32>| -> Vec<*const f32> {
+            [&st.outs, &st.pres, &st.masks, &st.grads]
+                .iter()
+                .flat_map(|v| v.iter().map(|b| b.as_ptr()))
+                .collect()
+        };
+        let before = ptrs(&st);
+        step(&mut st, &mut rng);
+        assert_eq!(before, ptrs(&st));
+        assert_eq!(st.outs[1].len(), 8 * 3);
+    }
+}

@@ -1,0 +1,139 @@
+//! Parameter-free steps of generated models: dropout, the merges (add, multiply, concat) and
+//! gradient accumulation. Every backward function **adds** into its input gradients, so a tensor
+//! used by several consumers receives the sum of their contributions.
+
+use tensor_core::Float;
+
+use super::rng::Rng;
+
+/// Copies `x` into `out` (resized; no allocation once it has held this many values).
+pub fn copy_into<F: Float>(x: &[F], out: &mut Vec<F>) {
+    out.clear();
+    out.extend_from_slice(x);
+}
+
+/// `dst += src`, element by element.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn accumulate<F: Float>(src: &[F], dst: &mut [F]) {
+    assert_eq!(src.len(), dst.len(), "accumulate: length mismatch");
+    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = *d + s);
+}
+
+/// `dst += a * b`, element by element (the backward of a product).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn accumulate_product<F: Float>(a: &[F], b: &[F], dst: &mut [F]) {
+    assert!(
+        a.len() == dst.len() && b.len() == dst.len(),
+        "accumulate_product: length mismatch"
+    );
+    dst.iter_mut()
+        .zip(a.iter().zip(b))
+        .for_each(|(d, (&a, &b))| *d = *d + a * b);
+}
+
+/// Inverted dropout. In training (`rng` given), each value is kept with probability
+/// `1 - rate` and scaled by `1 / (1 - rate)`; the scale factors (0 or `1/(1-rate)`) are kept in
+/// `mask` for the backward pass. Without `rng` (inference) it is the identity.
+pub fn dropout_forward<F: Float>(
+    x: &[F],
+    rate: f64,
+    rng: Option<&mut Rng>,
+    mask: &mut Vec<F>,
+    out: &mut Vec<F>,
+) {
+    copy_into(x, out);
+    let Some(rng) = rng else { return };
+    let keep = F::from_f64(1.0 / (1.0 - rate));
+    mask.clear();
+    mask.extend(x.iter().map(|_| {
+        if f64::from(rng.unit()) >= rate {
+            keep
+        } else {
+            F::zero()
+        }
+    }));
+    out.iter_mut().zip(mask.iter()).for_each(|(o, &m)| *o = *o * m);
+}
+
+/// `out = a + b` (same shapes).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn add_forward<F: Float>(a: &[F], b: &[F], out: &mut Vec<F>) {
+    assert_eq!(a.len(), b.len(), "add: length mismatch");
+    out.clear();
+    out.extend(a.iter().zip(b).map(|(&a, &b)| a + b));
+}
+
+/// `out = a * b` (same shapes).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn multiply_forward<F: Float>(a: &[F], b: &[F], out: &mut Vec<F>) {
+    assert_eq!(a.len(), b.len(), "multiply: length mismatch");
+    out.clear();
+    out.extend(a.iter().zip(b).map(|(&a, &b)| a * b));
+}
+
+/// Concatenation along the last dimension: each part is `(values, columns)` over `rows` rows.
+pub fn concat_forward<F: Float>(rows: usize, parts: &[(&[F], usize)], out: &mut Vec<F>) {
+    out.clear();
+    for r in 0..rows {
+        for &(p, cols) in parts {
+            out.extend_from_slice(&p[r * cols..(r + 1) * cols]);
+        }
+    }
+}
+
+/// Backward of [`concat_forward`] for one part: adds columns `offset..offset + cols` of `grad`
+/// (rows of `total` columns) into `dst`.
+pub fn concat_backward<F: Float>(
+    grad: &[F],
+    rows: usize,
+    total: usize,
+    offset: usize,
+    cols: usize,
+    dst: &mut [F],
+) {
+    for r in 0..rows {
+        let src = &grad[r * total + offset..r * total + offset + cols];
+        accumulate(src, &mut dst[r * cols..(r + 1) * cols]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_is_inverted_and_seeded() {
+        let x = vec![1.0f64; 10_000];
+        let (mut m1, mut o1, mut m2, mut o2) = (vec![], vec![], vec![], vec![]);
+        dropout_forward(&x, 0.25, Some(&mut Rng::new(5)), &mut m1, &mut o1);
+        dropout_forward(&x, 0.25, Some(&mut Rng::new(5)), &mut m2, &mut o2);
+        assert_eq!(o1, o2);
+        // Kept values are 1 / 0.75; the mean stays near 1 (binomial sd of the kept fraction ≈ 0.0043).
+        assert!(o1.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-12));
+        let mean = o1.iter().sum::<f64>() / o1.len() as f64;
+        assert!((mean - 1.0).abs() < 0.03, "{mean}");
+        let mut inference = vec![];
+        dropout_forward(&x, 0.25, None, &mut m1, &mut inference);
+        assert_eq!(inference, x);
+    }
+
+    #[test]
+    fn concat_round_trip() {
+        // rows 2: a = [[1, 2], [3, 4]], b = [[5], [6]] → [[1, 2, 5], [3, 4, 6]].
+        let (a, b) = ([1.0f32, 2., 3., 4.], [5.0f32, 6.]);
+        let mut out = vec![];
+        concat_forward(2, &[(&a, 2), (&b, 1)], &mut out);
+        assert_eq!(out, vec![1., 2., 5., 3., 4., 6.]);
+        let mut gb = vec![0.0f32; 2];
+        concat_backward(&out, 2, 3, 2, 1, &mut gb);
+        assert_eq!(gb, vec![5., 6.]);
+    }
+}

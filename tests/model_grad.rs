@@ -1,0 +1,461 @@
+//! Proof that `model!`'s fused backward pass is right: for every layer kind and for the
+//! sequential, functional, shared-layer, fan-out and multi-output forms, the gradients the
+//! generated `backward` produces equal central finite differences of the generated
+//! `forward_train`, computed in f64 (`Model::<f64>::init`), to 1e-6 relative.
+//!
+//! The loss is `L = Σ w ⊙ y` for fixed pseudo-random weights `w`, so `∂L/∂y = w`. Dropout masks
+//! are held fixed by cloning the model (with its random stream) before every evaluation.
+
+use dimflow::prelude::*;
+use dimflow::tensor_nn::fused::Param;
+
+dims! { Batch; Pixels = 6; Hidden = 5; Classes = 3; Crossed = 4; Numeric = 3; One = 1; }
+
+/// A deterministic pseudo-random sequence in [-1, 1) (a small LCG; independent of the crate).
+fn noise(seed: u64, n: usize) -> Vec<f64> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn input<S: Shape>(seed: u64, batch: usize, feats: usize) -> Tensor<S, f64> {
+    Tensor::from_vec(noise(seed, batch * feats), &[batch]).unwrap()
+}
+
+/// Checks every parameter gradient of `model` against central differences of
+/// `Σ w ⊙ forward_train(model)`. `run` does one training forward and returns the flattened
+/// outputs; `back` runs `backward` with the given output gradients (flattened, same order);
+/// `params` lists the parameters.
+fn check<M: Clone>(
+    model: &M,
+    run: impl Fn(&mut M) -> Vec<f64>,
+    back: impl Fn(&mut M, &[f64]),
+    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
+) {
+    // Move away from the zero-bias initial point, where a row of zeros after ReLU/dropout puts a
+    // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
+    let mut model = model.clone();
+    for (i, p) in params(&mut model).into_iter().enumerate() {
+        if p.name.ends_with(".bias") {
+            p.value = noise(1000 + i as u64, p.value.len())
+                .iter()
+                .map(|v| 0.5 * v)
+                .collect();
+        }
+    }
+    let model = &model;
+    let mut m = model.clone();
+    let y = run(&mut m);
+    let w = noise(99, y.len());
+    back(&mut m, &w);
+    let analytic: Vec<(String, Vec<f64>)> = params(&mut m)
+        .into_iter()
+        .map(|p| (p.name.clone(), p.grad.clone()))
+        .collect();
+    let loss = |m: &M| -> f64 {
+        let mut c = m.clone();
+        run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum()
+    };
+    let h = 1e-6;
+    let mut checked = 0;
+    for (pi, (name, grad)) in analytic.iter().enumerate() {
+        for (j, &g) in grad.iter().enumerate() {
+            let mut plus = model.clone();
+            params(&mut plus)[pi].value[j] += h;
+            let mut minus = model.clone();
+            params(&mut minus)[pi].value[j] -= h;
+            let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
+            let tol = 1e-6 * (1.0 + fd.abs().max(g.abs()));
+            assert!(
+                (fd - g).abs() <= tol,
+                "{name}[{j}]: backward {g} vs finite difference {fd}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
+
+macro_rules! seq_model_check {
+    ($test:ident, $model:ident, $in:ty, $feats:expr) => {
+        #[test]
+        fn $test() {
+            let model = $model::<f64>::init(7);
+            let x = input::<$in>(3, 4, $feats);
+            check(
+                &model,
+                |m| m.forward_train(&x).to_vec(),
+                |m, w| {
+                    let out = m.forward(&x);
+                    let g = Tensor::from_vec_dims(w.to_vec(), out.dims()).unwrap();
+                    m.backward(&g);
+                },
+                |m| m.parameters_mut(),
+            );
+        }
+    };
+}
+
+model! {
+    /// Dense + ReLU, dropout, dense (the MLP).
+    struct Mlp: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden), Relu, Dropout(0.3), Dense(Classes)
+    }
+}
+seq_model_check!(mlp_with_dropout, Mlp, (Batch, Pixels), 6);
+
+model! {
+    /// Every activation fused into a dense layer, and a dense layer without bias.
+    struct Fused: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(H1 = 4), LeakyRelu(0.2), Dense(H2 = 4), Elu(0.7), Dense(H3 = 4), Gelu,
+        Dense(H4 = 4), Softplus, Dense(H5 = 4), Sigmoid, Dense(H6 = 4, bias = false), Tanh,
+        Dense(H7 = 4), Linear, Dense(Classes), Softmax
+    }
+}
+seq_model_check!(fused_activations, Fused, (Batch, Pixels), 6);
+
+model! {
+    /// Every activation standing alone (after dropout, so nothing fuses), and at the input.
+    struct Standalone: [Batch, Pixels] -> [Batch, Classes] {
+        Tanh, Dense(Hidden), Dropout(0.25), Relu, Dense(Hidden, activation = Gelu),
+        Dropout(0.1), LeakyRelu, Dropout(0.1), Elu, Dropout(0.1), Gelu, Dropout(0.1), Softplus,
+        Dropout(0.1), Sigmoid, Dense(Classes), Dropout(0.2), Softmax
+    }
+}
+seq_model_check!(standalone_activations, Standalone, (Batch, Pixels), 6);
+
+model! {
+    /// Batch normalisation between dense layers, and directly on the input.
+    struct Normed: [Batch, Pixels] -> [Batch, Classes] {
+        BatchNorm, Dense(Hidden), BatchNorm(momentum = 0.9), Relu, Dense(Classes), Tanh
+    }
+}
+seq_model_check!(batch_norm, Normed, (Batch, Pixels), 6);
+
+#[test]
+fn batch_norm_names_statistics_and_uses_them_in_inference() {
+    let mut m = Normed::<f64>::init(1);
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "batch_norm1.gamma",
+            "batch_norm1.beta",
+            "batch_norm1.moving_mean",
+            "batch_norm1.moving_variance",
+            "dense1.kernel",
+            "dense1.bias",
+            "batch_norm2.gamma",
+            "batch_norm2.beta",
+            "batch_norm2.moving_mean",
+            "batch_norm2.moving_variance",
+            "dense2.kernel",
+            "dense2.bias"
+        ]
+    );
+    let x = input::<(Batch, Pixels)>(3, 8, 6);
+    let before = m.forward(&x).to_vec();
+    let _ = m.forward_train(&x);
+    // Training moved the moving statistics (momentum 0.99: mean = 0.01 · batch mean), so
+    // inference output changes; and the batch mean of the input is what moved them.
+    let xv = x.to_vec();
+    let mean0: f64 = (0..8).map(|r| xv[r * 6]).sum::<f64>() / 8.0;
+    assert!((m.parameters()[2].value[0] - 0.01 * mean0).abs() < 1e-12);
+    assert_ne!(before, m.forward(&x).to_vec());
+}
+
+model! {
+    /// Two inputs, a concat, the wide & deep shape.
+    struct WideDeep(wide: [Batch, Crossed], deep: [Batch, Numeric]) -> (out: [Batch, One]) {
+        let h = deep >> Dense(D1 = 5) >> Relu >> Dense(D2 = 4) >> Tanh;
+        let both = concat(wide, h);
+        out = both >> Dense(One) >> Sigmoid;
+    }
+}
+
+#[test]
+fn functional_concat_two_inputs() {
+    let model = WideDeep::<f64>::init(11);
+    let wide = input::<(Batch, Crossed)>(1, 3, 4);
+    let deep = input::<(Batch, Numeric)>(2, 3, 3);
+    check(
+        &model,
+        |m| m.forward_train(&wide, &deep).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+model! {
+    /// A shared layer applied twice, fan-out of one tensor, add and multiply, two outputs.
+    struct Shared(a: [Batch, Pixels], b: [Batch, Pixels]) -> (sum: [Batch, Classes], prod: [Batch, S1]) {
+        let tower = Dense(S1 = 4);
+        let ha = a >> tower >> Tanh;
+        let hb = b >> tower >> Sigmoid;
+        let both = add(ha, hb);
+        prod = multiply(both, ha) >> Dropout(0.2);
+        sum = both >> Dense(Classes) >> Softplus;
+    }
+}
+
+#[test]
+fn functional_shared_layer_fan_out_two_outputs() {
+    let model = Shared::<f64>::init(5);
+    let a = input::<(Batch, Pixels)>(1, 3, 6);
+    let b = input::<(Batch, Pixels)>(2, 3, 6);
+    check(
+        &model,
+        |m| {
+            let (s, p) = m.forward_train(&a, &b);
+            let mut v = s.to_vec();
+            v.extend(p.to_vec());
+            v
+        },
+        |m, w| {
+            let s = Tensor::from_vec(w[..9].to_vec(), &[3]).unwrap();
+            let p = Tensor::from_vec(w[9..].to_vec(), &[3]).unwrap();
+            m.backward(&s, &p);
+        },
+        |m| m.parameters_mut(),
+    );
+    // The shared layer has one kernel, named after its binding.
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["tower.kernel", "tower.bias", "dense1.kernel", "dense1.bias"]
+    );
+}
+
+/// Forward of `Mlp` computed independently with naive loops in f64 (dropout off), from the
+/// generated model's parameters: `relu(x·W1 + b1)·W2 + b2`.
+#[test]
+fn forward_matches_naive_reference() {
+    let model = Mlp::<f64>::init(7);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    let p = model.parameters();
+    let (w1, b1, w2, b2) = (&p[0].value, &p[1].value, &p[2].value, &p[3].value);
+    let xv = x.to_vec();
+    let y = model.forward(&x).to_vec();
+    for r in 0..4 {
+        let h: Vec<f64> = (0..5)
+            .map(|j| (b1[j] + (0..6).map(|i| xv[r * 6 + i] * w1[i * 5 + j]).sum::<f64>()).max(0.0))
+            .collect();
+        for c in 0..3 {
+            let want = b2[c] + (0..5).map(|j| h[j] * w2[j * 3 + c]).sum::<f64>();
+            assert!(
+                (y[r * 3 + c] - want).abs() < 1e-12,
+                "row {r} col {c}: {} vs {want}",
+                y[r * 3 + c]
+            );
+        }
+    }
+}
+
+#[test]
+fn seeded_init_is_reproducible_and_shared_between_precisions() {
+    let a = Mlp::new(42);
+    let b = Mlp::new(42);
+    let c = Mlp::new(43);
+    let d = Mlp::<f64>::init(42);
+    let names: Vec<&str> = a.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["dense1.kernel", "dense1.bias", "dense2.kernel", "dense2.bias"]
+    );
+    for ((pa, pb), (pc, pd)) in a
+        .parameters()
+        .iter()
+        .zip(b.parameters())
+        .zip(c.parameters().iter().zip(d.parameters()))
+    {
+        assert_eq!(pa.value, pb.value);
+        let as64: Vec<f64> = pa.value.iter().map(|&v| f64::from(v)).collect();
+        assert_eq!(as64, pd.value);
+        if pa.name.ends_with("kernel") {
+            assert_ne!(pa.value, pc.value);
+            // Glorot uniform: |w| <= sqrt(6 / (fan_in + fan_out)).
+            let limit = (6.0 / (pa.shape[0] + pa.shape[1]) as f32).sqrt();
+            assert!(pa.value.iter().all(|v| v.abs() <= limit));
+        } else {
+            assert!(pa.value.iter().all(|&v| v == 0.0));
+        }
+    }
+}
+
+#[test]
+fn dropout_only_in_training_and_inverted() {
+    let mut m = Mlp::<f64>::init(1);
+    let x = input::<(Batch, Pixels)>(3, 64, 6);
+    let a = m.forward(&x).to_vec();
+    let b = m.forward(&x).to_vec();
+    assert_eq!(a, b);
+    let t1 = m.forward_train(&x).to_vec();
+    let t2 = m.forward_train(&x).to_vec();
+    assert_ne!(t1, a);
+    assert_ne!(t1, t2, "each training step draws a new mask");
+}
+
+#[test]
+fn gradients_are_overwritten_not_accumulated_across_steps() {
+    let mut m = Mlp::<f64>::init(2);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    let once = {
+        let mut c = m.clone();
+        let y = c.forward_train(&x);
+        c.backward(&y.map(|_| 1.0));
+        c.parameters()[0].grad.clone()
+    };
+    for _ in 0..2 {
+        let y = m.forward_train(&x);
+        let mut c = m.clone();
+        c.backward(&y.map(|_| 1.0));
+        m = c;
+    }
+    // Two steps from different masks differ from one, but a repeated identical step does not add up:
+    let mut a = Mlp::<f64>::init(2);
+    let y = a.forward_train(&x);
+    a.backward(&y.map(|_| 1.0));
+    a.backward(&y.map(|_| 1.0));
+    assert_eq!(a.parameters()[0].grad, once);
+}
+
+dims! { Time; Feat = 3; }
+
+model! {
+    /// Rank 3: dense layers act on the last dim, `Batch` and `Time` are both run-time.
+    struct PerStep: [Batch, Time, Feat] -> [Batch, Time, Classes] {
+        Dense(Hidden), Elu, Dense(Classes), Softmax
+    }
+}
+
+#[test]
+fn rank_three_input_with_two_run_time_dims() {
+    let model = PerStep::<f64>::init(3);
+    let x: Tensor<(Batch, Time, Feat), f64> = Tensor::from_vec(noise(4, 2 * 3 * 3), &[2, 3]).unwrap();
+    assert_eq!(model.forward(&x).dims(), &[2, 3, 3]);
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+#[test]
+fn model_trait_takes_tuples_for_several_inputs_and_outputs() {
+    use dimflow::tensor_nn::Model;
+    let mut m = Shared::new(5);
+    let a = Tensor::<(Batch, Pixels)>::full(0.25, &[2]);
+    let b = Tensor::<(Batch, Pixels)>::full(-0.5, &[2]);
+    let (s, p) = Model::forward_train(&mut m, &(a.clone(), b.clone()));
+    let (s2, p2) = m.forward(&a, &b);
+    // Dropout only touches `prod`; `sum` is deterministic.
+    assert_eq!(s.to_vec(), s2.to_vec());
+    assert_eq!(p.dims(), p2.dims());
+    Model::backward(&mut m, &(s.map(|_| 1.0), p.map(|_| 0.0)));
+    let names: Vec<&str> = m.params().iter().map(|p| p.name).collect();
+    assert_eq!(
+        names,
+        ["tower.kernel", "tower.bias", "dense1.kernel", "dense1.bias"]
+    );
+    assert!(m.params_mut().iter().all(|p| p.grad.iter().any(|&g| g != 0.0)));
+}
+
+#[test]
+#[should_panic(expected = "dimension `Batch` has length 3 in input `a` but 2 in input `b`")]
+fn merged_inputs_must_agree_on_run_time_lengths() {
+    let m = Shared::new(5);
+    let a = Tensor::<(Batch, Pixels)>::full(0.25, &[3]);
+    let b = Tensor::<(Batch, Pixels)>::full(-0.5, &[2]);
+    let _ = m.forward(&a, &b);
+}
+
+/// The f32 instantiation (the one `Model` trains) agrees with the f64 one that the finite
+/// differences check, from the same seed and input (no dropout, so the step is deterministic).
+#[test]
+fn f32_step_agrees_with_the_checked_f64_step() {
+    let mut m32 = Normed::new(9);
+    let mut m64 = Normed::<f64>::init(9);
+    let x64 = input::<(Batch, Pixels)>(3, 8, 6);
+    let x32: Tensor<(Batch, Pixels)> = x64.map(|v| v as f32);
+    let y32 = m32.forward_train(&x32);
+    let y64 = m64.forward_train(&x64);
+    for (a, b) in y32.to_vec().iter().zip(y64.to_vec()) {
+        assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    m32.backward(&y32.map(|_| 1.0));
+    m64.backward(&y64.map(|_| 1.0));
+    for (p32, p64) in m32.parameters().iter().zip(m64.parameters()) {
+        for (a, b) in p32.grad.iter().zip(&p64.grad) {
+            assert!(
+                (f64::from(*a) - b).abs() < 1e-4 * (1.0 + b.abs()),
+                "{}: {a} vs {b}",
+                p64.name
+            );
+        }
+    }
+}
+
+model! {
+    /// One batch-norm layer shared by two inputs (one set of statistics and parameters).
+    struct SharedNorm(a: [Batch, Pixels], b: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let norm = BatchNorm;
+        let h = add(a >> Dense(Pixels) >> norm, b >> Dense(Pixels) >> norm);
+        y = h >> Dense(Classes);
+    }
+}
+
+#[test]
+fn shared_batch_norm_accumulates_both_uses() {
+    let model = SharedNorm::<f64>::init(4);
+    let a = input::<(Batch, Pixels)>(5, 4, 6);
+    let b = input::<(Batch, Pixels)>(6, 4, 6);
+    check(
+        &model,
+        |m| m.forward_train(&a, &b).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[4]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    // One set of batch-norm parameters, created at its first use (after `dense1`).
+    assert_eq!(names.iter().filter(|n| n.starts_with("norm.")).count(), 4);
+    assert_eq!(names[2..4], ["norm.gamma", "norm.beta"]);
+}
+
+dims! { Seq; Vocab = 7; }
+
+model! {
+    /// Token ids → embeddings → a dense layer per position; a second, dense input merged in.
+    struct Tagger(tokens: [Batch, Seq], extra: [Batch, Seq, Feat]) -> (tags: [Batch, Seq, Classes]) {
+        let e = tokens >> Embedding(Vocab, E = 3) >> Tanh;
+        tags = concat(e, extra) >> Dense(Classes) >> Softmax;
+    }
+}
+
+#[test]
+fn embedding_lookup_and_gradient() {
+    let model = Tagger::<f64>::init(8);
+    // Ids include a repeat (rows accumulate) and an out-of-range id (a zero row, no gradient).
+    let tokens: Tensor<(Batch, Seq), i64> = Tensor::from_vec(vec![1, 4, 1, 6, 0, 9], &[2, 3]).unwrap();
+    let extra: Tensor<(Batch, Seq, Feat), f64> = Tensor::from_vec(noise(2, 18), &[2, 3]).unwrap();
+    assert_eq!(model.forward(&tokens, &extra).dims(), &[2, 3, 3]);
+    check(
+        &model,
+        |m| m.forward_train(&tokens, &extra).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let p = model.parameters();
+    assert_eq!(p[0].name, "embedding1.embeddings");
+    assert_eq!(p[0].shape, [7, 3]);
+    // Keras' default initialiser: uniform in [-0.05, 0.05).
+    assert!(p[0].value.iter().all(|v| v.abs() <= 0.05));
+}

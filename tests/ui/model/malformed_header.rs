@@ -1,0 +1,12 @@
+use dimflow::prelude::*;
+
+dims! { Batch; Seq; Pixels = 784; Hidden = 128; Classes = 10; Crossed = 32; Numeric = 13; One = 1; }
+
+model! {
+    /// Missing `:` between the name and the input shape.
+    pub struct Mlp [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Classes)
+    }
+}
+
+fn main() {}
