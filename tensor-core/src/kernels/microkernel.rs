@@ -111,7 +111,7 @@ pub(crate) fn run_chunk<S: Simd, const MR: usize, const NV: usize>(
         let mc = job.mc_block.min(job.rows - ic);
         let panels_a = mc.div_ceil(MR);
         let abuf = &mut abuf[..panels_a * MR * kc];
-        pack_a(MR, job.a, job.row0 + ic, mc, job.p0, kc, abuf);
+        pack_a::<_, MR>(job.a, job.row0 + ic, mc, job.p0, kc, abuf);
         for (jr, bp) in job.bpack.chunks_exact(kc * nr_full).enumerate() {
             let col = jr * nr_full;
             let nr = nr_full.min(job.nc - col);
