@@ -191,7 +191,7 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                         Blocking {
                             mr: 6,
                             nr: 16,
-                            mc: 120,
+                            mc: 72,
                             kc: 256,
                             nc: 3072,
                         }
@@ -199,7 +199,7 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                         Blocking {
                             mr: 6,
                             nr: 8,
-                            mc: 96,
+                            mc: 72,
                             kc: 256,
                             nc: 2048,
                         }

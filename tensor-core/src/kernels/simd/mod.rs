@@ -34,6 +34,8 @@ pub(crate) trait Elem: num_traits::Float + Send + Sync + 'static {
     const VECTOR_ERF: bool;
 }
 
+// Coefficients are quoted to Cephes' printed precision.
+#[allow(clippy::excessive_precision)]
 impl Elem for f32 {
     #[inline(always)]
     fn c(x: f64) -> f32 {
@@ -65,6 +67,7 @@ impl Elem for f32 {
     const VECTOR_ERF: bool = true;
 }
 
+#[allow(clippy::excessive_precision)]
 impl Elem for f64 {
     #[inline(always)]
     fn c(x: f64) -> f64 {
