@@ -254,6 +254,31 @@ pub(crate) fn unary<S: Simd>(s: S, op: UnaryOp, a: &[S::E], out: &mut [S::E]) {
     }
 }
 
+/// `row[j] = act(row[j] + bias[j])` in place (the GEMM epilogue), through a stack buffer so the
+/// out-of-place bodies above do the work.
+#[inline(always)]
+pub(crate) fn bias_act_inplace<S: Simd>(s: S, row: &mut [S::E], bias: Option<&[S::E]>, act: Option<UnaryOp>) {
+    const CHUNK: usize = 256;
+    let mut tmp = [S::E::zero(); CHUNK];
+    for (ci, chunk) in row.chunks_mut(CHUNK).enumerate() {
+        let len = chunk.len();
+        if let Some(b) = bias {
+            tmp[..len].copy_from_slice(chunk);
+            binary(
+                s,
+                BinaryOp::Add,
+                &tmp[..len],
+                &b[ci * CHUNK..ci * CHUNK + len],
+                chunk,
+            );
+        }
+        if let Some(op) = act {
+            tmp[..len].copy_from_slice(chunk);
+            unary(s, op, &tmp[..len], chunk);
+        }
+    }
+}
+
 /// One accumulation step of a reduction.
 #[inline(always)]
 fn reduce_step<S: Simd>(s: S, op: ReduceOp, acc: S::V, x: S::V) -> S::V {

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::microkernel::ChunkJob;
 use super::pack::{pack_b, View};
 use super::simd::Simd;
-use super::{dispatch, scalar, threads};
+use super::{dispatch, scalar, threads, UnaryOp};
 
 /// Products smaller than this many flops (`2·m·n·k`) run on one thread.
 pub const PARALLEL_MIN_FLOPS: usize = 2 * 96 * 96 * 96;
@@ -52,6 +52,28 @@ pub struct GemmArgs<'a, F> {
     pub c_rs: usize,
 }
 
+/// What to apply to every output element once the product is complete:
+/// `C[i][j] = activation(alpha·(A·B)[i][j] + beta·C[i][j] + bias[j])`.
+///
+/// The blocked path applies it per cache block, right after the block's last `KC` slice, while
+/// those rows of `C` are still in cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a, F> {
+    /// Per-column bias (length `n`), or none.
+    pub bias: Option<&'a [F]>,
+    /// Element-wise activation (any [`UnaryOp`]: `Relu`, `Tanh`, `Sigmoid`, ...), or none.
+    pub activation: Option<UnaryOp>,
+}
+
+impl<F> Default for Epilogue<'_, F> {
+    fn default() -> Self {
+        Epilogue {
+            bias: None,
+            activation: None,
+        }
+    }
+}
+
 fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
     if rows == 0 || cols == 0 {
         return None;
@@ -64,7 +86,15 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
 /// # Panics
 /// If a view reaches past the end of its slice.
 pub fn gemm<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>) {
-    gemm_on(dispatch::active_isa(), args);
+    gemm_fused_on(dispatch::active_isa(), args, Epilogue::default());
+}
+
+/// Runs one GEMM followed by a fused bias-add and activation (see [`Epilogue`]).
+///
+/// # Panics
+/// If a view reaches past the end of its slice, or the bias is not `n` long.
+pub fn gemm_fused<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
+    gemm_fused_on(dispatch::active_isa(), args, epilogue);
 }
 
 /// Runs one GEMM on the named instruction set rather than the active one (for tests and
@@ -74,6 +104,21 @@ pub fn gemm<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>) {
 /// # Panics
 /// If a view reaches past the end of its slice.
 pub fn gemm_on<F: Float + Send + Sync + 'static>(isa: dispatch::Isa, args: GemmArgs<'_, F>) -> bool {
+    gemm_fused_on(isa, args, Epilogue::default())
+}
+
+/// [`gemm_fused`] on the named instruction set (see [`gemm_on`]).
+///
+/// # Panics
+/// If a view reaches past the end of its slice, or the bias is not `n` long.
+pub fn gemm_fused_on<F: Float + Send + Sync + 'static>(
+    isa: dispatch::Isa,
+    args: GemmArgs<'_, F>,
+    epilogue: Epilogue<'_, F>,
+) -> bool {
+    if let Some(b) = epilogue.bias {
+        assert_eq!(b.len(), args.n, "gemm: bias length must equal n");
+    }
     let GemmArgs {
         m,
         n,
@@ -102,19 +147,24 @@ pub fn gemm_on<F: Float + Send + Sync + 'static>(isa: dispatch::Isa, args: GemmA
         // SAFETY: `F` and `f32` have the same `TypeId`, so they are the same type and the copy
         // is the identity (same layout, same lifetime); the original is never used or dropped.
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f32>>(&args) };
-        return gemm_fast(isa, args);
+        // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
+        let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f32>>(&epilogue) };
+        return gemm_fast(isa, args, epilogue);
     }
     if TypeId::of::<F>() == TypeId::of::<f64>() {
         let args = std::mem::ManuallyDrop::new(args);
         // SAFETY: as above, `F` is `f64`; the original is never used or dropped.
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f64>>(&args) };
-        return gemm_fast(isa, args);
+        // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
+        let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f64>>(&epilogue) };
+        return gemm_fast(isa, args, epilogue);
     }
-    scalar_gemm(args);
+    scalar_gemm(args, epilogue);
     true
 }
 
-fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>) {
+/// The reference path: [`scalar::gemm`] then the epilogue element by element.
+fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
     let GemmArgs {
         m,
         n,
@@ -131,6 +181,21 @@ fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>) {
         c_rs,
     } = args;
     scalar::gemm(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs);
+    if epilogue.bias.is_none() && epilogue.activation.is_none() {
+        return;
+    }
+    for i in 0..m {
+        for (j, d) in c[i * c_rs..i * c_rs + n].iter_mut().enumerate() {
+            let mut v = *d;
+            if let Some(b) = epilogue.bias {
+                v = v + b[j];
+            }
+            if let Some(op) = epilogue.activation {
+                v = scalar::apply_unary(op, v);
+            }
+            *d = v;
+        }
+    }
 }
 
 /// Cache and register blocking of one micro-kernel.
@@ -144,12 +209,16 @@ struct Blocking {
 }
 
 /// The blocked path for f32/f64 on the active instruction set, or the scalar path.
-fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -> bool {
+fn gemm_fast<E: dispatch::SimdElem>(
+    isa: dispatch::Isa,
+    args: GemmArgs<'_, E>,
+    epilogue: Epilogue<'_, E>,
+) -> bool {
     if args.m == 0 || args.n == 0 {
         return true;
     }
     if args.m > 1 && args.c_rs < args.n {
-        scalar_gemm(args);
+        scalar_gemm(args, epilogue);
         return true;
     }
     #[cfg(target_arch = "x86_64")]
@@ -177,7 +246,7 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                             nc: 2048,
                         }
                     };
-                    blocked(args, blk, move |job, abuf, c| {
+                    blocked(args, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX-512F, AVX2 and FMA were detected.
                         unsafe { avx512::run_chunk::<E::Avx512, 12, 2>(t, job, abuf, c) }
                     });
@@ -204,7 +273,7 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                             nc: 2048,
                         }
                     };
-                    blocked(args, blk, move |job, abuf, c| {
+                    blocked(args, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX2 and FMA were detected.
                         unsafe { avx2::run_chunk::<E::Avx2, 6, 2>(t, job, abuf, c) }
                     });
@@ -219,7 +288,7 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
     if isa != dispatch::Isa::Scalar {
         return false;
     }
-    scalar_gemm(args);
+    scalar_gemm(args, epilogue);
     true
 }
 
@@ -244,7 +313,7 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
 }
 
 /// The Goto loop nest around `run` (one thread's macro-kernel over a row chunk).
-fn blocked<E, K>(args: GemmArgs<'_, E>, blk: Blocking, run: K)
+fn blocked<E, K>(args: GemmArgs<'_, E>, epilogue: Epilogue<'_, E>, blk: Blocking, run: K)
 where
     E: Float + Send + Sync,
     K: Fn(&ChunkJob<'_, E>, &mut [E], &mut [E]) + Sync + Send,
@@ -271,7 +340,23 @@ where
                 *d = if beta == zero { zero } else { beta * *d };
             }
         }
-        return;
+        // A·B is empty: what is left is the epilogue, on the reference path.
+        let args = GemmArgs {
+            m,
+            n,
+            k,
+            alpha,
+            a,
+            a_rs,
+            a_cs,
+            b,
+            b_rs,
+            b_cs,
+            beta: E::one(),
+            c,
+            c_rs,
+        };
+        return scalar_gemm(args, epilogue);
     }
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let threads = if flops >= PARALLEL_MIN_FLOPS {
@@ -321,6 +406,11 @@ where
                     beta: if pc == 0 { beta } else { E::one() },
                     c_rs,
                     j0: jc,
+                    epilogue: Epilogue {
+                        bias: epilogue.bias.map(|bias| &bias[jc..jc + nc]),
+                        activation: epilogue.activation,
+                    },
+                    last: pc + kc == k,
                 };
                 if c_chunks.len() == 1 {
                     run(&job(0), &mut abufs[0], c_chunks[0]);

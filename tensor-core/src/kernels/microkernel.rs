@@ -4,6 +4,8 @@
 
 use num_traits::Zero;
 
+use super::elementwise::bias_act_inplace;
+use super::gemm::Epilogue;
 use super::pack::{pack_a, View};
 use super::simd::Simd;
 
@@ -94,6 +96,10 @@ pub(crate) struct ChunkJob<'a, E> {
     pub(crate) beta: E,
     pub(crate) c_rs: usize,
     pub(crate) j0: usize,
+    /// Bias (already offset to column `j0`) and activation, applied when `last` is set.
+    pub(crate) epilogue: Epilogue<'a, E>,
+    /// Whether this is the last `KC` slice, after which `C` holds its final value.
+    pub(crate) last: bool,
 }
 
 /// Runs a [`ChunkJob`] with an `MR × NV·LANES` micro-kernel.
@@ -120,6 +126,14 @@ pub(crate) fn run_chunk<S: Simd, const MR: usize, const NV: usize>(
                 let mr = MR.min(job.rows - row);
                 let ctile = &mut c[row * job.c_rs + job.j0 + col..];
                 microkernel::<S, MR, NV>(s, kc, ap, bp, job.alpha, job.beta, ctile, job.c_rs, mr, nr);
+            }
+        }
+        if job.last && (job.epilogue.bias.is_some() || job.epilogue.activation.is_some()) {
+            // The block's rows are still in cache: finish them now.
+            for row in ic..ic + mc {
+                let start = row * job.c_rs + job.j0;
+                let bias = job.epilogue.bias.map(|b| &b[..job.nc]);
+                bias_act_inplace(s, &mut c[start..start + job.nc], bias, job.epilogue.activation);
             }
         }
         ic += mc;

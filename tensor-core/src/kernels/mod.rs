@@ -15,7 +15,7 @@ mod simd;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};
-pub use gemm::{gemm, gemm_on, GemmArgs};
+pub use gemm::{gemm, gemm_fused, gemm_fused_on, gemm_on, Epilogue, GemmArgs};
 pub use threads::{num_threads, set_num_threads};
 
 /// Binary element-wise operations.
