@@ -149,7 +149,7 @@ pub fn gemm_fused_on<F: Float + Send + Sync + 'static>(
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f32>>(&args) };
         // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
         let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f32>>(&epilogue) };
-        return gemm_fast(isa, args, epilogue);
+        return gemm_fast(isa, args, None, epilogue);
     }
     if TypeId::of::<F>() == TypeId::of::<f64>() {
         let args = std::mem::ManuallyDrop::new(args);
@@ -157,14 +157,14 @@ pub fn gemm_fused_on<F: Float + Send + Sync + 'static>(
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f64>>(&args) };
         // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
         let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f64>>(&epilogue) };
-        return gemm_fast(isa, args, epilogue);
+        return gemm_fast(isa, args, None, epilogue);
     }
     scalar_gemm(args, epilogue);
     true
 }
 
 /// The reference path: [`scalar::gemm`] then the epilogue element by element.
-fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
+pub(crate) fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
     let GemmArgs {
         m,
         n,
@@ -200,18 +200,20 @@ fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
 
 /// Cache and register blocking of one micro-kernel.
 #[derive(Clone, Copy, Debug)]
-struct Blocking {
-    mr: usize,
-    nr: usize,
-    mc: usize,
-    kc: usize,
-    nc: usize,
+pub(crate) struct Blocking {
+    pub(crate) mr: usize,
+    pub(crate) nr: usize,
+    pub(crate) mc: usize,
+    pub(crate) kc: usize,
+    pub(crate) nc: usize,
 }
 
-/// The blocked path for f32/f64 on the active instruction set, or the scalar path.
-fn gemm_fast<E: dispatch::SimdElem>(
+/// The blocked path for f32/f64 on `isa`, or the scalar path. With `packed`, `B` comes
+/// prepacked for `blocking_for(isa, ..)` (see [`PackedB`](super::PackedB)) and `args.b` is unused.
+pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
     isa: dispatch::Isa,
     args: GemmArgs<'_, E>,
+    packed: Option<&[E]>,
     epilogue: Epilogue<'_, E>,
 ) -> bool {
     if args.m == 0 || args.n == 0 {
@@ -225,28 +227,11 @@ fn gemm_fast<E: dispatch::SimdElem>(
     {
         use super::microkernel::{avx2, avx512};
         use dispatch::Isa;
-        let f32_like = std::mem::size_of::<E>() == 4;
-        match isa {
-            Isa::Avx512 => {
+        let blk = blocking_for(isa, std::mem::size_of::<E>());
+        match (isa, blk) {
+            (Isa::Avx512, Some(blk)) => {
                 if let Some(t) = E::Avx512::try_new() {
-                    let blk = if f32_like {
-                        Blocking {
-                            mr: 12,
-                            nr: 32,
-                            mc: 144,
-                            kc: 256,
-                            nc: 3072,
-                        }
-                    } else {
-                        Blocking {
-                            mr: 12,
-                            nr: 16,
-                            mc: 96,
-                            kc: 256,
-                            nc: 2048,
-                        }
-                    };
-                    blocked(args, epilogue, blk, move |job, abuf, c| {
+                    blocked(args, packed, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX-512F, AVX2 and FMA were detected.
                         unsafe { avx512::run_chunk::<E::Avx512, 12, 2>(t, job, abuf, c) }
                     });
@@ -254,26 +239,9 @@ fn gemm_fast<E: dispatch::SimdElem>(
                 }
                 return false;
             }
-            Isa::Avx2 => {
+            (Isa::Avx2, Some(blk)) => {
                 if let Some(t) = E::Avx2::try_new() {
-                    let blk = if f32_like {
-                        Blocking {
-                            mr: 6,
-                            nr: 16,
-                            mc: 72,
-                            kc: 256,
-                            nc: 3072,
-                        }
-                    } else {
-                        Blocking {
-                            mr: 6,
-                            nr: 8,
-                            mc: 72,
-                            kc: 256,
-                            nc: 2048,
-                        }
-                    };
-                    blocked(args, epilogue, blk, move |job, abuf, c| {
+                    blocked(args, packed, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX2 and FMA were detected.
                         unsafe { avx2::run_chunk::<E::Avx2, 6, 2>(t, job, abuf, c) }
                     });
@@ -281,7 +249,7 @@ fn gemm_fast<E: dispatch::SimdElem>(
                 }
                 return false;
             }
-            Isa::Scalar => {}
+            _ => {}
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -290,6 +258,20 @@ fn gemm_fast<E: dispatch::SimdElem>(
     }
     scalar_gemm(args, epilogue);
     true
+}
+
+/// The blocking of the blocked path for `isa` and elements of `elem_size` bytes (4: f32, 8: f64),
+/// or `None` where the scalar path runs.
+pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Blocking> {
+    use dispatch::Isa;
+    let (mr, nr, mc, kc, nc) = match (isa, elem_size) {
+        (Isa::Avx512, 4) => (12, 32, 144, 256, 3072),
+        (Isa::Avx512, 8) => (12, 16, 96, 256, 2048),
+        (Isa::Avx2, 4) => (6, 16, 72, 256, 3072),
+        (Isa::Avx2, 8) => (6, 8, 72, 256, 2048),
+        _ => return None,
+    };
+    cfg!(target_arch = "x86_64").then_some(Blocking { mr, nr, mc, kc, nc })
 }
 
 /// Splits the first `m` rows (row stride `rs`, last row `n` long) of `c` into chunks of
@@ -313,8 +295,13 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
 }
 
 /// The Goto loop nest around `run` (one thread's macro-kernel over a row chunk).
-fn blocked<E, K>(args: GemmArgs<'_, E>, epilogue: Epilogue<'_, E>, blk: Blocking, run: K)
-where
+fn blocked<E, K>(
+    args: GemmArgs<'_, E>,
+    packed: Option<&[E]>,
+    epilogue: Epilogue<'_, E>,
+    blk: Blocking,
+    run: K,
+) where
     E: Float + Send + Sync,
     K: Fn(&ChunkJob<'_, E>, &mut [E], &mut [E]) + Sync + Send,
 {
@@ -383,16 +370,30 @@ where
         let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
         let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
         let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| vec![zero; abuf_len]).collect();
-        let mut bbuf = vec![zero; nc_max.div_ceil(blk.nr) * blk.nr * kc_max];
+        let bbuf_len = if packed.is_some() {
+            0
+        } else {
+            nc_max.div_ceil(blk.nr) * blk.nr * kc_max
+        };
+        let mut bbuf = vec![zero; bbuf_len];
+        let mut packed_off = 0;
         let mut jc = 0;
         while jc < n {
             let nc = blk.nc.min(n - jc);
             let mut pc = 0;
             while pc < k {
                 let kc = blk.kc.min(k - pc);
-                let bpack = &mut bbuf[..nc.div_ceil(blk.nr) * blk.nr * kc];
-                pack_b(blk.nr, b_view, pc, kc, jc, nc, bpack, chunks > 1);
-                let bpack = &*bpack;
+                let bsize = nc.div_ceil(blk.nr) * blk.nr * kc;
+                let bpack: &[E] = match packed {
+                    Some(p) => {
+                        packed_off += bsize;
+                        &p[packed_off - bsize..packed_off]
+                    }
+                    None => {
+                        pack_b(blk.nr, b_view, pc, kc, jc, nc, &mut bbuf[..bsize], chunks > 1);
+                        &bbuf[..bsize]
+                    }
+                };
                 let job = |ci: usize| ChunkJob {
                     a: a_view,
                     row0: ci * rows_per,

@@ -10,12 +10,14 @@ pub mod gemm;
 mod math;
 mod microkernel;
 mod pack;
+pub mod prepacked;
 pub mod scalar;
 mod simd;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};
 pub use gemm::{gemm, gemm_fused, gemm_fused_on, gemm_on, Epilogue, GemmArgs};
+pub use prepacked::{gemm_prepacked, PackedB, PackedGemmArgs};
 pub use threads::{num_threads, set_num_threads};
 
 /// Binary element-wise operations.
