@@ -13,7 +13,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::microkernel::ChunkJob;
-use super::pack::{pack_b, View};
+use super::pack::{give_buffer, pack_b, take_buffer, View};
 use super::simd::Simd;
 use super::{dispatch, scalar, threads, UnaryOp};
 
@@ -302,7 +302,7 @@ fn blocked<E, K>(
     blk: Blocking,
     run: K,
 ) where
-    E: Float + Send + Sync,
+    E: Float + Send + Sync + 'static,
     K: Fn(&ChunkJob<'_, E>, &mut [E], &mut [E]) + Sync + Send,
 {
     let GemmArgs {
@@ -369,13 +369,13 @@ fn blocked<E, K>(
     let mut work = move || {
         let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
         let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
-        let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| vec![zero; abuf_len]).collect();
+        let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| take_buffer(abuf_len, zero)).collect();
         let bbuf_len = if packed.is_some() {
             0
         } else {
             nc_max.div_ceil(blk.nr) * blk.nr * kc_max
         };
-        let mut bbuf = vec![zero; bbuf_len];
+        let mut bbuf = take_buffer(bbuf_len, zero);
         let mut packed_off = 0;
         let mut jc = 0;
         while jc < n {
@@ -426,6 +426,8 @@ fn blocked<E, K>(
             }
             jc += nc;
         }
+        abufs.into_iter().for_each(give_buffer);
+        give_buffer(bbuf);
     };
     if chunks > 1 {
         threads::install(work);

@@ -33,6 +33,12 @@ fn microkernel<S: Simd, const MR: usize, const NV: usize>(
     let nr_full = NV * l;
     let zero = s.splat(S::E::zero());
     let mut acc = [[zero; NV]; MR];
+    // Start fetching the C tile now; it is read (beta != 0) or written after the k loop.
+    for i in 0..mr {
+        let row = &c[i * c_rs..];
+        s.prefetch(&row[0]);
+        s.prefetch(&row[nr - 1]);
+    }
     for (ap, bp) in a[..kc * MR]
         .chunks_exact(MR)
         .zip(b[..kc * nr_full].chunks_exact(nr_full))

@@ -128,3 +128,41 @@ pub(crate) fn pack_b<E: Copy + Zero + Send + Sync>(
         out.chunks_exact_mut(nr * kc).enumerate().for_each(one);
     }
 }
+
+/// Per-thread cache of packing buffers, so repeated GEMMs (a training loop) neither allocate nor
+/// zero their panels each call. Buffers are typed `Vec<E>` behind `dyn Any`, found again by
+/// downcasting.
+mod buffers {
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    /// At most this many buffers are kept per thread.
+    const KEEP: usize = 8;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A buffer of exactly `len` elements with unspecified (initialised) contents.
+    pub(crate) fn take<E: Copy + 'static>(len: usize, fill: E) -> Vec<E> {
+        let found = POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            let idx = p.iter().position(|b| b.is::<Vec<E>>())?;
+            p.swap_remove(idx).downcast::<Vec<E>>().ok()
+        });
+        let mut v = found.map_or_else(Vec::new, |b| *b);
+        v.resize(len, fill);
+        v
+    }
+
+    /// Returns a buffer to this thread's cache.
+    pub(crate) fn give<E: 'static>(v: Vec<E>) {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(Box::new(v));
+            }
+        });
+    }
+}
+pub(crate) use buffers::{give as give_buffer, take as take_buffer};

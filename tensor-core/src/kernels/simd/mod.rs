@@ -172,6 +172,8 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
     /// Whether any lane of `m` is set.
     fn any(self, m: Self::M) -> bool;
+    /// Hints the CPU to bring the cache line holding `x` into L1 (no effect on results).
+    fn prefetch(self, x: &Self::E);
     /// Stores `v` into an array of `LANES` elements and returns it in a 16-element buffer.
     #[inline(always)]
     fn to_array(self, v: Self::V) -> [Self::E; 16] {
