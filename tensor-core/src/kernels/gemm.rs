@@ -352,8 +352,15 @@ fn blocked<E, K>(
         1
     };
     let panels = m.div_ceil(blk.mr);
-    let chunks = threads.min(panels).max(1);
-    let rows_per = panels.div_ceil(chunks) * blk.mr;
+    // Rows are dealt out in chunks of at most one MC block, so rayon's work stealing balances
+    // the threads (also when the machine is shared and one thread is descheduled).
+    let even_split = panels.div_ceil(threads.min(panels).max(1)) * blk.mr;
+    let rows_per = if threads > 1 {
+        even_split.min(blk.mc)
+    } else {
+        even_split
+    };
+    let chunks = m.div_ceil(rows_per);
     let kc_max = blk.kc.min(k);
     let nc_max = blk.nc.min(n);
     let a_view = View {
