@@ -12,6 +12,19 @@ use super::gemm::{blocking_for, gemm_fast, scalar_gemm, Epilogue, GemmArgs};
 use super::pack::{pack_b, View};
 
 /// A `k × n` right-hand GEMM operand packed for the instruction set active when it was made.
+///
+/// ```
+/// use tensor_core::kernels::{gemm_prepacked, Epilogue, PackedB, PackedGemmArgs};
+///
+/// // W = [1 2; 3 4] packed once, then x·W for two inputs: [1 0]·W = [1 2], [0 1]·W = [3 4].
+/// let w = PackedB::new(2, 2, &[1.0f32, 2.0, 3.0, 4.0], 2, 1);
+/// for (x, want) in [([1.0f32, 0.0], [1.0, 2.0]), ([0.0, 1.0], [3.0, 4.0])] {
+///     let mut y = [0.0f32; 2];
+///     let args = PackedGemmArgs { m: 1, alpha: 1.0, a: &x, a_rs: 2, a_cs: 1, b: &w, beta: 0.0, c: &mut y, c_rs: 2 };
+///     gemm_prepacked(args, Epilogue::default());
+///     assert_eq!(y, want);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PackedB<F> {
     isa: Isa,
