@@ -1,7 +1,8 @@
 //! Element-wise f32 kernels (add, exp) and the sum reduction at 1e3..1e7 elements, beside a plain
 //! `memcpy` (`copy_from_slice`) of the same length as the memory-bandwidth yardstick.
 //! Throughput is in bytes moved: add reads 2 and writes 1 array, exp and memcpy read 1 and write 1,
-//! sum reads 1. These kernels run on one thread.
+//! sum reads 1. add/exp/sum run on 1 and on 2 threads (slices of 65536+ elements are split
+//! across the pool); memcpy on one.
 //!
 //! `cargo bench -p tensor-core --bench elementwise`
 // criterion_group! generates an undocumented `pub fn`.
@@ -10,13 +11,23 @@
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tensor_core::kernels::{BinaryOp, KernelFloat, ReduceOp, UnaryOp};
+use tensor_core::kernels::{self, BinaryOp, KernelFloat, ReduceOp, UnaryOp};
 
 const SIZES: [usize; 5] = [1_000, 10_000, 100_000, 1_000_000, 10_000_000];
 
 fn elementwise(c: &mut Criterion) {
-    for (name, arrays) in [("memcpy", 2u64), ("add", 3), ("exp", 2), ("sum", 1)] {
-        let mut group = c.benchmark_group(format!("f32_{name}"));
+    let cases = [
+        ("memcpy", 2u64, 1usize),
+        ("add", 3, 1),
+        ("exp", 2, 1),
+        ("sum", 1, 1),
+        ("add", 3, 2),
+        ("exp", 2, 2),
+        ("sum", 1, 2),
+    ];
+    for (name, arrays, threads) in cases {
+        kernels::set_num_threads(threads);
+        let mut group = c.benchmark_group(format!("f32_{name}_t{threads}"));
         group
             .sample_size(10)
             .warm_up_time(Duration::from_millis(300))

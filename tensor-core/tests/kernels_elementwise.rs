@@ -161,3 +161,61 @@ fn trait_methods_on_known_values() {
     assert_eq!(f32::reduce(ReduceOp::Max, &[]), f32::NEG_INFINITY);
     assert_eq!(f32::reduce(ReduceOp::Min, &[]), f32::INFINITY);
 }
+
+/// Long slices run chunked on the thread pool: results must equal the sequential scalar path
+/// element for element (exact ops) and must not depend on the thread count (all ops, sums too).
+#[test]
+fn long_slices_are_thread_count_independent() {
+    use tensor_core::kernels;
+    let n = 200_003; // odd, several chunks, a ragged last chunk
+    let a: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+    let b: Vec<f32> = (0..n)
+        .map(|i| ((i * 104_729) % 997) as f32 / 50.0 + 0.5)
+        .collect();
+    let run = |threads: usize| {
+        kernels::set_num_threads(threads);
+        let mut add = vec![0.0f32; n];
+        let mut relu = vec![0.0f32; n];
+        let mut tanh = vec![0.0f32; n];
+        let mut scaled = vec![0.0f32; n];
+        f32::binary(BinaryOp::Add, &a, &b, &mut add);
+        f32::unary(UnaryOp::Relu, &a, &mut relu);
+        f32::unary(UnaryOp::Tanh, &a, &mut tanh);
+        f32::scalar_binary(BinaryOp::Sub, 1.0, &a, &mut scaled);
+        let sums = (
+            f32::reduce(ReduceOp::Sum, &a),
+            f32::reduce(ReduceOp::Max, &b),
+            f32::reduce(ReduceOp::Min, &b),
+        );
+        (add, relu, tanh, scaled, sums)
+    };
+    let one = run(1);
+    let two = run(2);
+    assert_eq!(one, two);
+    let mut want = vec![0.0f32; n];
+    forced::binary(Isa::Scalar, BinaryOp::Add, &a, &b, &mut want);
+    assert_eq!(one.0, want);
+    forced::unary(Isa::Scalar, UnaryOp::Relu, &a, &mut want);
+    assert_eq!(one.1, want);
+    forced::scalar_binary(Isa::Scalar, BinaryOp::Sub, 1.0, &a, &mut want);
+    assert_eq!(one.3, want);
+    // The exact sum in f64 (all terms are multiples of 0.01 below 5 in size): f32 error bound n·eps·Σ|x|.
+    let exact: f64 = a.iter().map(|&x| x as f64).sum();
+    let mag: f64 = a.iter().map(|&x| (x as f64).abs()).sum();
+    assert!(
+        ((one.4 .0 as f64) - exact).abs() <= 1e-3 * mag,
+        "sum {} vs {exact}",
+        one.4 .0
+    );
+    assert_eq!(one.4 .1, b.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
+    assert_eq!(one.4 .2, b.iter().cloned().fold(f32::INFINITY, f32::min));
+}
+
+#[test]
+#[should_panic(expected = "length mismatch")]
+fn long_slices_still_check_lengths() {
+    let a = vec![1.0f32; 100_000];
+    let b = vec![1.0f32; 99_999];
+    let mut out = vec![0.0f32; 100_000];
+    f32::binary(BinaryOp::Add, &a, &b, &mut out);
+}

@@ -34,6 +34,7 @@ pub mod gemm;
 mod math;
 mod microkernel;
 mod pack;
+pub mod parallel;
 pub mod prepacked;
 pub mod scalar;
 mod simd;
