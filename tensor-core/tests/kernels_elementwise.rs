@@ -167,7 +167,7 @@ fn trait_methods_on_known_values() {
 #[test]
 fn long_slices_are_thread_count_independent() {
     use tensor_core::kernels;
-    let n = 200_003; // odd, several chunks, a ragged last chunk
+    let n = (1 << 20) + 3; // past both parallel thresholds, a ragged last chunk
     let a: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
     let b: Vec<f32> = (0..n)
         .map(|i| ((i * 104_729) % 997) as f32 / 50.0 + 0.5)

@@ -165,7 +165,9 @@ fn reduce_seq<E: SimdElem>(op: ReduceOp, a: &[E]) -> E {
 /// # Panics
 /// If the slices differ in length.
 pub(crate) fn binary<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E]) {
-    parallel::map2(a, b, out, |x, y, o| binary_seq(op, x, y, o))
+    parallel::map2(parallel::min_len_binary(op), a, b, out, |x, y, o| {
+        binary_seq(op, x, y, o)
+    })
 }
 
 /// `out[i] = a[i] op s`, on the thread pool for long slices.
@@ -173,7 +175,9 @@ pub(crate) fn binary<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E])
 /// # Panics
 /// If the slices differ in length.
 pub(crate) fn binary_scalar<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut [E]) {
-    parallel::map1(a, out, |x, o| binary_scalar_seq(op, x, s, o))
+    parallel::map1(parallel::min_len_binary(op), a, out, |x, o| {
+        binary_scalar_seq(op, x, s, o)
+    })
 }
 
 /// `out[i] = s op a[i]`, on the thread pool for long slices.
@@ -181,7 +185,9 @@ pub(crate) fn binary_scalar<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut 
 /// # Panics
 /// If the slices differ in length.
 pub(crate) fn scalar_binary<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut [E]) {
-    parallel::map1(a, out, |x, o| scalar_binary_seq(op, s, x, o))
+    parallel::map1(parallel::min_len_binary(op), a, out, |x, o| {
+        scalar_binary_seq(op, s, x, o)
+    })
 }
 
 /// `out[i] = op(a[i])`, on the thread pool for long slices.
@@ -189,7 +195,7 @@ pub(crate) fn scalar_binary<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut 
 /// # Panics
 /// If the slices differ in length.
 pub(crate) fn unary<E: SimdElem>(op: UnaryOp, a: &[E], out: &mut [E]) {
-    parallel::map1(a, out, |x, o| unary_seq(op, x, o))
+    parallel::map1(parallel::min_len_unary(op), a, out, |x, o| unary_seq(op, x, o))
 }
 
 /// Reduction of a slice, blockwise (and on the thread pool) for long slices.
