@@ -3,9 +3,12 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
-//! across the kernels' thread pool. Other element types, `DIMFLOW_ISA=scalar`, and
-//! overlapping output rows (`c_rs < n`) run [`scalar::gemm`].
+//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are dealt
+//! out to the kernels' thread pool in chunks of at most one `MC` block. Narrow outputs (at most
+//! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
+//! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
+//! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
+//! run [`scalar::gemm`].
 
 use std::any::TypeId;
 
@@ -181,6 +184,11 @@ pub(crate) fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_
         c_rs,
     } = args;
     scalar::gemm(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs);
+    apply_epilogue(c, m, n, c_rs, epilogue);
+}
+
+/// `C[i][j] = activation(C[i][j] + bias[j])` element by element on the scalar path.
+fn apply_epilogue<F: Float>(c: &mut [F], m: usize, n: usize, c_rs: usize, epilogue: Epilogue<'_, F>) {
     if epilogue.bias.is_none() && epilogue.activation.is_none() {
         return;
     }
@@ -327,23 +335,8 @@ fn blocked<E, K>(
                 *d = if beta == zero { zero } else { beta * *d };
             }
         }
-        // A·B is empty: what is left is the epilogue, on the reference path.
-        let args = GemmArgs {
-            m,
-            n,
-            k,
-            alpha,
-            a,
-            a_rs,
-            a_cs,
-            b,
-            b_rs,
-            b_cs,
-            beta: E::one(),
-            c,
-            c_rs,
-        };
-        return scalar_gemm(args, epilogue);
+        // A·B is empty: what is left is the epilogue.
+        return apply_epilogue(c, m, n, c_rs, epilogue);
     }
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let threads = if flops >= PARALLEL_MIN_FLOPS {
