@@ -4,7 +4,7 @@ Prints one line per measurement, `numpy <threads> <n> <gflops>`, in the same for
 gemm-compare binary. The thread count is set through OPENBLAS_NUM_THREADS by the caller, since
 OpenBLAS reads it at import time.
 
-Usage: python gemm_side_by_side.py <threads> <n,n,...> [float32|float64]
+Usage: python gemm_side_by_side.py <threads> <n|MxKxN,...> [float32|float64]
 """
 
 import sys
@@ -28,15 +28,19 @@ def best_time(f, min_runs=3, min_seconds=0.4):
 
 def main():
     threads = int(sys.argv[1])
-    sizes = [int(s) for s in sys.argv[2].split(",")]
+    # `n` for square products, `MxKxN` otherwise
+    shapes = []
+    for tok in sys.argv[2].split(","):
+        d = [int(v) for v in tok.split("x")]
+        shapes.append((tok, d[0], d[1], d[2]) if len(d) == 3 else (tok, d[0], d[0], d[0]))
     dtype = np.dtype(sys.argv[3] if len(sys.argv) > 3 else "float32")
     rng = np.random.default_rng(0)
-    for n in sizes:
-        a = rng.uniform(-0.5, 0.5, (n, n)).astype(dtype)
-        b = rng.uniform(-0.5, 0.5, (n, n)).astype(dtype)
-        c = np.empty((n, n), dtype)
+    for label, m, k, n in shapes:
+        a = rng.uniform(-0.5, 0.5, (m, k)).astype(dtype)
+        b = rng.uniform(-0.5, 0.5, (k, n)).astype(dtype)
+        c = np.empty((m, n), dtype)
         t = best_time(lambda: np.matmul(a, b, out=c))
-        print(f"numpy {threads} {n} {2 * n**3 / t / 1e9:.1f}", flush=True)
+        print(f"numpy {threads} {label} {2 * m * k * n / t / 1e9:.1f}", flush=True)
 
 
 if __name__ == "__main__":

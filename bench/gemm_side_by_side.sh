@@ -5,6 +5,7 @@
 #
 #   bash bench/gemm_side_by_side.sh [sizes] [threads] [f32|f64]
 #   bash bench/gemm_side_by_side.sh 64,128,256,512,1024,2048 1,2 f32
+#   bash bench/gemm_side_by_side.sh 128x784x10,128x784x128 1 f32     # M x K x N shapes
 #
 # Needs: cargo; python3 with venv (NumPy is installed into bench/.venv on first use).
 # The `gemm` crate is built only here, in bench/gemm-compare (not a workspace member).
@@ -40,12 +41,15 @@ import sys
 rows = {}
 for line in open(sys.argv[1]):
     impl, t, n, g = line.split()
-    rows[(int(t), int(n), impl)] = float(g)
-keys = sorted({(t, n) for t, n, _ in rows})
-print(f"{'threads':>7} {'n':>5} {'dimflow':>9} {'numpy':>9} {'gemm-crate':>10} {'vs numpy':>9} {'vs gemm':>8}   (GFLOP/s)")
+    rows[(int(t), n, impl)] = float(g)
+order = {}
+for t, n, _ in rows:
+    order.setdefault((t, n), len(order))
+keys = sorted(order, key=lambda key: (key[0], order[key]))
+print(f"{'threads':>7} {'n':>12} {'dimflow':>9} {'numpy':>9} {'gemm-crate':>10} {'vs numpy':>9} {'vs gemm':>8}   (GFLOP/s)")
 for t, n in keys:
     d = rows.get((t, n, "dimflow"), float("nan"))
     p = rows.get((t, n, "numpy"), float("nan"))
     g = rows.get((t, n, "gemm-crate"), float("nan"))
-    print(f"{t:>7} {n:>5} {d:>9.1f} {p:>9.1f} {g:>10.1f} {d / p:>8.2f}x {d / g:>7.2f}x")
+    print(f"{t:>7} {n:>12} {d:>9.1f} {p:>9.1f} {g:>10.1f} {d / p:>8.2f}x {d / g:>7.2f}x")
 PY

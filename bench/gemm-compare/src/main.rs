@@ -2,7 +2,7 @@
 //! sizes and thread counts given on the command line, printing one line per measurement:
 //! `impl threads n gflops`.
 //!
-//! Usage: `gemm-compare <threads,...> <n,...> [f32|f64]`
+//! Usage: `gemm-compare <threads,...> <n|MxKxN,...> [f32|f64]`
 
 use std::time::{Duration, Instant};
 
@@ -23,24 +23,25 @@ fn time_best(mut f: impl FnMut()) -> f64 {
     best
 }
 
-fn run<T>(threads: usize, n: usize)
+fn run<T>(threads: usize, (m, k, n): (usize, usize, usize))
 where
     T: num_traits_lite::Lite,
 {
-    let a: Vec<T> = (0..n * n).map(|i| T::from_f64(((i * 7 + 3) % 13) as f64 / 13.0 - 0.5)).collect();
-    let b: Vec<T> = (0..n * n).map(|i| T::from_f64(((i * 5 + 1) % 11) as f64 / 11.0 - 0.5)).collect();
-    let mut c = vec![T::from_f64(0.0); n * n];
-    let flops = 2.0 * (n as f64).powi(3);
+    let a: Vec<T> = (0..m * k).map(|i| T::from_f64(((i * 7 + 3) % 13) as f64 / 13.0 - 0.5)).collect();
+    let b: Vec<T> = (0..k * n).map(|i| T::from_f64(((i * 5 + 1) % 11) as f64 / 11.0 - 0.5)).collect();
+    let mut c = vec![T::from_f64(0.0); m * n];
+    let flops = 2.0 * m as f64 * k as f64 * n as f64;
+    let label = if m == k && k == n { n.to_string() } else { format!("{m}x{k}x{n}") };
 
     kernels::set_num_threads(threads);
     let t = time_best(|| {
         kernels::gemm(GemmArgs {
-            m: n,
+            m,
             n,
-            k: n,
+            k,
             alpha: T::from_f64(1.0),
             a: &a,
-            a_rs: n,
+            a_rs: k,
             a_cs: 1,
             b: &b,
             b_rs: n,
@@ -50,7 +51,7 @@ where
             c_rs: n,
         })
     });
-    println!("dimflow {threads} {n} {:.1}", flops / t / 1e9);
+    println!("dimflow {threads} {label} {:.1}", flops / t / 1e9);
     let ours = c.clone();
 
     let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
@@ -59,16 +60,16 @@ where
         // corresponding Vec, and `c` is not aliased by `a` or `b`.
         unsafe {
             gemm::gemm(
+                m,
                 n,
-                n,
-                n,
+                k,
                 c.as_mut_ptr(),
                 1,
                 n as isize,
                 false,
                 a.as_ptr(),
                 1,
-                n as isize,
+                k as isize,
                 b.as_ptr(),
                 1,
                 n as isize,
@@ -81,9 +82,9 @@ where
             )
         }
     });
-    println!("gemm-crate {threads} {n} {:.1}", flops / t / 1e9);
+    println!("gemm-crate {threads} {label} {:.1}", flops / t / 1e9);
     let worst = ours.iter().zip(&c).map(|(x, y)| (x.as_f64() - y.as_f64()).abs()).fold(0.0, f64::max);
-    assert!(worst < 1e-3 * n as f64, "results disagree by {worst}");
+    assert!(worst < 1e-3 * k as f64, "results disagree by {worst}");
 }
 
 /// Just enough of a float trait for the two element types timed here.
@@ -113,18 +114,27 @@ mod num_traits_lite {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let list = |i: usize, default: &str| -> Vec<usize> {
-        args.get(i).map_or(default, |s| s.as_str()).split(',').filter_map(|s| s.parse().ok()).collect()
-    };
-    let threads = list(1, "1,2");
-    let sizes = list(2, "64,128,256,512,1024,2048");
-    let dtype = args.get(3).map_or("f32", |s| s.as_str());
+    let arg = |i: usize, default: &'static str| args.get(i).map_or(default.to_string(), |s| s.clone());
+    let threads: Vec<usize> = arg(1, "1,2").split(',').filter_map(|s| s.parse().ok()).collect();
+    // sizes: `n` for square, or `MxKxN`
+    let sizes: Vec<(usize, usize, usize)> = arg(2, "64,128,256,512,1024,2048")
+        .split(',')
+        .filter_map(|s| {
+            let d: Vec<usize> = s.split('x').filter_map(|v| v.parse().ok()).collect();
+            match d[..] {
+                [n] => Some((n, n, n)),
+                [m, k, n] => Some((m, k, n)),
+                _ => None,
+            }
+        })
+        .collect();
+    let dtype = arg(3, "f32");
     for &t in &threads {
-        for &n in &sizes {
+        for &shape in &sizes {
             if dtype == "f64" {
-                run::<f64>(t, n);
+                run::<f64>(t, shape);
             } else {
-                run::<f32>(t, n);
+                run::<f32>(t, shape);
             }
         }
     }
