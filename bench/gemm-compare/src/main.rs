@@ -27,11 +27,19 @@ fn run<T>(threads: usize, (m, k, n): (usize, usize, usize))
 where
     T: num_traits_lite::Lite,
 {
-    let a: Vec<T> = (0..m * k).map(|i| T::from_f64(((i * 7 + 3) % 13) as f64 / 13.0 - 0.5)).collect();
-    let b: Vec<T> = (0..k * n).map(|i| T::from_f64(((i * 5 + 1) % 11) as f64 / 11.0 - 0.5)).collect();
+    let a: Vec<T> = (0..m * k)
+        .map(|i| T::from_f64(((i * 7 + 3) % 13) as f64 / 13.0 - 0.5))
+        .collect();
+    let b: Vec<T> = (0..k * n)
+        .map(|i| T::from_f64(((i * 5 + 1) % 11) as f64 / 11.0 - 0.5))
+        .collect();
     let mut c = vec![T::from_f64(0.0); m * n];
     let flops = 2.0 * m as f64 * k as f64 * n as f64;
-    let label = if m == k && k == n { n.to_string() } else { format!("{m}x{k}x{n}") };
+    let label = if m == k && k == n {
+        n.to_string()
+    } else {
+        format!("{m}x{k}x{n}")
+    };
 
     kernels::set_num_threads(threads);
     let t = time_best(|| {
@@ -54,7 +62,11 @@ where
     println!("dimflow {threads} {label} {:.1}", flops / t / 1e9);
     let ours = c.clone();
 
-    let par = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let t = time_best(|| {
         // SAFETY: every pointer/stride pair below describes an n×n row-major matrix inside the
         // corresponding Vec, and `c` is not aliased by `a` or `b`.
@@ -83,7 +95,11 @@ where
         }
     });
     println!("gemm-crate {threads} {label} {:.1}", flops / t / 1e9);
-    let worst = ours.iter().zip(&c).map(|(x, y)| (x.as_f64() - y.as_f64()).abs()).fold(0.0, f64::max);
+    let worst = ours
+        .iter()
+        .zip(&c)
+        .map(|(x, y)| (x.as_f64() - y.as_f64()).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 1e-3 * k as f64, "results disagree by {worst}");
 }
 
