@@ -3,7 +3,10 @@
 //! every instruction set this CPU has.
 
 use proptest::prelude::*;
-use tensor_core::kernels::{self, gemm_on, scalar, GemmArgs, Isa};
+use tensor_core::kernels::{
+    self, gemm_fused_on, gemm_on, gemm_prepacked, scalar, Epilogue, GemmArgs, Isa, PackedB, PackedGemmArgs,
+    UnaryOp,
+};
 
 const SIMD_ISAS: [Isa; 2] = [Isa::Avx2, Isa::Avx512];
 
@@ -253,4 +256,222 @@ fn out_of_bounds_view_panics() {
         c: &mut c,
         c_rs: 2,
     });
+}
+
+/// `act(alpha·A·B + beta·C + bias)` fused into the blocked GEMM, against the scalar GEMM followed
+/// by the scalar bias add and activation. The activations used are 1-Lipschitz, so the GEMM
+/// error bound carries through, plus the activation's own relative error (< 1e-6).
+#[allow(clippy::too_many_arguments)]
+fn check_fused(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    ka: u8,
+    with_bias: bool,
+    act: Option<UnaryOp>,
+    beta: f32,
+    seed: u64,
+) {
+    let (a_rs, a_cs, a_len) = layout(ka, m, k);
+    let (b_rs, b_cs, b_len) = layout(0, k, n);
+    let a: Vec<f32> = fill(a_len, seed).into_iter().map(|x| x as f32).collect();
+    let b: Vec<f32> = fill(b_len, seed ^ 3).into_iter().map(|x| x as f32).collect();
+    let bias: Vec<f32> = fill(n, seed ^ 5).into_iter().map(|x| x as f32).collect();
+    let c0: Vec<f32> = fill(m * n, seed ^ 7).into_iter().map(|x| x as f32).collect();
+    let mut want = c0.clone();
+    scalar::gemm(m, n, k, 1.0, &a, a_rs, a_cs, &b, b_rs, b_cs, beta, &mut want, n);
+    for (idx, w) in want.iter_mut().enumerate() {
+        if with_bias {
+            *w += bias[idx % n];
+        }
+        if let Some(op) = act {
+            *w = scalar::apply_unary(op, *w);
+        }
+    }
+    let mut got = c0.clone();
+    let epilogue = Epilogue {
+        bias: with_bias.then_some(&bias[..]),
+        activation: act,
+    };
+    let args = GemmArgs {
+        m,
+        n,
+        k,
+        alpha: 1.0,
+        a: &a,
+        a_rs,
+        a_cs,
+        b: &b,
+        b_rs,
+        b_cs,
+        beta,
+        c: &mut got,
+        c_rs: n,
+    };
+    if !gemm_fused_on(isa, args, epilogue) {
+        return;
+    }
+    for (idx, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        let tol = 4.0 * f32::EPSILON * (k as f32 + 4.0) + 1e-6 * w.abs();
+        assert!(
+            (g - w).abs() <= tol,
+            "{isa:?} {act:?} m={m} n={n} k={k} at {idx}: got {g}, want {w}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn fused_epilogue_matches_reference(m in dim(), n in dim(), k in prop_oneof![Just(0usize), dim(), 250usize..300],
+                                        ka in 0u8..3, with_bias in any::<bool>(), beta in prop_oneof![Just(0.0f32), Just(0.5)],
+                                        act in prop_oneof![Just(None), Just(Some(UnaryOp::Relu)), Just(Some(UnaryOp::Tanh)), Just(Some(UnaryOp::Sigmoid))],
+                                        seed in any::<u64>()) {
+        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512] {
+            check_fused(isa, m, n, k, ka, with_bias, act, beta, seed);
+        }
+    }
+}
+
+/// Hand-computed: [1 2; 3 4]·[1 0; 0 1] + bias [-2, 0.5] = [-1 2.5; 1 4.5], then ReLU = [0 2.5; 1 4.5].
+#[test]
+fn fused_relu_hand_computed() {
+    let a = [1.0f32, 2.0, 3.0, 4.0];
+    let b = [1.0f32, 0.0, 0.0, 1.0];
+    let bias = [-2.0f32, 0.5];
+    let mut c = [f32::NAN; 4];
+    kernels::gemm_fused(
+        GemmArgs {
+            m: 2,
+            n: 2,
+            k: 2,
+            alpha: 1.0,
+            a: &a,
+            a_rs: 2,
+            a_cs: 1,
+            b: &b,
+            b_rs: 2,
+            b_cs: 1,
+            beta: 0.0,
+            c: &mut c,
+            c_rs: 2,
+        },
+        Epilogue {
+            bias: Some(&bias),
+            activation: Some(UnaryOp::Relu),
+        },
+    );
+    assert_eq!(c, [0.0, 2.5, 1.0, 4.5]);
+}
+
+/// A prepacked `B` gives bit-for-bit the result of the same GEMM packing `B` on the fly (same
+/// blocking, same kernels), including shapes spanning several `NC` and `KC` blocks.
+fn check_prepacked(m: usize, n: usize, k: usize, kb: u8, seed: u64) {
+    let (a_rs, a_cs, a_len) = layout(0, m, k);
+    let (b_rs, b_cs, b_len) = layout(kb, k, n);
+    let a: Vec<f32> = fill(a_len, seed).into_iter().map(|x| x as f32).collect();
+    let b: Vec<f32> = fill(b_len, seed ^ 3).into_iter().map(|x| x as f32).collect();
+    let bias: Vec<f32> = fill(n, seed ^ 5).into_iter().map(|x| x as f32).collect();
+    let epilogue = Epilogue {
+        bias: Some(&bias[..]),
+        activation: Some(UnaryOp::Tanh),
+    };
+    let mut want = vec![0.5f32; m * n];
+    kernels::gemm_fused(
+        GemmArgs {
+            m,
+            n,
+            k,
+            alpha: 0.5,
+            a: &a,
+            a_rs,
+            a_cs,
+            b: &b,
+            b_rs,
+            b_cs,
+            beta: 2.0,
+            c: &mut want,
+            c_rs: n,
+        },
+        epilogue,
+    );
+    let packed = PackedB::new(k, n, &b, b_rs, b_cs);
+    assert_eq!((packed.k(), packed.n()), (k, n));
+    let mut got = vec![0.5f32; m * n];
+    for _ in 0..2 {
+        // reused: the packed operand is read-only
+        got.fill(0.5);
+        gemm_prepacked(
+            PackedGemmArgs {
+                m,
+                alpha: 0.5,
+                a: &a,
+                a_rs,
+                a_cs,
+                b: &packed,
+                beta: 2.0,
+                c: &mut got,
+                c_rs: n,
+            },
+            epilogue,
+        );
+        assert_eq!(got, want);
+    }
+    let packed64 = PackedB::new(k, n, &b.iter().map(|&x| x as f64).collect::<Vec<_>>(), b_rs, b_cs);
+    let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+    let mut got64 = vec![0.0f64; m * n];
+    gemm_prepacked(
+        PackedGemmArgs {
+            m,
+            alpha: 1.0,
+            a: &a64,
+            a_rs,
+            a_cs,
+            b: &packed64,
+            beta: 0.0,
+            c: &mut got64,
+            c_rs: n,
+        },
+        Epilogue::default(),
+    );
+    let mut want64 = vec![0.0f64; m * n];
+    let b64: Vec<f64> = b.iter().map(|&x| x as f64).collect();
+    scalar::gemm(
+        m,
+        n,
+        k,
+        1.0,
+        &a64,
+        a_rs,
+        a_cs,
+        &b64,
+        b_rs,
+        b_cs,
+        0.0,
+        &mut want64,
+        n,
+    );
+    for (g, w) in got64.iter().zip(&want64) {
+        assert!(
+            (g - w).abs() <= 1e-13 * (k as f64 + 1.0),
+            "f64 prepacked: got {g}, want {w}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn prepacked_matches_on_the_fly(m in dim(), n in dim(), k in dim(), kb in 0u8..3, seed in any::<u64>()) {
+        check_prepacked(m, n, k, kb, seed);
+    }
+}
+
+#[test]
+fn prepacked_spans_several_blocks() {
+    check_prepacked(7, 3100, 300, 0, 1);
+    check_prepacked(20, 2100, 520, 1, 2);
 }

@@ -15,7 +15,7 @@ use super::simd::{
     avx512::{Avx512F32, Avx512F64},
     Simd,
 };
-use super::{scalar, BinaryOp, ReduceOp, UnaryOp};
+use super::{parallel, scalar, BinaryOp, ReduceOp, UnaryOp};
 
 /// The instruction-set paths the kernels have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ macro_rules! dispatch {
 ///
 /// # Panics
 /// If the slices differ in length.
-pub(crate) fn binary<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E]) {
+fn binary_seq<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E]) {
     dispatch!(
         E,
         |t, m| m::binary(t, op, a, b, out),
@@ -127,7 +127,7 @@ pub(crate) fn binary<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E])
 ///
 /// # Panics
 /// If the slices differ in length.
-pub(crate) fn binary_scalar<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut [E]) {
+fn binary_scalar_seq<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut [E]) {
     dispatch!(
         E,
         |t, m| m::binary_scalar(t, op, a, s, out),
@@ -139,7 +139,7 @@ pub(crate) fn binary_scalar<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut 
 ///
 /// # Panics
 /// If the slices differ in length.
-pub(crate) fn scalar_binary<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut [E]) {
+fn scalar_binary_seq<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut [E]) {
     dispatch!(
         E,
         |t, m| m::scalar_binary(t, op, s, a, out),
@@ -151,13 +151,56 @@ pub(crate) fn scalar_binary<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut 
 ///
 /// # Panics
 /// If the slices differ in length.
-pub(crate) fn unary<E: SimdElem>(op: UnaryOp, a: &[E], out: &mut [E]) {
+fn unary_seq<E: SimdElem>(op: UnaryOp, a: &[E], out: &mut [E]) {
     dispatch!(E, |t, m| m::unary(t, op, a, out), scalar::unary(op, a, out))
 }
 
 /// Reduction of a slice on the best available path.
-pub(crate) fn reduce<E: SimdElem>(op: ReduceOp, a: &[E]) -> E {
+fn reduce_seq<E: SimdElem>(op: ReduceOp, a: &[E]) -> E {
     dispatch!(E, |t, m| m::reduce(t, op, a), scalar::reduce(op, a))
+}
+
+/// `out[i] = a[i] op b[i]` on the best available path, on the thread pool for long slices.
+///
+/// # Panics
+/// If the slices differ in length.
+pub(crate) fn binary<E: SimdElem>(op: BinaryOp, a: &[E], b: &[E], out: &mut [E]) {
+    parallel::map2(parallel::min_len_binary(op), a, b, out, |x, y, o| {
+        binary_seq(op, x, y, o)
+    })
+}
+
+/// `out[i] = a[i] op s`, on the thread pool for long slices.
+///
+/// # Panics
+/// If the slices differ in length.
+pub(crate) fn binary_scalar<E: SimdElem>(op: BinaryOp, a: &[E], s: E, out: &mut [E]) {
+    parallel::map1(parallel::min_len_binary(op), a, out, |x, o| {
+        binary_scalar_seq(op, x, s, o)
+    })
+}
+
+/// `out[i] = s op a[i]`, on the thread pool for long slices.
+///
+/// # Panics
+/// If the slices differ in length.
+pub(crate) fn scalar_binary<E: SimdElem>(op: BinaryOp, s: E, a: &[E], out: &mut [E]) {
+    parallel::map1(parallel::min_len_binary(op), a, out, |x, o| {
+        scalar_binary_seq(op, s, x, o)
+    })
+}
+
+/// `out[i] = op(a[i])`, on the thread pool for long slices.
+///
+/// # Panics
+/// If the slices differ in length.
+pub(crate) fn unary<E: SimdElem>(op: UnaryOp, a: &[E], out: &mut [E]) {
+    parallel::map1(parallel::min_len_unary(op), a, out, |x, o| unary_seq(op, x, o))
+}
+
+/// Reduction of a slice, blockwise (and on the thread pool) for long slices.
+pub(crate) fn reduce<E: SimdElem>(op: ReduceOp, a: &[E]) -> E {
+    parallel::reduce(op, a, |x| reduce_seq(op, x))
 }
 
 /// f32 binary op on the best available path.

@@ -120,7 +120,14 @@ pub(crate) fn binary<S: Simd>(s: S, op: BinaryOp, a: &[S::E], b: &[S::E], out: &
     if op == BinaryOp::Pow {
         return scalar::binary(op, a, b, out);
     }
-    per_binary_op!(s, op, |o| map2(s, a, b, out, |x, y| apply_binary(s, o, x, y)))
+    per_binary_op!(s, op, |o| map2(
+        s,
+        a,
+        b,
+        out,
+        #[inline(always)]
+        |x, y| apply_binary(s, o, x, y)
+    ))
 }
 
 /// `out[i] = a[i] op c`.
@@ -131,7 +138,13 @@ pub(crate) fn binary_scalar<S: Simd>(s: S, op: BinaryOp, a: &[S::E], c: S::E, ou
         return scalar::binary_scalar(op, a, c, out);
     }
     let cv = s.splat(c);
-    per_binary_op!(s, op, |o| map1(s, a, out, |x| apply_binary(s, o, x, cv)))
+    per_binary_op!(s, op, |o| map1(
+        s,
+        a,
+        out,
+        #[inline(always)]
+        |x| apply_binary(s, o, x, cv)
+    ))
 }
 
 /// `out[i] = c op a[i]`.
@@ -142,7 +155,13 @@ pub(crate) fn scalar_binary<S: Simd>(s: S, op: BinaryOp, c: S::E, a: &[S::E], ou
         return scalar::scalar_binary(op, c, a, out);
     }
     let cv = s.splat(c);
-    per_binary_op!(s, op, |o| map1(s, a, out, |x| apply_binary(s, o, cv, x)))
+    per_binary_op!(s, op, |o| map1(
+        s,
+        a,
+        out,
+        #[inline(always)]
+        |x| apply_binary(s, o, cv, x)
+    ))
 }
 
 /// `out[i] = op(a[i])`.
@@ -152,24 +171,121 @@ pub(crate) fn unary<S: Simd>(s: S, op: UnaryOp, a: &[S::E], out: &mut [S::E]) {
     let zero = s.cst(0.0);
     let one = s.cst(1.0);
     match op {
-        UnaryOp::Neg => map1(s, a, out, |x| s.neg(x)),
-        UnaryOp::Abs => map1(s, a, out, |x| s.abs(x)),
-        UnaryOp::Exp => map1(s, a, out, |x| math::exp(s, x)),
-        UnaryOp::Tanh => map1(s, a, out, |x| math::tanh(s, x)),
-        UnaryOp::Sigmoid => map1(s, a, out, |x| math::sigmoid(s, x)),
-        UnaryOp::Erf if S::E::VECTOR_ERF => map1(s, a, out, |x| math::erf(s, x)),
+        UnaryOp::Neg => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.neg(x),
+        ),
+        UnaryOp::Abs => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.abs(x),
+        ),
+        UnaryOp::Exp => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| math::exp(s, x),
+        ),
+        UnaryOp::Tanh => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| math::tanh(s, x),
+        ),
+        UnaryOp::Sigmoid => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| math::sigmoid(s, x),
+        ),
+        UnaryOp::Erf if S::E::VECTOR_ERF => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| math::erf(s, x),
+        ),
         UnaryOp::Erf | UnaryOp::Ln => scalar::unary(op, a, out),
-        UnaryOp::Sqrt => map1(s, a, out, |x| s.sqrt(x)),
+        UnaryOp::Sqrt => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.sqrt(x),
+        ),
         // a > 0 or NaN keeps a; everything else (including -0) becomes +0.
-        UnaryOp::Relu => map1(s, a, out, |x| {
-            s.select(s.or_mask(s.gt(x, zero), s.unord(x, x)), x, zero)
-        }),
+        UnaryOp::Relu => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.select(s.or_mask(s.gt(x, zero), s.unord(x, x)), x, zero),
+        ),
         // ±0 and NaN pass through.
-        UnaryOp::Sign => map1(s, a, out, |x| {
-            s.select(s.gt(x, zero), one, s.select(s.lt(x, zero), s.neg(one), x))
-        }),
-        UnaryOp::Recip => map1(s, a, out, |x| s.div(one, x)),
-        UnaryOp::Square => map1(s, a, out, |x| s.mul(x, x)),
+        UnaryOp::Sign => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.select(s.gt(x, zero), one, s.select(s.lt(x, zero), s.neg(one), x)),
+        ),
+        UnaryOp::Recip => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.div(one, x),
+        ),
+        UnaryOp::Square => map1(
+            s,
+            a,
+            out,
+            #[inline(always)]
+            |x| s.mul(x, x),
+        ),
+    }
+}
+
+/// `row[j] = act(row[j] + bias[j])` in place (the GEMM epilogue), through a stack buffer so the
+/// out-of-place bodies above do the work.
+#[inline(always)]
+pub(crate) fn bias_act_inplace<S: Simd>(s: S, row: &mut [S::E], bias: Option<&[S::E]>, act: Option<UnaryOp>) {
+    const CHUNK: usize = 256;
+    let mut tmp = [S::E::zero(); CHUNK];
+    for (ci, chunk) in row.chunks_mut(CHUNK).enumerate() {
+        let len = chunk.len();
+        if let Some(b) = bias {
+            tmp[..len].copy_from_slice(chunk);
+            binary(
+                s,
+                BinaryOp::Add,
+                &tmp[..len],
+                &b[ci * CHUNK..ci * CHUNK + len],
+                chunk,
+            );
+        }
+        if let Some(op) = act {
+            tmp[..len].copy_from_slice(chunk);
+            unary(s, op, &tmp[..len], chunk);
+        }
+    }
+}
+
+/// One accumulation step of a reduction.
+#[inline(always)]
+fn reduce_step<S: Simd>(s: S, op: ReduceOp, acc: S::V, x: S::V) -> S::V {
+    match op {
+        ReduceOp::Sum => s.add(acc, x),
+        ReduceOp::Max => s.max_raw(acc, x),
+        ReduceOp::Min => s.min_raw(acc, x),
     }
 }
 
@@ -182,11 +298,6 @@ pub(crate) fn reduce<S: Simd>(s: S, op: ReduceOp, a: &[S::E]) -> S::E {
         ReduceOp::Max => S::E::neg_infinity(),
         ReduceOp::Min => S::E::infinity(),
     };
-    let step = |acc: S::V, x: S::V| match op {
-        ReduceOp::Sum => s.add(acc, x),
-        ReduceOp::Max => s.max_raw(acc, x),
-        ReduceOp::Min => s.min_raw(acc, x),
-    };
     let mut acc = [s.splat(init); 4];
     let mut nan = s.no_lanes();
     let blocks = a.chunks_exact(4 * l);
@@ -198,7 +309,7 @@ pub(crate) fn reduce<S: Simd>(s: S, op: ReduceOp, a: &[S::E]) -> S::E {
             if track_nan {
                 nan = s.or_mask(nan, s.unord(x, x));
             }
-            *accj = step(*accj, x);
+            *accj = reduce_step(s, op, *accj, x);
         }
     }
     let vecs = rest.chunks_exact(l);
@@ -208,12 +319,17 @@ pub(crate) fn reduce<S: Simd>(s: S, op: ReduceOp, a: &[S::E]) -> S::E {
         if track_nan {
             nan = s.or_mask(nan, s.unord(x, x));
         }
-        acc[0] = step(acc[0], x);
+        acc[0] = reduce_step(s, op, acc[0], x);
     }
     if s.any(nan) {
         return S::E::nan();
     }
-    let v = step(step(acc[0], acc[1]), step(acc[2], acc[3]));
+    let v = reduce_step(
+        s,
+        op,
+        reduce_step(s, op, acc[0], acc[1]),
+        reduce_step(s, op, acc[2], acc[3]),
+    );
     let lanes = s.to_array(v);
     let mut total = scalar::reduce(op, &lanes[..l]);
     let t = scalar::reduce(op, tail);

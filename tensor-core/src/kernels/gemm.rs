@@ -3,9 +3,12 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
-//! across the kernels' thread pool. Other element types, `DIMFLOW_ISA=scalar`, and
-//! overlapping output rows (`c_rs < n`) run [`scalar::gemm`].
+//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are dealt
+//! out to the kernels' thread pool in chunks of at most one `MC` block. Narrow outputs (at most
+//! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
+//! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
+//! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
+//! run [`scalar::gemm`].
 
 use std::any::TypeId;
 
@@ -13,9 +16,9 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::microkernel::ChunkJob;
-use super::pack::{pack_b, View};
+use super::pack::{give_buffer, pack_b, take_buffer, View};
 use super::simd::Simd;
-use super::{dispatch, scalar, threads};
+use super::{dispatch, scalar, threads, UnaryOp};
 
 /// Products smaller than this many flops (`2·m·n·k`) run on one thread.
 pub const PARALLEL_MIN_FLOPS: usize = 2 * 96 * 96 * 96;
@@ -52,6 +55,28 @@ pub struct GemmArgs<'a, F> {
     pub c_rs: usize,
 }
 
+/// What to apply to every output element once the product is complete:
+/// `C[i][j] = activation(alpha·(A·B)[i][j] + beta·C[i][j] + bias[j])`.
+///
+/// The blocked path applies it per cache block, right after the block's last `KC` slice, while
+/// those rows of `C` are still in cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a, F> {
+    /// Per-column bias (length `n`), or none.
+    pub bias: Option<&'a [F]>,
+    /// Element-wise activation (any [`UnaryOp`]: `Relu`, `Tanh`, `Sigmoid`, ...), or none.
+    pub activation: Option<UnaryOp>,
+}
+
+impl<F> Default for Epilogue<'_, F> {
+    fn default() -> Self {
+        Epilogue {
+            bias: None,
+            activation: None,
+        }
+    }
+}
+
 fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
     if rows == 0 || cols == 0 {
         return None;
@@ -64,7 +89,15 @@ fn max_index(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
 /// # Panics
 /// If a view reaches past the end of its slice.
 pub fn gemm<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>) {
-    gemm_on(dispatch::active_isa(), args);
+    gemm_fused_on(dispatch::active_isa(), args, Epilogue::default());
+}
+
+/// Runs one GEMM followed by a fused bias-add and activation (see [`Epilogue`]).
+///
+/// # Panics
+/// If a view reaches past the end of its slice, or the bias is not `n` long.
+pub fn gemm_fused<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
+    gemm_fused_on(dispatch::active_isa(), args, epilogue);
 }
 
 /// Runs one GEMM on the named instruction set rather than the active one (for tests and
@@ -74,6 +107,21 @@ pub fn gemm<F: Float + Send + Sync + 'static>(args: GemmArgs<'_, F>) {
 /// # Panics
 /// If a view reaches past the end of its slice.
 pub fn gemm_on<F: Float + Send + Sync + 'static>(isa: dispatch::Isa, args: GemmArgs<'_, F>) -> bool {
+    gemm_fused_on(isa, args, Epilogue::default())
+}
+
+/// [`gemm_fused`] on the named instruction set (see [`gemm_on`]).
+///
+/// # Panics
+/// If a view reaches past the end of its slice, or the bias is not `n` long.
+pub fn gemm_fused_on<F: Float + Send + Sync + 'static>(
+    isa: dispatch::Isa,
+    args: GemmArgs<'_, F>,
+    epilogue: Epilogue<'_, F>,
+) -> bool {
+    if let Some(b) = epilogue.bias {
+        assert_eq!(b.len(), args.n, "gemm: bias length must equal n");
+    }
     let GemmArgs {
         m,
         n,
@@ -102,19 +150,24 @@ pub fn gemm_on<F: Float + Send + Sync + 'static>(isa: dispatch::Isa, args: GemmA
         // SAFETY: `F` and `f32` have the same `TypeId`, so they are the same type and the copy
         // is the identity (same layout, same lifetime); the original is never used or dropped.
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f32>>(&args) };
-        return gemm_fast(isa, args);
+        // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
+        let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f32>>(&epilogue) };
+        return gemm_fast(isa, args, None, epilogue);
     }
     if TypeId::of::<F>() == TypeId::of::<f64>() {
         let args = std::mem::ManuallyDrop::new(args);
         // SAFETY: as above, `F` is `f64`; the original is never used or dropped.
         let args = unsafe { std::mem::transmute_copy::<_, GemmArgs<'_, f64>>(&args) };
-        return gemm_fast(isa, args);
+        // SAFETY: as above (`Epilogue` is `Copy`, holding only a shared slice of `F`).
+        let epilogue = unsafe { std::mem::transmute_copy::<_, Epilogue<'_, f64>>(&epilogue) };
+        return gemm_fast(isa, args, None, epilogue);
     }
-    scalar_gemm(args);
+    scalar_gemm(args, epilogue);
     true
 }
 
-fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>) {
+/// The reference path: [`scalar::gemm`] then the epilogue element by element.
+pub(crate) fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>, epilogue: Epilogue<'_, F>) {
     let GemmArgs {
         m,
         n,
@@ -131,53 +184,62 @@ fn scalar_gemm<F: Float>(args: GemmArgs<'_, F>) {
         c_rs,
     } = args;
     scalar::gemm(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs);
+    apply_epilogue(c, m, n, c_rs, epilogue);
+}
+
+/// `C[i][j] = activation(C[i][j] + bias[j])` element by element on the scalar path.
+fn apply_epilogue<F: Float>(c: &mut [F], m: usize, n: usize, c_rs: usize, epilogue: Epilogue<'_, F>) {
+    if epilogue.bias.is_none() && epilogue.activation.is_none() {
+        return;
+    }
+    for i in 0..m {
+        for (j, d) in c[i * c_rs..i * c_rs + n].iter_mut().enumerate() {
+            let mut v = *d;
+            if let Some(b) = epilogue.bias {
+                v = v + b[j];
+            }
+            if let Some(op) = epilogue.activation {
+                v = scalar::apply_unary(op, v);
+            }
+            *d = v;
+        }
+    }
 }
 
 /// Cache and register blocking of one micro-kernel.
 #[derive(Clone, Copy, Debug)]
-struct Blocking {
-    mr: usize,
-    nr: usize,
-    mc: usize,
-    kc: usize,
-    nc: usize,
+pub(crate) struct Blocking {
+    pub(crate) mr: usize,
+    pub(crate) nr: usize,
+    pub(crate) mc: usize,
+    pub(crate) kc: usize,
+    pub(crate) nc: usize,
 }
 
-/// The blocked path for f32/f64 on the active instruction set, or the scalar path.
-fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -> bool {
+/// The blocked path for f32/f64 on `isa`, or the scalar path. With `packed`, `B` comes
+/// prepacked for `blocking_for(isa, ..)` (see [`PackedB`](super::PackedB)) and `args.b` is unused.
+pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
+    isa: dispatch::Isa,
+    args: GemmArgs<'_, E>,
+    packed: Option<&[E]>,
+    epilogue: Epilogue<'_, E>,
+) -> bool {
     if args.m == 0 || args.n == 0 {
         return true;
     }
     if args.m > 1 && args.c_rs < args.n {
-        scalar_gemm(args);
+        scalar_gemm(args, epilogue);
         return true;
     }
     #[cfg(target_arch = "x86_64")]
     {
         use super::microkernel::{avx2, avx512};
         use dispatch::Isa;
-        let f32_like = std::mem::size_of::<E>() == 4;
-        match isa {
-            Isa::Avx512 => {
+        let blk = blocking_for(isa, std::mem::size_of::<E>());
+        match (isa, blk) {
+            (Isa::Avx512, Some(blk)) => {
                 if let Some(t) = E::Avx512::try_new() {
-                    let blk = if f32_like {
-                        Blocking {
-                            mr: 12,
-                            nr: 32,
-                            mc: 144,
-                            kc: 256,
-                            nc: 3072,
-                        }
-                    } else {
-                        Blocking {
-                            mr: 12,
-                            nr: 16,
-                            mc: 96,
-                            kc: 256,
-                            nc: 2048,
-                        }
-                    };
-                    blocked(args, blk, move |job, abuf, c| {
+                    blocked(args, packed, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX-512F, AVX2 and FMA were detected.
                         unsafe { avx512::run_chunk::<E::Avx512, 12, 2>(t, job, abuf, c) }
                     });
@@ -185,26 +247,9 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                 }
                 return false;
             }
-            Isa::Avx2 => {
+            (Isa::Avx2, Some(blk)) => {
                 if let Some(t) = E::Avx2::try_new() {
-                    let blk = if f32_like {
-                        Blocking {
-                            mr: 6,
-                            nr: 16,
-                            mc: 120,
-                            kc: 256,
-                            nc: 3072,
-                        }
-                    } else {
-                        Blocking {
-                            mr: 6,
-                            nr: 8,
-                            mc: 96,
-                            kc: 256,
-                            nc: 2048,
-                        }
-                    };
-                    blocked(args, blk, move |job, abuf, c| {
+                    blocked(args, packed, epilogue, blk, move |job, abuf, c| {
                         // SAFETY: the token `t` exists, so AVX2 and FMA were detected.
                         unsafe { avx2::run_chunk::<E::Avx2, 6, 2>(t, job, abuf, c) }
                     });
@@ -212,15 +257,29 @@ fn gemm_fast<E: dispatch::SimdElem>(isa: dispatch::Isa, args: GemmArgs<'_, E>) -
                 }
                 return false;
             }
-            Isa::Scalar => {}
+            _ => {}
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     if isa != dispatch::Isa::Scalar {
         return false;
     }
-    scalar_gemm(args);
+    scalar_gemm(args, epilogue);
     true
+}
+
+/// The blocking of the blocked path for `isa` and elements of `elem_size` bytes (4: f32, 8: f64),
+/// or `None` where the scalar path runs.
+pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Blocking> {
+    use dispatch::Isa;
+    let (mr, nr, mc, kc, nc) = match (isa, elem_size) {
+        (Isa::Avx512, 4) => (12, 32, 144, 256, 3072),
+        (Isa::Avx512, 8) => (12, 16, 96, 256, 2048),
+        (Isa::Avx2, 4) => (6, 16, 72, 256, 3072),
+        (Isa::Avx2, 8) => (6, 8, 72, 256, 2048),
+        _ => return None,
+    };
+    cfg!(target_arch = "x86_64").then_some(Blocking { mr, nr, mc, kc, nc })
 }
 
 /// Splits the first `m` rows (row stride `rs`, last row `n` long) of `c` into chunks of
@@ -244,9 +303,14 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
 }
 
 /// The Goto loop nest around `run` (one thread's macro-kernel over a row chunk).
-fn blocked<E, K>(args: GemmArgs<'_, E>, blk: Blocking, run: K)
-where
-    E: Float + Send + Sync,
+fn blocked<E, K>(
+    args: GemmArgs<'_, E>,
+    packed: Option<&[E]>,
+    epilogue: Epilogue<'_, E>,
+    blk: Blocking,
+    run: K,
+) where
+    E: Float + Send + Sync + 'static,
     K: Fn(&ChunkJob<'_, E>, &mut [E], &mut [E]) + Sync + Send,
 {
     let GemmArgs {
@@ -271,7 +335,8 @@ where
                 *d = if beta == zero { zero } else { beta * *d };
             }
         }
-        return;
+        // A·B is empty: what is left is the epilogue.
+        return apply_epilogue(c, m, n, c_rs, epilogue);
     }
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     let threads = if flops >= PARALLEL_MIN_FLOPS {
@@ -280,8 +345,15 @@ where
         1
     };
     let panels = m.div_ceil(blk.mr);
-    let chunks = threads.min(panels).max(1);
-    let rows_per = panels.div_ceil(chunks) * blk.mr;
+    // Rows are dealt out in chunks of at most one MC block, so rayon's work stealing balances
+    // the threads (also when the machine is shared and one thread is descheduled).
+    let even_split = panels.div_ceil(threads.min(panels).max(1)) * blk.mr;
+    let rows_per = if threads > 1 {
+        even_split.min(blk.mc)
+    } else {
+        even_split
+    };
+    let chunks = m.div_ceil(rows_per);
     let kc_max = blk.kc.min(k);
     let nc_max = blk.nc.min(n);
     let a_view = View {
@@ -297,17 +369,31 @@ where
     let mut work = move || {
         let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
         let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
-        let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| vec![zero; abuf_len]).collect();
-        let mut bbuf = vec![zero; nc_max.div_ceil(blk.nr) * blk.nr * kc_max];
+        let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| take_buffer(abuf_len, zero)).collect();
+        let bbuf_len = if packed.is_some() {
+            0
+        } else {
+            nc_max.div_ceil(blk.nr) * blk.nr * kc_max
+        };
+        let mut bbuf = take_buffer(bbuf_len, zero);
+        let mut packed_off = 0;
         let mut jc = 0;
         while jc < n {
             let nc = blk.nc.min(n - jc);
             let mut pc = 0;
             while pc < k {
                 let kc = blk.kc.min(k - pc);
-                let bpack = &mut bbuf[..nc.div_ceil(blk.nr) * blk.nr * kc];
-                pack_b(blk.nr, b_view, pc, kc, jc, nc, bpack, chunks > 1);
-                let bpack = &*bpack;
+                let bsize = nc.div_ceil(blk.nr) * blk.nr * kc;
+                let bpack: &[E] = match packed {
+                    Some(p) => {
+                        packed_off += bsize;
+                        &p[packed_off - bsize..packed_off]
+                    }
+                    None => {
+                        pack_b(blk.nr, b_view, pc, kc, jc, nc, &mut bbuf[..bsize], chunks > 1);
+                        &bbuf[..bsize]
+                    }
+                };
                 let job = |ci: usize| ChunkJob {
                     a: a_view,
                     row0: ci * rows_per,
@@ -321,6 +407,11 @@ where
                     beta: if pc == 0 { beta } else { E::one() },
                     c_rs,
                     j0: jc,
+                    epilogue: Epilogue {
+                        bias: epilogue.bias.map(|bias| &bias[jc..jc + nc]),
+                        activation: epilogue.activation,
+                    },
+                    last: pc + kc == k,
                 };
                 if c_chunks.len() == 1 {
                     run(&job(0), &mut abufs[0], c_chunks[0]);
@@ -335,6 +426,8 @@ where
             }
             jc += nc;
         }
+        abufs.into_iter().for_each(give_buffer);
+        give_buffer(bbuf);
     };
     if chunks > 1 {
         threads::install(work);

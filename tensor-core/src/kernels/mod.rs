@@ -3,6 +3,30 @@
 //! The public surface is safe functions over slices; the SIMD paths (chosen once at run time)
 //! live behind [`dispatch`], and the portable [`scalar`] path is always compiled and is the
 //! oracle the SIMD paths are tested against.
+//!
+//! Map: [`dispatch`] (instruction-set detection, `DIMFLOW_ISA`, entry points), `simd` (the
+//! `Simd` token trait and its AVX2 / AVX-512F impls: all intrinsics live there), `elementwise`
+//! and `math` (element-wise, reductions, exp/tanh/sigmoid/erf written once over `Simd`),
+//! [`gemm`](mod@gemm) (API and the blocked driver), `pack` and `microkernel` (packing and register
+//! tiles), [`prepacked`] (weights packed once), [`threads`] (the pool).
+//!
+//! ```
+//! use tensor_core::kernels::{gemm_fused, Epilogue, GemmArgs, KernelFloat, UnaryOp};
+//!
+//! // relu([1 2; 3 4] · [1 -1; 1 1] + [0.5, -3]) = relu([3.5 -2; 7.5 -2]) = [3.5 0; 7.5 0]
+//! let (a, b, bias) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, -1.0, 1.0, 1.0], [0.5f32, -3.0]);
+//! let mut c = [0.0f32; 4];
+//! gemm_fused(
+//!     GemmArgs { m: 2, n: 2, k: 2, alpha: 1.0, a: &a, a_rs: 2, a_cs: 1, b: &b, b_rs: 2, b_cs: 1,
+//!                beta: 0.0, c: &mut c, c_rs: 2 },
+//!     Epilogue { bias: Some(&bias), activation: Some(UnaryOp::Relu) },
+//! );
+//! assert_eq!(c, [3.5, 0.0, 7.5, 0.0]);
+//!
+//! let mut e = [0.0f32; 2];
+//! f32::unary(UnaryOp::Exp, &[0.0, 1.0], &mut e);
+//! assert!((e[1] - std::f32::consts::E).abs() < 1e-6);
+//! ```
 
 pub mod dispatch;
 mod elementwise;
@@ -10,12 +34,15 @@ pub mod gemm;
 mod math;
 mod microkernel;
 mod pack;
+pub mod parallel;
+pub mod prepacked;
 pub mod scalar;
 mod simd;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};
-pub use gemm::{gemm, gemm_on, GemmArgs};
+pub use gemm::{gemm, gemm_fused, gemm_fused_on, gemm_on, Epilogue, GemmArgs};
+pub use prepacked::{gemm_prepacked, PackedB, PackedGemmArgs};
 pub use threads::{num_threads, set_num_threads};
 
 /// Binary element-wise operations.

@@ -16,9 +16,8 @@ pub(crate) struct View<'a, E> {
     pub(crate) cs: usize,
 }
 
-/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of `a` into `out` (length `ceil(mc/mr)*mr*kc`).
-pub(crate) fn pack_a<E: Copy + Zero>(
-    mr: usize,
+/// Packs rows `i0..i0+mc`, columns `p0..p0+kc` of `a` into `out` (length `ceil(mc/MR)*MR*kc`).
+pub(crate) fn pack_a<E: Copy + Zero, const MR: usize>(
     a: View<'_, E>,
     i0: usize,
     mc: usize,
@@ -26,22 +25,43 @@ pub(crate) fn pack_a<E: Copy + Zero>(
     kc: usize,
     out: &mut [E],
 ) {
-    for (panel_idx, panel) in out.chunks_exact_mut(mr * kc).enumerate() {
-        let r0 = i0 + panel_idx * mr;
-        let rows = mr.min(i0 + mc - r0);
-        if rows < mr {
+    for (panel_idx, panel) in out.chunks_exact_mut(MR * kc).enumerate() {
+        let r0 = i0 + panel_idx * MR;
+        let rows = MR.min(i0 + mc - r0);
+        if rows == MR && a.cs == 1 {
+            // Row-major full panel: MR contiguous row slices, read in step, written contiguously.
+            let srcs: [&[E]; MR] = std::array::from_fn(|ii| {
+                let start = (r0 + ii) * a.rs + p0;
+                &a.data[start..start + kc]
+            });
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (d, src) in dst.iter_mut().zip(&srcs) {
+                    *d = src[p];
+                }
+            }
+            continue;
+        }
+        if rows == MR && a.rs == 1 {
+            // Column-major full panel: each column's MR values are contiguous.
+            for (p, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                let start = r0 + (p0 + p) * a.cs;
+                dst.copy_from_slice(&a.data[start..start + MR]);
+            }
+            continue;
+        }
+        if rows < MR {
             panel.fill(E::zero());
         }
         for ii in 0..rows {
             let row_start = (r0 + ii) * a.rs + p0 * a.cs;
             if a.cs == 1 {
                 let row = &a.data[row_start..row_start + kc];
-                for (dst, &x) in panel[ii..].iter_mut().step_by(mr).zip(row) {
+                for (dst, &x) in panel[ii..].iter_mut().step_by(MR).zip(row) {
                     *dst = x;
                 }
             } else {
                 for p in 0..kc {
-                    panel[p * mr + ii] = a.data[row_start + p * a.cs];
+                    panel[p * MR + ii] = a.data[row_start + p * a.cs];
                 }
             }
         }
@@ -108,3 +128,41 @@ pub(crate) fn pack_b<E: Copy + Zero + Send + Sync>(
         out.chunks_exact_mut(nr * kc).enumerate().for_each(one);
     }
 }
+
+/// Per-thread cache of packing buffers, so repeated GEMMs (a training loop) neither allocate nor
+/// zero their panels each call. Buffers are typed `Vec<E>` behind `dyn Any`, found again by
+/// downcasting.
+mod buffers {
+    use std::any::Any;
+    use std::cell::RefCell;
+
+    /// At most this many buffers are kept per thread.
+    const KEEP: usize = 8;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A buffer of exactly `len` elements with unspecified (initialised) contents.
+    pub(crate) fn take<E: Copy + 'static>(len: usize, fill: E) -> Vec<E> {
+        let found = POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            let idx = p.iter().position(|b| b.is::<Vec<E>>())?;
+            p.swap_remove(idx).downcast::<Vec<E>>().ok()
+        });
+        let mut v = found.map_or_else(Vec::new, |b| *b);
+        v.resize(len, fill);
+        v
+    }
+
+    /// Returns a buffer to this thread's cache.
+    pub(crate) fn give<E: 'static>(v: Vec<E>) {
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(Box::new(v));
+            }
+        });
+    }
+}
+pub(crate) use buffers::{give as give_buffer, take as take_buffer};

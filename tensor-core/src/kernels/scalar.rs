@@ -94,7 +94,7 @@ pub fn erf_f64(x: f64) -> f64 {
             term *= -x2 / n;
             let add = term / (2.0 * n + 1.0);
             sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
+            if add.abs() <= 1e-17 * sum.abs() {
                 break;
             }
         }
@@ -126,7 +126,7 @@ pub fn erf_f64(x: f64) -> f64 {
     } else {
         1.0
     };
-    if x < 0.0 {
+    if x.is_sign_negative() {
         -r
     } else {
         r

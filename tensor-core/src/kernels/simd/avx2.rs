@@ -66,6 +66,12 @@ macro_rules! impl_avx2 {
                 unsafe { $storeu(s.as_mut_ptr(), v) }
             }
             #[inline(always)]
+            fn prefetch(self, x: &$e) {
+                // SAFETY: a prefetch is only a hint: it never faults and never changes memory,
+                // and `x` is a valid reference anyway; SSE (implied by the token) provides it.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const $e).cast::<i8>()) }
+            }
+            #[inline(always)]
             fn add(self, a: $v, b: $v) -> $v {
                 avx!($add(a, b))
             }

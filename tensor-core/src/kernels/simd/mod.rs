@@ -34,6 +34,8 @@ pub(crate) trait Elem: num_traits::Float + Send + Sync + 'static {
     const VECTOR_ERF: bool;
 }
 
+// Coefficients are quoted to Cephes' printed precision.
+#[allow(clippy::excessive_precision)]
 impl Elem for f32 {
     #[inline(always)]
     fn c(x: f64) -> f32 {
@@ -65,6 +67,7 @@ impl Elem for f32 {
     const VECTOR_ERF: bool = true;
 }
 
+#[allow(clippy::excessive_precision)]
 impl Elem for f64 {
     #[inline(always)]
     fn c(x: f64) -> f64 {
@@ -169,6 +172,8 @@ pub(crate) trait Simd: Copy + Send + Sync + 'static {
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
     /// Whether any lane of `m` is set.
     fn any(self, m: Self::M) -> bool;
+    /// Hints the CPU to bring the cache line holding `x` into L1 (no effect on results).
+    fn prefetch(self, x: &Self::E);
     /// Stores `v` into an array of `LANES` elements and returns it in a 16-element buffer.
     #[inline(always)]
     fn to_array(self, v: Self::V) -> [Self::E; 16] {

@@ -1,0 +1,157 @@
+//! Times `C = A·B` (row-major f32, beta = 0) for Dimflow's kernels and the `gemm` crate at the
+//! sizes and thread counts given on the command line, printing one line per measurement:
+//! `impl threads n gflops`.
+//!
+//! Usage: `gemm-compare <threads,...> <n|MxKxN,...> [f32|f64]`
+
+use std::time::{Duration, Instant};
+
+use tensor_core::kernels::{self, GemmArgs};
+
+/// Best-of timing: repeat until ~0.4 s has passed (at least 3 runs), report the fastest run.
+fn time_best(mut f: impl FnMut()) -> f64 {
+    f(); // warm-up (page faults, thread pool start)
+    let mut best = f64::INFINITY;
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < 3 || start.elapsed() < Duration::from_millis(400) {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+        runs += 1;
+    }
+    best
+}
+
+fn run<T>(threads: usize, (m, k, n): (usize, usize, usize))
+where
+    T: num_traits_lite::Lite,
+{
+    let a: Vec<T> = (0..m * k)
+        .map(|i| T::from_f64(((i * 7 + 3) % 13) as f64 / 13.0 - 0.5))
+        .collect();
+    let b: Vec<T> = (0..k * n)
+        .map(|i| T::from_f64(((i * 5 + 1) % 11) as f64 / 11.0 - 0.5))
+        .collect();
+    let mut c = vec![T::from_f64(0.0); m * n];
+    let flops = 2.0 * m as f64 * k as f64 * n as f64;
+    let label = if m == k && k == n {
+        n.to_string()
+    } else {
+        format!("{m}x{k}x{n}")
+    };
+
+    kernels::set_num_threads(threads);
+    let t = time_best(|| {
+        kernels::gemm(GemmArgs {
+            m,
+            n,
+            k,
+            alpha: T::from_f64(1.0),
+            a: &a,
+            a_rs: k,
+            a_cs: 1,
+            b: &b,
+            b_rs: n,
+            b_cs: 1,
+            beta: T::from_f64(0.0),
+            c: &mut c,
+            c_rs: n,
+        })
+    });
+    println!("dimflow {threads} {label} {:.1}", flops / t / 1e9);
+    let ours = c.clone();
+
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let t = time_best(|| {
+        // SAFETY: every pointer/stride pair below describes an n×n row-major matrix inside the
+        // corresponding Vec, and `c` is not aliased by `a` or `b`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                T::from_f64(0.0),
+                T::from_f64(1.0),
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    });
+    println!("gemm-crate {threads} {label} {:.1}", flops / t / 1e9);
+    let worst = ours
+        .iter()
+        .zip(&c)
+        .map(|(x, y)| (x.as_f64() - y.as_f64()).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-3 * k as f64, "results disagree by {worst}");
+}
+
+/// Just enough of a float trait for the two element types timed here.
+mod num_traits_lite {
+    /// f32 / f64.
+    pub trait Lite: Copy + Send + Sync + 'static + num_traits::Float {
+        fn from_f64(x: f64) -> Self;
+        fn as_f64(self) -> f64;
+    }
+    impl Lite for f32 {
+        fn from_f64(x: f64) -> Self {
+            x as f32
+        }
+        fn as_f64(self) -> f64 {
+            self as f64
+        }
+    }
+    impl Lite for f64 {
+        fn from_f64(x: f64) -> Self {
+            x
+        }
+        fn as_f64(self) -> f64 {
+            self
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize, default: &'static str| args.get(i).map_or(default.to_string(), |s| s.clone());
+    let threads: Vec<usize> = arg(1, "1,2").split(',').filter_map(|s| s.parse().ok()).collect();
+    // sizes: `n` for square, or `MxKxN`
+    let sizes: Vec<(usize, usize, usize)> = arg(2, "64,128,256,512,1024,2048")
+        .split(',')
+        .filter_map(|s| {
+            let d: Vec<usize> = s.split('x').filter_map(|v| v.parse().ok()).collect();
+            match d[..] {
+                [n] => Some((n, n, n)),
+                [m, k, n] => Some((m, k, n)),
+                _ => None,
+            }
+        })
+        .collect();
+    let dtype = arg(3, "f32");
+    for &t in &threads {
+        for &shape in &sizes {
+            if dtype == "f64" {
+                run::<f64>(t, shape);
+            } else {
+                run::<f32>(t, shape);
+            }
+        }
+    }
+}
