@@ -27,6 +27,7 @@
 mod check;
 mod custom;
 mod gradients;
+pub(crate) mod rules;
 pub(crate) mod tape;
 mod variable;
 

@@ -2,12 +2,15 @@
 
 use core::ops::{Add, Div, Mul, Sub};
 
+use super::unary::unary_op;
 use super::{check_trailing, or_panic};
+use crate::autodiff::rules;
+use crate::autodiff::tape::{is_recording, record_binary, record_unary};
 use crate::element::Float;
 use crate::error::Result;
-use crate::kernels::BinaryOp;
+use crate::kernels::{BinaryOp, UnaryOp};
 use crate::shape::{Broadcast, Shape};
-use crate::storage::buffer_filled;
+use crate::storage::{buffer_filled, buffer_from_iter};
 use crate::tensor::Tensor;
 
 /// Broadcasting binary op: the shorter shape repeats over the leading dims of the longer one.
@@ -24,6 +27,7 @@ where
 {
     let names = <<L as Broadcast<R>>::Output as Shape>::NAMES;
     check_trailing(op_name, names, a.dims(), b.dims())?;
+    let (a_in, b_in) = (a, b);
     let (a, b) = (a.contiguous(), b.contiguous());
     let (sa, sb) = (a.as_slice().unwrap_or(&[]), b.as_slice().unwrap_or(&[]));
     let out_dims = if a.dims().len() >= b.dims().len() {
@@ -44,7 +48,77 @@ where
             E::binary(op, sa, y, o);
         }
     }
-    Ok(Tensor::from_buffer(buf, out_dims))
+    let out = Tensor::from_buffer(buf, out_dims);
+    if !is_recording() {
+        return Ok(out);
+    }
+    let (a, b, y) = (a.stop_gradient(), b.stop_gradient(), out.clone());
+    Ok(record_binary(a_in, b_in, out, move |g, needs| {
+        binary_backward(op, &a, &b, &y, g, needs)
+    }))
+}
+
+/// Backward of a broadcasting binary op: the partial derivatives at every output element,
+/// times the upstream gradient, summed back over the dims an operand was repeated on.
+/// `maximum`/`minimum` send the gradient to the left operand on ties; `pow`'s exponent
+/// gradient `y ln(a)` is taken as 0 where `a <= 0`.
+fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
+    op: BinaryOp,
+    a: &Tensor<L, E>,
+    b: &Tensor<R, E>,
+    y: &Tensor<O, E>,
+    g: &Tensor<O, E>,
+    needs: [bool; 2],
+) -> (Option<Tensor<L, E>>, Option<Tensor<R, E>>) {
+    let (sa, sb, sy, sg) = (rules::data(a), rules::data(b), rules::data(y), rules::data(g));
+    let (na, nb, n) = (sa.len(), sb.len(), sg.len());
+    // add / sub pass the gradient through (negated for the subtrahend)
+    if matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+        let ga = needs[0].then(|| rules::reduce_to(&sg, a.dims()));
+        let gb = needs[1].then(|| {
+            let gb: Tensor<R, E> = rules::reduce_to(&sg, b.dims());
+            if op == BinaryOp::Sub {
+                unary_op(UnaryOp::Neg, &gb)
+            } else {
+                gb
+            }
+        });
+        return (ga, gb);
+    }
+    let zero = E::zero();
+    let partials = |x: E, w: E, out: E| -> (E, E) {
+        match op {
+            BinaryOp::Mul => (w, x),
+            BinaryOp::Div => (w.recip(), -out / w),
+            BinaryOp::Max => if x >= w { (E::one(), zero) } else { (zero, E::one()) },
+            BinaryOp::Min => if x <= w { (E::one(), zero) } else { (zero, E::one()) },
+            BinaryOp::Pow => (
+                w * x.powf(w - E::one()),
+                if x > zero { out * x.ln() } else { zero },
+            ),
+            BinaryOp::Add | BinaryOp::Sub => (E::one(), E::one()),
+        }
+    };
+    let m = na.min(nb).max(1);
+    let mut ga = vec![zero; if needs[0] { na } else { 0 }];
+    let mut gb = vec![zero; if needs[1] { nb } else { 0 }];
+    for c in 0..n / m {
+        for j in 0..m {
+            let i = c * m + j;
+            let (ia, ib) = (if na == n { i } else { j }, if nb == n { i } else { j });
+            let (da, db) = partials(sa[ia], sb[ib], sy[i]);
+            if needs[0] {
+                ga[ia] = ga[ia] + sg[i] * da;
+            }
+            if needs[1] {
+                gb[ib] = gb[ib] + sg[i] * db;
+            }
+        }
+    }
+    (
+        needs[0].then(|| Tensor::from_buffer(buffer_from_iter(ga), a.dims())),
+        needs[1].then(|| Tensor::from_buffer(buffer_from_iter(gb), b.dims())),
+    )
 }
 
 pub(crate) fn scalar_op<S: Shape, E: Float>(
@@ -53,6 +127,7 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
     s: E,
     scalar_left: bool,
 ) -> Tensor<S, E> {
+    let a_in = a;
     let a = a.contiguous();
     let sa = a.as_slice().unwrap_or(&[]);
     let mut buf = buffer_filled(sa.len(), E::zero());
@@ -61,7 +136,30 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
     } else {
         E::binary_scalar(op, sa, s, &mut buf);
     }
-    Tensor::from_buffer(buf, a.dims())
+    let out = Tensor::from_buffer(buf, a.dims());
+    if !is_recording() {
+        return out;
+    }
+    let (x, y) = (a.stop_gradient(), out.clone());
+    record_unary(a_in, out, move |g| {
+        let (sx, sy, sg) = (rules::data(&x), rules::data(&y), rules::data(g));
+        let zero = E::zero();
+        // d(op)/dx at every element; ties of max/min send the gradient to x
+        let d = |x: E, y: E| -> E {
+            match (op, scalar_left) {
+                (BinaryOp::Add, _) | (BinaryOp::Sub, false) => E::one(),
+                (BinaryOp::Sub, true) => -E::one(),
+                (BinaryOp::Mul, _) => s,
+                (BinaryOp::Div, false) => s.recip(),
+                (BinaryOp::Div, true) => -y / x,
+                (BinaryOp::Max, _) => if x >= s { E::one() } else { zero },
+                (BinaryOp::Min, _) => if x <= s { E::one() } else { zero },
+                (BinaryOp::Pow, false) => s * x.powf(s - E::one()),
+                (BinaryOp::Pow, true) => if s > zero { y * s.ln() } else { zero },
+            }
+        };
+        rules::from_index_fn(x.dims(), |i| sg[i] * d(sx[i], sy[i]))
+    })
 }
 
 macro_rules! binary_methods {
@@ -136,7 +234,17 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     }
     /// Raises every element to the integer power `n` (by repeated multiplication).
     pub fn powi(&self, n: i32) -> Self {
-        self.map(|x| x.powi(n))
+        let out = self.map(|x| x.powi(n));
+        if !is_recording() {
+            return out;
+        }
+        // d/dx x^n = n x^(n-1)
+        let x = self.stop_gradient();
+        record_unary(self, out, move |g| {
+            let (sx, sg) = (rules::data(&x), rules::data(g));
+            let nf = E::from_f64(f64::from(n));
+            rules::from_index_fn(x.dims(), |i| sg[i] * nf * sx[i].powi(n - 1))
+        })
     }
     /// Element-wise maximum with a scalar.
     pub fn max_scalar(&self, s: E) -> Self {
