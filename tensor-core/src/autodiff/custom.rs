@@ -85,7 +85,11 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     }
 
     /// Applies a [`CustomOp2`] to `self` and `other`, recording it on the tape.
-    pub fn apply2<B: Shape, Op: CustomOp2<S, B, E>>(&self, other: &Tensor<B, E>, op: Op) -> Tensor<Op::Output, E> {
+    pub fn apply2<B: Shape, Op: CustomOp2<S, B, E>>(
+        &self,
+        other: &Tensor<B, E>,
+        op: Op,
+    ) -> Tensor<Op::Output, E> {
         let y = without_recording(|| op.forward(self, other));
         if !super::tape::is_recording() {
             return y;

@@ -59,9 +59,13 @@ impl<S: Shape, E: Float> GradSource for Variable<S, E> {
     type Shape = S;
     type Elem = E;
     fn node_in(&self, grads: &Gradients) -> Result<u32> {
-        grads.variables.get(&self.id()).copied().ok_or(TensorError::NotRecorded {
-            what: "this variable (read it, trainable, while the tape records)",
-        })
+        grads
+            .variables
+            .get(&self.id())
+            .copied()
+            .ok_or(TensorError::NotRecorded {
+                what: "this variable (read it, trainable, while the tape records)",
+            })
     }
 }
 
@@ -92,12 +96,13 @@ impl Gradients {
         let node = source.node_in(self)?;
         let dims = self.sources.get(&node).ok_or(TensorError::NotWatched)?;
         match self.grads.get(&node) {
-            Some(g) => g
-                .downcast_ref::<Tensor<T::Shape, T::Elem>>()
-                .cloned()
-                .ok_or(TensorError::NotRecorded {
-                    what: "a value of this type",
-                }),
+            Some(g) => {
+                g.downcast_ref::<Tensor<T::Shape, T::Elem>>()
+                    .cloned()
+                    .ok_or(TensorError::NotRecorded {
+                        what: "a value of this type",
+                    })
+            }
             None => Ok(Tensor::full_dims(<T::Elem as num_traits::Zero>::zero(), dims)),
         }
     }

@@ -81,3 +81,6 @@ pub(crate) fn add_at<E: Element>(dst: &mut [E], at: usize, src: E) {
         dst[at] = add(dst[at], src);
     }
 }
+
+/// The gradients of a two-input op's operands (`None` where not needed).
+pub(crate) type GradPair<A, B, E> = (Option<Tensor<A, E>>, Option<Tensor<B, E>>);

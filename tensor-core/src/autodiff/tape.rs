@@ -175,10 +175,7 @@ pub(crate) fn push_node<S: Shape, E: Element>(
             accumulate: accumulate::<S, E>,
             kept_dims: None,
         });
-        Some(NodeId {
-            tape: tape.id,
-            index,
-        })
+        Some(NodeId { tape: tape.id, index })
     })
     .flatten();
     if id.is_some() {
@@ -222,7 +219,7 @@ where
     S2: Shape,
     S: Shape,
     E: Element,
-    F: Fn(&Tensor<S, E>, [bool; 2]) -> (Option<Tensor<S1, E>>, Option<Tensor<S2, E>>) + 'static,
+    F: Fn(&Tensor<S, E>, [bool; 2]) -> super::rules::GradPair<S1, S2, E> + 'static,
 {
     let (an, bn) = (a.node, b.node);
     push_node(
@@ -419,7 +416,11 @@ impl GradientTape {
         self.run_backward(target, upstream.contiguous())
     }
 
-    fn run_backward<S: Shape, E: Float>(&self, target: &Tensor<S, E>, seed: Tensor<S, E>) -> Result<Gradients> {
+    fn run_backward<S: Shape, E: Float>(
+        &self,
+        target: &Tensor<S, E>,
+        seed: Tensor<S, E>,
+    ) -> Result<Gradients> {
         let mut data = self.data.borrow_mut();
         if data.used {
             return Err(TensorError::TapeUsed);
@@ -468,7 +469,6 @@ impl GradientTape {
         }
         Ok(out)
     }
-
 }
 
 impl Drop for GradientTape {

@@ -69,7 +69,7 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
     y: &Tensor<O, E>,
     g: &Tensor<O, E>,
     needs: [bool; 2],
-) -> (Option<Tensor<L, E>>, Option<Tensor<R, E>>) {
+) -> rules::GradPair<L, R, E> {
     let (sa, sb, sy, sg) = (rules::data(a), rules::data(b), rules::data(y), rules::data(g));
     let (na, nb, n) = (sa.len(), sb.len(), sg.len());
     // add / sub pass the gradient through (negated for the subtrahend)
@@ -90,8 +90,20 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
         match op {
             BinaryOp::Mul => (w, x),
             BinaryOp::Div => (w.recip(), -out / w),
-            BinaryOp::Max => if x >= w { (E::one(), zero) } else { (zero, E::one()) },
-            BinaryOp::Min => if x <= w { (E::one(), zero) } else { (zero, E::one()) },
+            BinaryOp::Max => {
+                if x >= w {
+                    (E::one(), zero)
+                } else {
+                    (zero, E::one())
+                }
+            }
+            BinaryOp::Min => {
+                if x <= w {
+                    (E::one(), zero)
+                } else {
+                    (zero, E::one())
+                }
+            }
             BinaryOp::Pow => (
                 w * x.powf(w - E::one()),
                 if x > zero { out * x.ln() } else { zero },
@@ -152,10 +164,28 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
                 (BinaryOp::Mul, _) => s,
                 (BinaryOp::Div, false) => s.recip(),
                 (BinaryOp::Div, true) => -y / x,
-                (BinaryOp::Max, _) => if x >= s { E::one() } else { zero },
-                (BinaryOp::Min, _) => if x <= s { E::one() } else { zero },
+                (BinaryOp::Max, _) => {
+                    if x >= s {
+                        E::one()
+                    } else {
+                        zero
+                    }
+                }
+                (BinaryOp::Min, _) => {
+                    if x <= s {
+                        E::one()
+                    } else {
+                        zero
+                    }
+                }
                 (BinaryOp::Pow, false) => s * x.powf(s - E::one()),
-                (BinaryOp::Pow, true) => if s > zero { y * s.ln() } else { zero },
+                (BinaryOp::Pow, true) => {
+                    if s > zero {
+                        y * s.ln()
+                    } else {
+                        zero
+                    }
+                }
             }
         };
         rules::from_index_fn(x.dims(), |i| sg[i] * d(sx[i], sy[i]))

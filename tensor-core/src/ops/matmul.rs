@@ -18,7 +18,7 @@ fn matmul_backward<L: Shape, R: Shape, O: Shape, E: Float>(
     g: &Tensor<O, E>,
     needs: [bool; 2],
     batched_rhs: bool,
-) -> (Option<Tensor<L, E>>, Option<Tensor<R, E>>) {
+) -> rules::GradPair<L, R, E> {
     let (ad, bd) = (a.dims(), b.dims());
     let (ast, bst) = (a.layout.strides(), b.layout.strides());
     let batched_lhs = L::RANK == 3;
@@ -67,7 +67,11 @@ fn matmul_backward<L: Shape, R: Shape, O: Shape, E: Float>(
                 b: &sg[bi * m * n..],
                 b_rs: n,
                 b_cs: 1,
-                beta: if batched_rhs || bi == 0 { E::zero() } else { E::one() },
+                beta: if batched_rhs || bi == 0 {
+                    E::zero()
+                } else {
+                    E::one()
+                },
                 c: &mut out[c_at..c_at + k * n],
                 c_rs: n,
             });

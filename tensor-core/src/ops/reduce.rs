@@ -271,7 +271,9 @@ impl<S: Shape, E: Float> Tensor<S, E> {
             return out;
         }
         let dims = crate::layout::Dims::from_slice(self.dims());
-        record_unary(self, out, move |g: &Tensor<(), E>| Tensor::full_dims(g.item(), &dims))
+        record_unary(self, out, move |g: &Tensor<(), E>| {
+            Tensor::full_dims(g.item(), &dims)
+        })
     }
 
     /// Mean of all elements as a rank-0 tensor (differentiable, unlike [`Tensor::mean_all`]).

@@ -164,7 +164,9 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         // a value repeated over new leading dims: its gradient is the sum over them
         let own = Dims::from_slice(self.dims());
-        Ok(record_unary(self, out, move |g| rules::reduce_to_any(&rules::data(g), &own)))
+        Ok(record_unary(self, out, move |g| {
+            rules::reduce_to_any(&rules::data(g), &own)
+        }))
     }
 
     /// Explicit broadcast; see [`Tensor::try_broadcast_to`].

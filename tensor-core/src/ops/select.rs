@@ -86,7 +86,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 });
             }
         }
-        Ok(record_narrow(self, self.view_as(self.layout.narrowed(axis, start, len)), axis, start))
+        Ok(record_narrow(
+            self,
+            self.view_as(self.layout.narrowed(axis, start, len)),
+            axis,
+            start,
+        ))
     }
 
     /// Narrowing; see [`Tensor::try_narrow`].
@@ -121,7 +126,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             reason: ": slice_as needs a static target dim".into(),
         })?;
         check_range("slice_as", S::NAMES[axis], start, len, self.dims()[axis])?;
-        Ok(record_narrow(self, self.view_as(self.layout.narrowed(axis, start, len)), axis, start))
+        Ok(record_narrow(
+            self,
+            self.view_as(self.layout.narrowed(axis, start, len)),
+            axis,
+            start,
+        ))
     }
 
     /// Typed slicing; see [`Tensor::try_slice_as`].

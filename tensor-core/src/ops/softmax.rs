@@ -41,7 +41,12 @@ fn softmax_impl<S: Shape, E: Float>(t: &Tensor<S, E>, axis: usize, log: bool) ->
 }
 
 /// softmax: `dx = y * (g - sum_l g y)`; log-softmax: `dx = g - exp(y) * sum_l g`.
-fn softmax_backward<S: Shape, E: Float>(y: &Tensor<S, E>, g: &Tensor<S, E>, axis: usize, log: bool) -> Tensor<S, E> {
+fn softmax_backward<S: Shape, E: Float>(
+    y: &Tensor<S, E>,
+    g: &Tensor<S, E>,
+    axis: usize,
+    log: bool,
+) -> Tensor<S, E> {
     let (sy, sg) = (rules::data(y), rules::data(g));
     let (outer, len, inner) = split_axis(y.dims(), axis);
     let mut out = vec![E::zero(); sy.len()];
