@@ -59,4 +59,10 @@ pub trait Model {
     fn regularization_loss(&self) -> f32 {
         0.0
     }
+
+    /// Fraction of exactly-zero outputs of each ReLU layer in the last `forward_train`, by
+    /// layer name, for dead-ReLU monitoring (empty when the model does not track it).
+    fn relu_zero_fractions(&self) -> Vec<(String, f32)> {
+        Vec::new()
+    }
 }

@@ -6,7 +6,7 @@ use crate::autodiff::tape::{is_recording, record_unary};
 use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
-use crate::shape::{reshape_compatible, Broadcast, PermuteTo, Prepend, Shape};
+use crate::shape::{Broadcast, PermuteTo, Prepend, Shape};
 use crate::tensor::{describe_shape, describe_static, resolve_dims, Tensor};
 
 /// Records a view with the same elements in the same row-major order (reshape, unsqueeze):
@@ -27,12 +27,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// # Errors
     /// [`TensorError::Reshape`] when the element counts cannot match.
     pub fn try_reshape<S2: Shape>(&self) -> Result<Tensor<S2, E>> {
-        const {
-            assert!(
-                reshape_compatible(S::STATIC, S::NAMES, S2::STATIC, S2::NAMES),
-                "reshape: static element counts differ"
-            )
-        };
+        const { crate::shape::message::check_reshape::<S, S2>() };
+        self.reshape_inferred()
+    }
+
+    /// Reshape with the single run-time dim of `S2` inferred (no compile-time check).
+    fn reshape_inferred<S2: Shape>(&self) -> Result<Tensor<S2, E>> {
         let numel = self.numel();
         let err = || TensorError::Reshape {
             op: "reshape",
@@ -64,7 +64,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// When the element counts cannot match; the message names both shapes.
     #[track_caller]
     pub fn reshape<S2: Shape>(&self) -> Tensor<S2, E> {
-        or_panic(self.try_reshape())
+        const { crate::shape::message::check_reshape::<S, S2>() };
+        or_panic(self.reshape_inferred())
     }
 
     /// Reshapes to `S2` with explicit lengths for its run-time dims.
@@ -72,12 +73,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// # Errors
     /// [`TensorError::Reshape`] when the element counts differ.
     pub fn try_reshape_with<S2: Shape>(&self, runtime: &[usize]) -> Result<Tensor<S2, E>> {
-        const {
-            assert!(
-                reshape_compatible(S::STATIC, S::NAMES, S2::STATIC, S2::NAMES),
-                "reshape: static element counts differ"
-            )
-        };
+        const { crate::shape::message::check_reshape::<S, S2>() };
         let dims = resolve_dims::<S2>("reshape", runtime)?;
         self.reshape_dims(&dims)
     }

@@ -6,6 +6,7 @@ use core::marker::PhantomData;
 use crate::dim::Dim;
 
 mod generated;
+pub mod message;
 pub mod relations;
 
 pub use relations::{Broadcast, HasDim, MatMul, PermuteTo, Prepend, RemoveDim, ReplaceDim};

@@ -1,0 +1,119 @@
+//! Run: `cargo run --release --example mnist -- [--data data/mnist] [--epochs 5] [--batch-size 128] [--threads 1] [--out runs/mnist]`
+//!
+//! Trains a 784-128-10 MLP with Adam on MNIST (or any dataset in the same IDX layout under
+//! `--data`), showing a Keras-like progress bar, then prints the test accuracy and writes
+//! TensorBoard logs, a CSV log, a checkpoint and the final weights under `--out`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use dimflow::prelude::*;
+use dimflow::tensor_nn::activations::Activation;
+use dimflow::tensor_nn::io::idx::{load_idx_dataset, IdxSplit};
+use dimflow::tensor_nn::io::safetensors::save_weights;
+use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
+use dimflow::tensor_nn::metrics::SparseCategoricalAccuracy;
+use dimflow::tensor_nn::optim::Optimizer;
+use dimflow::tensor_nn::sequential::Sequential;
+use dimflow::tensor_nn::train::callbacks::{CsvLogger, ModelCheckpoint};
+use dimflow::tensor_nn::train::tensorboard::TensorBoard;
+use dimflow::tensor_nn::train::{Compile, FitConfig};
+use dimflow::tensor_nn::{Model, NnError};
+
+dims! { Batch; Pixels = 784; Classes = 10; }
+
+/// The model: swap this function for a `model!`-generated one with the same input and output.
+fn build_model(seed: u64) -> Result<impl Model<Input = Tensor<(Batch, Pixels)>, Output = Tensor<(Batch, Classes)>>, NnError> {
+    Sequential::builder(784, seed)
+        .dense(128, Activation::Relu)
+        .dense(10, Activation::Linear)
+        .build::<(Batch, Pixels), (Batch, Classes)>()
+}
+
+struct Args {
+    data: PathBuf,
+    epochs: usize,
+    batch_size: usize,
+    threads: Option<usize>,
+    out: PathBuf,
+    seed: u64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { data: "data/mnist".into(), epochs: 5, batch_size: 128, threads: None, out: "runs/mnist".into(), seed: 42 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: `{v}` is not a whole number"));
+        match flag.as_str() {
+            "--data" => a.data = value()?.into(),
+            "--epochs" => a.epochs = num(value()?)?,
+            "--batch-size" => a.batch_size = num(value()?)?.max(1),
+            "--threads" => a.threads = Some(num(value()?)?.max(1)),
+            "--out" => a.out = value()?.into(),
+            "--seed" => a.seed = num(value()?)? as u64,
+            "-h" | "--help" => {
+                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N]".into())
+            }
+            other => return Err(format!("unknown option `{other}` (try --help)")),
+        }
+    }
+    Ok(a)
+}
+
+fn tensors(split: &IdxSplit) -> Result<(Tensor<(Batch, Pixels)>, Tensor<(Batch,)>), NnError> {
+    let n = split.len();
+    let x = Tensor::from_vec(split.images.clone(), &[n])?;
+    let y = Tensor::from_vec(split.labels.clone(), &[n])?;
+    Ok((x, y))
+}
+
+fn run(args: Args) -> Result<(), NnError> {
+    if let Some(t) = args.threads {
+        dimflow::tensor_core::kernels::set_num_threads(t);
+    }
+    let (train, test) = load_idx_dataset(&args.data)?;
+    println!("{}: {} training and {} test samples of {} features", args.data.display(), train.len(), test.len(), train.features);
+    let (x_train, y_train) = tensors(&train)?;
+    let (x_test, y_test) = tensors(&test)?;
+
+    let mut model = build_model(args.seed)?.compile(
+        Optimizer::adam(0.001),
+        SparseCategoricalCrossentropy::from_logits(),
+        vec![Box::new(SparseCategoricalAccuracy::default())],
+    );
+    let mut tensorboard = TensorBoard::new(args.out.join("tensorboard"));
+    let mut checkpoint = ModelCheckpoint::new(args.out.join("checkpoint.safetensors").to_string_lossy().into_owned());
+    let mut csv = CsvLogger::new(args.out.join("training.csv"), false);
+    let config = FitConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, ..FitConfig::default() };
+    let started = std::time::Instant::now();
+    model.fit(&x_train, &y_train, &config, Some((&x_test, &y_test)), &mut [&mut tensorboard, &mut checkpoint, &mut csv])?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("trained {} samples/s ({secs:.1} s)", ((train.len() * args.epochs) as f64 / secs).round());
+
+    let logs = model.evaluate(&x_test, &y_test, 1024)?;
+    println!("test loss: {:.4}", logs["loss"]);
+    println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
+    let weights = args.out.join("weights.safetensors");
+    save_weights(&weights, &model.model.params())?;
+    println!("TensorBoard logs: {}  (tensorboard --logdir {})", args.out.join("tensorboard").display(), args.out.join("tensorboard").display());
+    println!("checkpoint: {}  weights: {}", args.out.join("checkpoint.safetensors").display(), weights.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Optimizers with Keras 3's update rules and defaults, over the parameters of a [`Model`].
+//!
+//! An [`Optimizer`] combines an [`UpdateRule`] (SGD, Adam, …) with what Keras' base optimizer
+//! does around it: gradient clipping, decoupled weight decay, a learning rate or schedule,
+//! the step counter, and per-parameter state keyed by parameter name.
+//!
+//! ```
+//! use tensor_nn::optim::Optimizer;
+//! use tensor_nn::ParamMut;
+//! let mut w = vec![1.0f32, -2.0];
+//! let mut opt = Optimizer::sgd(0.1);
+//! let mut params = [ParamMut { name: "w", shape: &[2], value: &mut w, grad: &[0.5, -1.0], trainable: true }];
+//! opt.apply(&mut params).unwrap();
+//! assert_eq!(w, vec![1.0 - 0.05, -2.0 + 0.1]);
+//! ```
+//!
+//! [`Model`]: crate::Model
+
+mod clip;
+mod rules;
+mod schedules;
+
+pub use clip::{clip_by_global_norm, clip_by_norm, clip_by_value, global_norm, GradientClip};
+pub use rules::{Adadelta, Adagrad, Adam, Ftrl, RmsProp, Sgd, UpdateRule};
+pub use schedules::{CosineDecay, ExponentialDecay, LearningRateSchedule, PiecewiseConstantDecay};
+
+use std::collections::BTreeMap;
+
+use crate::error::{NnError, Result};
+use crate::model::ParamMut;
+
+/// A constant learning rate or a schedule.
+#[derive(Debug)]
+pub enum LearningRate {
+    /// The same rate at every step.
+    Constant(f32),
+    /// A rate computed from the step count.
+    Schedule(Box<dyn LearningRateSchedule>),
+}
+
+impl LearningRate {
+    /// The rate for the update after `step` earlier updates.
+    pub fn at(&self, step: u64) -> f32 {
+        match self {
+            LearningRate::Constant(lr) => *lr,
+            LearningRate::Schedule(s) => s.at(step),
+        }
+    }
+}
+
+impl From<f32> for LearningRate {
+    fn from(lr: f32) -> Self {
+        LearningRate::Constant(lr)
+    }
+}
+
+impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
+    fn from(s: S) -> Self {
+        LearningRate::Schedule(Box::new(s))
+    }
+}
+
+/// An optimizer: an update rule plus clipping, weight decay, learning rate and state.
+#[derive(Debug)]
+pub struct Optimizer {
+    rule: Box<dyn UpdateRule>,
+    learning_rate: LearningRate,
+    iterations: u64,
+    clip: Option<GradientClip>,
+    weight_decay: Option<f32>,
+    slots: BTreeMap<String, Vec<Vec<f32>>>,
+}
+
+impl Optimizer {
+    /// An optimizer with the given rule and learning rate (or schedule).
+    pub fn new(rule: impl UpdateRule + 'static, learning_rate: impl Into<LearningRate>) -> Self {
+        Self {
+            rule: Box::new(rule),
+            learning_rate: learning_rate.into(),
+            iterations: 0,
+            clip: None,
+            weight_decay: None,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    /// An optimizer with the rule's Keras default learning rate.
+    pub fn with_default_rate(rule: impl UpdateRule + 'static) -> Self {
+        let lr = rule.default_learning_rate();
+        Self::new(rule, lr)
+    }
+
+    /// Plain SGD.
+    pub fn sgd(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(Sgd::default(), learning_rate)
+    }
+
+    /// SGD with momentum (`nesterov` for Nesterov momentum).
+    pub fn momentum(learning_rate: impl Into<LearningRate>, momentum: f64, nesterov: bool) -> Self {
+        Self::new(Sgd { momentum, nesterov }, learning_rate)
+    }
+
+    /// Adam with Keras' defaults for β₁, β₂ and ε.
+    pub fn adam(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(Adam::default(), learning_rate)
+    }
+
+    /// AdamW: Adam with decoupled weight decay (Keras default 0.004).
+    pub fn adamw(learning_rate: impl Into<LearningRate>, weight_decay: f32) -> Self {
+        Self::new(Adam::default(), learning_rate).with_weight_decay(weight_decay)
+    }
+
+    /// Adagrad with Keras' defaults.
+    pub fn adagrad(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(Adagrad::default(), learning_rate)
+    }
+
+    /// Adadelta with Keras' defaults.
+    pub fn adadelta(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(Adadelta::default(), learning_rate)
+    }
+
+    /// RMSprop with Keras' defaults.
+    pub fn rmsprop(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(RmsProp::default(), learning_rate)
+    }
+
+    /// FTRL with Keras' defaults.
+    pub fn ftrl(learning_rate: impl Into<LearningRate>) -> Self {
+        Self::new(Ftrl::default(), learning_rate)
+    }
+
+    /// Clips gradients before each update.
+    pub fn with_clip(mut self, clip: GradientClip) -> Self {
+        self.clip = Some(clip);
+        self
+    }
+
+    /// Decoupled weight decay: before each update `w -= w · decay · lr`.
+    pub fn with_weight_decay(mut self, decay: f32) -> Self {
+        self.weight_decay = Some(decay);
+        self
+    }
+
+    /// The rule's Keras class name.
+    pub fn name(&self) -> &'static str {
+        self.rule.name()
+    }
+
+    /// Number of updates applied so far.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// The learning rate the next update will use.
+    pub fn learning_rate(&self) -> f32 {
+        self.learning_rate.at(self.iterations)
+    }
+
+    /// Replaces the learning rate (or schedule) by a constant, as `ReduceLROnPlateau` does.
+    pub fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = LearningRate::Constant(lr);
+    }
+
+    /// One update of every trainable parameter from its gradient, in Keras' order: clip the
+    /// gradients, apply weight decay, update, count the step.
+    ///
+    /// # Errors
+    /// [`NnError::Length`] when a gradient's length differs from its parameter's, or when the
+    /// state kept under a parameter's name has another length (a different model).
+    pub fn apply(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
+        let mut grads: Vec<Vec<f32>> = Vec::with_capacity(params.len());
+        for p in params.iter() {
+            if p.grad.len() != p.value.len() {
+                return Err(NnError::Length {
+                    op: "Optimizer::apply",
+                    what: "gradient",
+                    expected: p.value.len(),
+                    got: p.grad.len(),
+                });
+            }
+            if let Some(slots) = self.slots.get(p.name) {
+                if slots.first().is_some_and(|s| s.len() != p.value.len()) {
+                    return Err(NnError::Length {
+                        op: "Optimizer::apply",
+                        what: "optimizer state",
+                        expected: p.value.len(),
+                        got: slots[0].len(),
+                    });
+                }
+            }
+        }
+        let trainable: Vec<usize> = (0..params.len()).filter(|&i| params[i].trainable).collect();
+        for &i in &trainable {
+            grads.push(params[i].grad.to_vec());
+        }
+        match self.clip {
+            Some(GradientClip::Value(v)) if v > 0.0 => grads.iter_mut().for_each(|g| clip_by_value(g, v)),
+            Some(GradientClip::Norm(c)) if c > 0.0 => grads.iter_mut().for_each(|g| clip_by_norm(g, c)),
+            Some(GradientClip::GlobalNorm(c)) if c > 0.0 => clip_by_global_norm(&mut grads, c),
+            _ => {}
+        }
+        let lr = self.learning_rate.at(self.iterations);
+        if let Some(wd) = self.weight_decay {
+            for &i in &trainable {
+                for v in params[i].value.iter_mut() {
+                    *v -= *v * wd * lr;
+                }
+            }
+        }
+        let step = self.iterations + 1;
+        let names = self.rule.slot_names();
+        for (&i, g) in trainable.iter().zip(&grads) {
+            let p = &mut params[i];
+            let n = p.value.len();
+            let rule = &self.rule;
+            let slots = self.slots.entry(p.name.to_string()).or_insert_with(|| {
+                (0..names.len())
+                    .map(|k| vec![rule.initial_slot_value(k); n])
+                    .collect()
+            });
+            rule.update(step, lr, p.value, g, slots);
+        }
+        self.iterations = step;
+        Ok(())
+    }
+
+    /// The optimizer's state as named buffers `"{param}/{slot}"`, for checkpoints.
+    pub fn state(&self) -> Vec<(String, &[f32])> {
+        let names = self.rule.slot_names();
+        self.slots
+            .iter()
+            .flat_map(|(p, slots)| {
+                slots
+                    .iter()
+                    .zip(names)
+                    .map(move |(s, n)| (format!("{p}/{n}"), s.as_slice()))
+            })
+            .collect()
+    }
+
+    /// Restores state saved by [`Optimizer::state`] and the step count.
+    ///
+    /// # Errors
+    /// When a name is not `"{param}/{slot}"` with a slot of this rule, or a parameter's slots
+    /// are incomplete or of different lengths.
+    pub fn load_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let names = self.rule.slot_names();
+        let mut slots: BTreeMap<String, Vec<Option<Vec<f32>>>> = BTreeMap::new();
+        for (key, values) in state {
+            let (param, slot) = key.rsplit_once('/').ok_or_else(|| {
+                NnError::invalid("Optimizer::load_state", format!("bad state name `{key}`"))
+            })?;
+            let k = names.iter().position(|n| *n == slot).ok_or_else(|| {
+                NnError::invalid(
+                    "Optimizer::load_state",
+                    format!("`{slot}` is not a slot of {}", self.rule.name()),
+                )
+            })?;
+            slots
+                .entry(param.to_string())
+                .or_insert_with(|| vec![None; names.len()])[k] = Some(values);
+        }
+        let mut out = BTreeMap::new();
+        for (param, s) in slots {
+            let s: Option<Vec<Vec<f32>>> = s.into_iter().collect();
+            let s = s.ok_or_else(|| {
+                NnError::invalid("Optimizer::load_state", format!("incomplete state for `{param}`"))
+            })?;
+            if s.windows(2).any(|w| w[0].len() != w[1].len()) {
+                return Err(NnError::invalid(
+                    "Optimizer::load_state",
+                    format!("slots of `{param}` differ in length"),
+                ));
+            }
+            out.insert(param, s);
+        }
+        self.slots = out;
+        self.iterations = iterations;
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! A model built at run time from a list of layers (Keras' `Sequential`), implementing
+//! [`Model`] over typed tensors with hand-written backward passes.
+//!
+//! ```
+//! use tensor_core::prelude::*;
+//! use tensor_nn::activations::Activation;
+//! use tensor_nn::sequential::Sequential;
+//! use tensor_nn::Model;
+//! tensor_macros::dims! { crate = ::tensor_core; Batch; Pixels = 4; Classes = 3; }
+//!
+//! let model = Sequential::builder(4, 7)
+//!     .dense(8, Activation::Relu)
+//!     .dense(3, Activation::Softmax)
+//!     .build::<(Batch, Pixels), (Batch, Classes)>()
+//!     .unwrap();
+//! let x = Tensor::<(Batch, Pixels)>::full(0.5, &[2]);
+//! let y = model.forward(&x);
+//! assert_eq!(y.dims(), &[2, 3]);
+//! ```
+
+mod activation;
+mod dense;
+mod dropout;
+mod layers;
+
+pub use activation::ActivationLayer;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use layers::RuntimeLayer;
+
+use std::marker::PhantomData;
+
+use tensor_core::{Shape, Tensor};
+
+use crate::activations::Activation;
+use crate::data::Rows;
+use crate::error::{NnError, Result};
+use crate::init::{seeded_rng, NnRng};
+use crate::model::{Model, ParamMut, ParamRef};
+use crate::regularizers::Regularizer;
+
+/// Builds a [`Sequential`] layer by layer; names layers `dense1`, `relu1`, `dropout1`, ….
+#[derive(Debug)]
+pub struct SequentialBuilder {
+    input_features: usize,
+    features: usize,
+    rng: NnRng,
+    seed: u64,
+    layers: Vec<Box<dyn RuntimeLayer>>,
+    counts: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl SequentialBuilder {
+    fn next_name(&mut self, kind: &'static str) -> String {
+        let c = self.counts.entry(kind).or_insert(0);
+        *c += 1;
+        format!("{kind}{c}")
+    }
+
+    /// Appends a Dense layer of `units` followed by `activation` (none for `Linear`).
+    pub fn dense(self, units: usize, activation: Activation) -> Self {
+        self.dense_regularized(units, activation, None)
+    }
+
+    /// As [`SequentialBuilder::dense`], with a kernel regularizer.
+    pub fn dense_regularized(
+        mut self,
+        units: usize,
+        activation: Activation,
+        kernel_regularizer: Option<Regularizer>,
+    ) -> Self {
+        let name = self.next_name("dense");
+        let mut layer = Dense::new(name, self.features, units, &mut self.rng);
+        if let Some(r) = kernel_regularizer {
+            layer = layer.with_kernel_regularizer(r);
+        }
+        self.layers.push(Box::new(layer));
+        self.features = units;
+        if activation != Activation::Linear {
+            self = self.activation(activation);
+        }
+        self
+    }
+
+    /// Appends an activation layer.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        let name = self.next_name(activation.name());
+        self.layers
+            .push(Box::new(ActivationLayer::new(name, activation, self.features)));
+        self
+    }
+
+    /// Appends inverted dropout of `rate` (its mask RNG derives from the builder's seed).
+    pub fn dropout(mut self, rate: f32) -> Self {
+        let name = self.next_name("dropout");
+        let seed = self.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(self.layers.len() as u64 + 1));
+        self.layers.push(Box::new(Dropout::new(name, rate, seed)));
+        self
+    }
+
+    /// Appends any layer.
+    pub fn layer(mut self, layer: Box<dyn RuntimeLayer>) -> Self {
+        self.features = layer.output_features(self.features);
+        self.layers.push(layer);
+        self
+    }
+
+    /// Finishes the model for input tensors of shape `I` and outputs of shape `O`.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidArgument`] when `O` is not rank 2, or when a static size of `I`
+    /// (beyond the first dim) or `O`'s second dim disagrees with the layers' sizes.
+    pub fn build<I: Shape, O: Shape>(self) -> Result<Sequential<I, O>> {
+        if I::RANK < 2 || O::RANK != 2 {
+            return Err(NnError::invalid(
+                "Sequential::build",
+                format!(
+                    "needs input rank >= 2 and output rank 2, got {} and {}",
+                    I::RANK,
+                    O::RANK
+                ),
+            ));
+        }
+        if let Some(per) = I::STATIC[1..].iter().copied().collect::<Option<Vec<usize>>>() {
+            let n: usize = per.iter().product();
+            if n != self.input_features {
+                return Err(NnError::invalid(
+                    "Sequential::build",
+                    format!(
+                        "input shape {:?} has {n} features per sample, the model takes {}",
+                        I::NAMES,
+                        self.input_features
+                    ),
+                ));
+            }
+        }
+        if let Some(n) = O::STATIC[1] {
+            if n != self.features {
+                return Err(NnError::invalid(
+                    "Sequential::build",
+                    format!(
+                        "output dimension `{}` has size {n}, the last layer gives {}",
+                        O::NAMES[1],
+                        self.features
+                    ),
+                ));
+            }
+        }
+        Ok(Sequential {
+            layers: self.layers,
+            input_features: self.input_features,
+            output_features: self.features,
+            _shapes: PhantomData,
+        })
+    }
+}
+
+/// A stack of layers applied in order.
+#[derive(Debug)]
+pub struct Sequential<I: Shape, O: Shape> {
+    layers: Vec<Box<dyn RuntimeLayer>>,
+    input_features: usize,
+    output_features: usize,
+    _shapes: PhantomData<fn(I) -> O>,
+}
+
+impl Sequential<(), ()> {
+    /// Starts a model taking `input_features` values per sample; `seed` drives weight
+    /// initialisation and dropout masks.
+    pub fn builder(input_features: usize, seed: u64) -> SequentialBuilder {
+        SequentialBuilder {
+            input_features,
+            features: input_features,
+            rng: seeded_rng(seed),
+            seed,
+            layers: Vec::new(),
+            counts: Default::default(),
+        }
+    }
+}
+
+impl<I: Shape, O: Shape> Sequential<I, O> {
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Box<dyn RuntimeLayer>] {
+        &self.layers
+    }
+
+    fn rows_of(&self, x: &Tensor<I>) -> (usize, std::borrow::Cow<'_, [f32]>) {
+        let rows = x.num_rows();
+        (rows, std::borrow::Cow::Owned(x.values().into_owned()))
+    }
+
+    fn output(&self, y: Vec<f32>, rows: usize) -> Tensor<O> {
+        Tensor::from_vec_dims(y, &[rows, self.output_features])
+            .expect("Sequential::build checked the output shape")
+    }
+
+    fn check_input(&self, x: &Tensor<I>) {
+        let rows = x.num_rows();
+        assert_eq!(
+            x.numel(),
+            rows * self.input_features,
+            "Sequential: input has {} values per sample, the model takes {}",
+            x.numel() / rows.max(1),
+            self.input_features
+        );
+    }
+}
+
+impl<I: Shape, O: Shape> Model for Sequential<I, O> {
+    type Input = Tensor<I>;
+    type Output = Tensor<O>;
+
+    /// # Panics
+    /// When the input's per-sample size differs from the model's (possible only with run-time
+    /// inner dims).
+    fn forward(&self, input: &Tensor<I>) -> Tensor<O> {
+        self.check_input(input);
+        let (rows, x) = self.rows_of(input);
+        let mut h = x.into_owned();
+        for l in &self.layers {
+            h = l.forward(&h, rows);
+        }
+        self.output(h, rows)
+    }
+
+    /// # Panics
+    /// As [`Model::forward`].
+    fn forward_train(&mut self, input: &Tensor<I>) -> Tensor<O> {
+        self.check_input(input);
+        let rows = input.num_rows();
+        let mut h = input.values().into_owned();
+        for l in &mut self.layers {
+            h = l.forward_train(h, rows);
+        }
+        self.output(h, rows)
+    }
+
+    fn backward(&mut self, grad_output: &Tensor<O>) {
+        let rows = grad_output.num_rows();
+        let mut g = grad_output.values().into_owned();
+        let n = self.layers.len();
+        for (i, l) in self.layers.iter_mut().enumerate().rev() {
+            let need = i > 0 && n > 0;
+            match l.backward(&g, rows, need) {
+                Some(dx) => g = dx,
+                None => break,
+            }
+        }
+    }
+
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        self.layers.iter_mut().flat_map(|l| l.params_mut()).collect()
+    }
+
+    fn params(&self) -> Vec<ParamRef<'_>> {
+        self.layers.iter().flat_map(|l| l.params()).collect()
+    }
+
+    fn regularization_loss(&self) -> f32 {
+        self.layers.iter().map(|l| l.regularization_loss()).sum()
+    }
+
+    fn relu_zero_fractions(&self) -> Vec<(String, f32)> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.zero_fraction().map(|z| (l.name().to_string(), z)))
+            .collect()
+    }
+}

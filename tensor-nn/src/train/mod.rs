@@ -1,0 +1,430 @@
+//! The Keras-style training loop over any [`Model`]: `compile`, `fit`, `evaluate`, `predict`,
+//! with callbacks and a [`History`].
+//!
+//! ```
+//! use tensor_core::prelude::*;
+//! use tensor_nn::activations::Activation;
+//! use tensor_nn::losses::MeanSquaredError;
+//! use tensor_nn::optim::Optimizer;
+//! use tensor_nn::sequential::Sequential;
+//! use tensor_nn::train::{Compile, FitConfig};
+//! tensor_macros::dims! { crate = ::tensor_core; Batch; In = 1; Out = 1; }
+//!
+//! // Learn y = 2x − 1.
+//! let x = Tensor::<(Batch, In)>::from_fn(&[64], |i| i[0] as f32 / 32.0 - 1.0);
+//! let y = x.map(|v| 2.0 * v - 1.0);
+//! let model = Sequential::builder(1, 0).dense(1, Activation::Linear).build::<(Batch, In), (Batch, Out)>().unwrap();
+//! let mut model = model.compile(Optimizer::sgd(0.1), MeanSquaredError::default(), vec![]);
+//! let history = model.fit(&x, &y, &FitConfig { epochs: 30, batch_size: 16, verbose: 0, ..FitConfig::default() }, None, &mut []).unwrap();
+//! assert!(history.history["loss"].last().unwrap() < &1e-3);
+//! ```
+
+pub mod callbacks;
+mod progress;
+pub mod tensorboard;
+
+pub use callbacks::{Callback, TrainState};
+pub use progress::ProgressBar;
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+
+use crate::constraints::Constraint;
+use crate::data::Rows;
+use crate::error::{NnError, Result};
+use crate::init::seeded_rng;
+use crate::losses::Loss;
+use crate::metrics::{Mean, Metric};
+use crate::model::{Model, ParamMut, ParamRef};
+use crate::optim::Optimizer;
+
+/// Values by name (`loss`, `accuracy`, `val_loss`, `learning_rate`, …), sorted by name.
+pub type Logs = BTreeMap<String, f32>;
+
+/// What `fit` recorded: one value per epoch for every log key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// The epochs run (0-based).
+    pub epochs: Vec<usize>,
+    /// Each log key's value at the end of each epoch.
+    pub history: BTreeMap<String, Vec<f32>>,
+}
+
+/// The options of [`Trainer::fit`], with Keras' defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// Epoch to stop before (the count includes `initial_epoch`).
+    pub epochs: usize,
+    /// Samples per step (Keras default 32).
+    pub batch_size: usize,
+    /// Steps per epoch (default: all the data once).
+    pub steps_per_epoch: Option<usize>,
+    /// Fraction of the data, taken from the end before shuffling, kept for validation.
+    pub validation_split: f32,
+    /// Shuffle the training samples every epoch.
+    pub shuffle: bool,
+    /// Seed of the shuffles (each epoch's order depends only on the seed and the epoch).
+    pub seed: u64,
+    /// Epoch to start from (to resume).
+    pub initial_epoch: usize,
+    /// 0: silent, 1: progress bar, 2: one line per epoch.
+    pub verbose: u8,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            batch_size: 32,
+            steps_per_epoch: None,
+            validation_split: 0.0,
+            shuffle: true,
+            seed: 0,
+            initial_epoch: 0,
+            verbose: 1,
+        }
+    }
+}
+
+/// A model with its optimizer, loss and metrics: what Keras' `compile` returns.
+pub struct Trainer<M: Model> {
+    /// The model.
+    pub model: M,
+    /// The optimizer.
+    pub optimizer: Optimizer,
+    loss: Box<dyn Loss>,
+    metrics: Vec<Box<dyn Metric>>,
+    constraints: Vec<(String, Box<dyn Constraint>)>,
+}
+
+impl<M: Model> std::fmt::Debug for Trainer<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("optimizer", &self.optimizer)
+            .field("loss", &self.loss.name())
+            .field(
+                "metrics",
+                &self
+                    .metrics
+                    .iter()
+                    .map(|m| m.name().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keras' `model.compile(...)` for every [`Model`].
+pub trait Compile: Model + Sized {
+    /// Attaches an optimizer, a loss and metrics.
+    fn compile(
+        self,
+        optimizer: Optimizer,
+        loss: impl Loss + 'static,
+        metrics: Vec<Box<dyn Metric>>,
+    ) -> Trainer<Self> {
+        Trainer {
+            model: self,
+            optimizer,
+            loss: Box::new(loss),
+            metrics,
+            constraints: Vec::new(),
+        }
+    }
+}
+
+impl<M: Model> Compile for M {}
+
+/// The model's parameters as the callbacks see them.
+pub trait ModelParams {
+    /// Every parameter.
+    fn params(&self) -> Vec<ParamRef<'_>>;
+    /// Every parameter with its gradient.
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>>;
+    /// See [`Model::relu_zero_fractions`].
+    fn relu_zero_fractions(&self) -> Vec<(String, f32)>;
+}
+
+impl<M: Model> ModelParams for M {
+    fn params(&self) -> Vec<ParamRef<'_>> {
+        Model::params(self)
+    }
+    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+        Model::params_mut(self)
+    }
+    fn relu_zero_fractions(&self) -> Vec<(String, f32)> {
+        Model::relu_zero_fractions(self)
+    }
+}
+
+fn batches(n: usize, batch: usize) -> usize {
+    n.div_ceil(batch.max(1))
+}
+
+impl<M: Model> Trainer<M>
+where
+    M::Input: Rows,
+    M::Output: Rows,
+{
+    /// Projects the parameter called `param` with `constraint` after every update.
+    pub fn with_constraint(
+        mut self,
+        param: impl Into<String>,
+        constraint: impl Constraint + 'static,
+    ) -> Self {
+        self.constraints.push((param.into(), Box::new(constraint)));
+        self
+    }
+
+    /// The loss's name.
+    pub fn loss_name(&self) -> &'static str {
+        self.loss.name()
+    }
+
+    /// One training step on a batch; returns the loss (regularization included).
+    ///
+    /// # Errors
+    /// From the loss (bad targets), the optimizer or a constraint.
+    pub fn train_step<Y: Rows>(&mut self, x: &M::Input, y: &Y) -> Result<f32> {
+        let rows = x.num_rows();
+        let out = self.model.forward_train(x);
+        let pred = out.values().into_owned();
+        let target = y.values();
+        let l = self.loss.compute(&pred, &target, rows, None)?;
+        let grad = out.with_values(l.grad)?;
+        self.model.backward(&grad);
+        let mut params = self.model.params_mut();
+        self.optimizer.apply(&mut params)?;
+        for (name, c) in &self.constraints {
+            let p = params
+                .iter_mut()
+                .find(|p| p.name == name.as_str())
+                .ok_or_else(|| {
+                    NnError::invalid("constraint", format!("the model has no parameter `{name}`"))
+                })?;
+            c.apply(p.value, p.shape)?;
+        }
+        drop(params);
+        for m in &mut self.metrics {
+            m.update(&pred, &target, rows, None)?;
+        }
+        Ok(l.value + self.model.regularization_loss())
+    }
+
+    /// Trains for `config.epochs − config.initial_epoch` epochs.
+    ///
+    /// # Errors
+    /// When `x` and `y` have different numbers of samples, there is no training data, or a
+    /// step or callback fails.
+    pub fn fit<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        config: &FitConfig,
+        validation_data: Option<(&M::Input, &Y)>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let n = x.num_rows();
+        if y.num_rows() != n {
+            return Err(NnError::invalid(
+                "fit",
+                format!("x has {n} samples but y has {}", y.num_rows()),
+            ));
+        }
+        if !(0.0..1.0).contains(&config.validation_split) {
+            return Err(NnError::invalid("fit", "validation_split must be in [0, 1)"));
+        }
+        let n_val = if validation_data.is_none() {
+            (n as f64 * f64::from(config.validation_split)).floor() as usize
+        } else {
+            0
+        };
+        let n_train = n - n_val;
+        if n_train == 0 {
+            return Err(NnError::invalid("fit", "no training samples"));
+        }
+        let split_val = if n_val > 0 {
+            let idx: Vec<usize> = (n_train..n).collect();
+            Some((x.gather_rows(&idx)?, y.gather_rows(&idx)?))
+        } else {
+            None
+        };
+        let val: Option<(&M::Input, &Y)> = validation_data.or(split_val.as_ref().map(|(a, b)| (a, b)));
+        let steps = config
+            .steps_per_epoch
+            .unwrap_or(usize::MAX)
+            .min(batches(n_train, config.batch_size));
+        let mut progress = ProgressBar::new(config.verbose);
+        let mut history = History::default();
+        let mut state_flags = (false, 0u64);
+        {
+            let mut st = self.state(config, steps, &mut state_flags);
+            if config.verbose > 0 {
+                progress.on_train_begin(&mut st)?;
+            }
+            for cb in callbacks.iter_mut() {
+                cb.on_train_begin(&mut st)?;
+            }
+        }
+        let mut last_logs = Logs::new();
+        for epoch in config.initial_epoch..config.epochs {
+            self.reset_metrics();
+            let mut loss_mean = Mean::new("loss");
+            {
+                let mut st = self.state(config, steps, &mut state_flags);
+                if config.verbose > 0 {
+                    progress.on_epoch_begin(epoch, &mut st)?;
+                }
+                for cb in callbacks.iter_mut() {
+                    cb.on_epoch_begin(epoch, &mut st)?;
+                }
+            }
+            let mut order: Vec<usize> = (0..n_train).collect();
+            if config.shuffle {
+                let mut rng = seeded_rng(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                order.shuffle(&mut rng);
+            }
+            for step in 0..steps {
+                let lo = step * config.batch_size;
+                let hi = (lo + config.batch_size).min(n_train);
+                let idx = &order[lo..hi];
+                let (xb, yb) = (x.gather_rows(idx)?, y.gather_rows(idx)?);
+                let loss = self.train_step(&xb, &yb)?;
+                loss_mean.update_value(loss, idx.len() as f32);
+                let mut logs = self.metric_logs("");
+                logs.insert("loss".into(), loss_mean.result());
+                let mut st = self.state(config, steps, &mut state_flags);
+                if config.verbose > 0 {
+                    progress.on_train_batch_end(step, &logs, &mut st)?;
+                }
+                for cb in callbacks.iter_mut() {
+                    cb.on_train_batch_end(step, &logs, &mut st)?;
+                }
+                if state_flags.0 {
+                    break;
+                }
+            }
+            let mut logs = self.metric_logs("");
+            logs.insert("loss".into(), loss_mean.result());
+            if let Some((xv, yv)) = val {
+                for (k, v) in self.evaluate(xv, yv, config.batch_size)? {
+                    logs.insert(format!("val_{k}"), v);
+                }
+            }
+            logs.insert("learning_rate".into(), self.optimizer.learning_rate());
+            {
+                let mut st = self.state(config, steps, &mut state_flags);
+                for cb in callbacks.iter_mut() {
+                    cb.on_epoch_end(epoch, &logs, &mut st)?;
+                }
+                if config.verbose > 0 {
+                    progress.on_epoch_end(epoch, &logs, &mut st)?;
+                }
+            }
+            history.epochs.push(epoch);
+            for (k, v) in &logs {
+                history.history.entry(k.clone()).or_default().push(*v);
+            }
+            last_logs = logs;
+            if state_flags.0 {
+                break;
+            }
+        }
+        let mut st = self.state(config, steps, &mut state_flags);
+        for cb in callbacks.iter_mut() {
+            cb.on_train_end(&last_logs, &mut st)?;
+        }
+        Ok(history)
+    }
+
+    fn state<'a>(
+        &'a mut self,
+        config: &FitConfig,
+        steps: usize,
+        flags: &'a mut (bool, u64),
+    ) -> TrainState<'a> {
+        TrainState {
+            model: &mut self.model,
+            optimizer: &mut self.optimizer,
+            stop_training: &mut flags.0,
+            epochs: config.epochs,
+            steps_per_epoch: steps,
+        }
+    }
+
+    fn reset_metrics(&mut self) {
+        self.metrics.iter_mut().for_each(|m| m.reset());
+    }
+
+    fn metric_logs(&self, prefix: &str) -> Logs {
+        self.metrics
+            .iter()
+            .map(|m| (format!("{prefix}{}", m.name()), m.result()))
+            .collect()
+    }
+
+    /// Loss and metrics over `(x, y)` in inference mode, in batches of `batch_size`.
+    ///
+    /// # Errors
+    /// When `x` and `y` have different numbers of samples or the loss rejects the targets.
+    pub fn evaluate<Y: Rows>(&mut self, x: &M::Input, y: &Y, batch_size: usize) -> Result<Logs> {
+        let n = x.num_rows();
+        if y.num_rows() != n {
+            return Err(NnError::invalid(
+                "evaluate",
+                format!("x has {n} samples but y has {}", y.num_rows()),
+            ));
+        }
+        self.reset_metrics();
+        let mut loss_mean = Mean::new("loss");
+        let bs = batch_size.max(1);
+        for b in 0..batches(n, bs) {
+            let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+            let (xb, yb) = (x.gather_rows(&idx)?, y.gather_rows(&idx)?);
+            let out = self.model.forward(&xb);
+            let pred = out.values();
+            let target = yb.values();
+            let l = self.loss.compute(&pred, &target, idx.len(), None)?;
+            loss_mean.update_value(l.value + self.model.regularization_loss(), idx.len() as f32);
+            for m in &mut self.metrics {
+                m.update(&pred, &target, idx.len(), None)?;
+            }
+        }
+        let mut logs = self.metric_logs("");
+        logs.insert("loss".into(), loss_mean.result());
+        self.reset_metrics();
+        Ok(logs)
+    }
+
+    /// The model's outputs for every sample of `x`, computed in batches of `batch_size`.
+    ///
+    /// # Errors
+    /// When `x` has no samples.
+    pub fn predict(&self, x: &M::Input, batch_size: usize) -> Result<M::Output> {
+        predict(&self.model, x, batch_size)
+    }
+}
+
+/// The outputs of `model` for every sample of `x`, in batches of `batch_size`.
+///
+/// # Errors
+/// When `x` has no samples.
+pub fn predict<M: Model>(model: &M, x: &M::Input, batch_size: usize) -> Result<M::Output>
+where
+    M::Input: Rows,
+    M::Output: Rows,
+{
+    let n = x.num_rows();
+    let bs = batch_size.max(1);
+    if n <= bs {
+        return Ok(model.forward(x));
+    }
+    let parts = (0..batches(n, bs))
+        .map(|b| {
+            let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+            Ok(model.forward(&x.gather_rows(&idx)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    M::Output::concat_rows(&parts)
+}
