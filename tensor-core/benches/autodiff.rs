@@ -103,7 +103,10 @@ impl Mlp {
     }
 }
 
-fn data(rng: &mut Rng, batch: usize) -> (Tensor<(Batch, Pixels)>, Tensor<(Batch,), i64>) {
+type Images = Tensor<(Batch, Pixels)>;
+type Labels = Tensor<(Batch,), i64>;
+
+fn data(rng: &mut Rng, batch: usize) -> (Images, Labels) {
     let x = Tensor::random_uniform(rng, 0.0, 1.0, &[batch]).unwrap();
     let labels = Tensor::from_vec((0..batch).map(|i| (i * 7 % 10) as i64).collect(), &[batch]).unwrap();
     (x, labels)
