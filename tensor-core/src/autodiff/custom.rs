@@ -77,7 +77,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// Applies a [`CustomOp`], recording it on the tape with its own backward rule.
     pub fn apply<Op: CustomOp<S, E>>(&self, op: Op) -> Tensor<Op::Output, E> {
         let y = without_recording(|| op.forward(self));
-        if !super::tape::is_recording() {
+        if !self.on_tape() {
             return y;
         }
         let (x, yv) = (self.stop_gradient(), y.stop_gradient());
@@ -91,7 +91,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
         op: Op,
     ) -> Tensor<Op::Output, E> {
         let y = without_recording(|| op.forward(self, other));
-        if !super::tape::is_recording() {
+        if !(self.on_tape() || other.on_tape()) {
             return y;
         }
         let (a, b, yv) = (self.stop_gradient(), other.stop_gradient(), y.stop_gradient());

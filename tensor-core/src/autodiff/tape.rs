@@ -61,34 +61,49 @@ pub(crate) struct TapeData {
 static NEXT_TAPE: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
-    static RECORDING: Cell<bool> = const { Cell::new(false) };
+    /// The id of the tape recording on this thread, 0 when none records.
+    static RECORDING: Cell<u32> = const { Cell::new(0) };
     static CURRENT: RefCell<Option<Rc<RefCell<TapeData>>>> = const { RefCell::new(None) };
 }
 
-/// Whether a tape is recording on this thread: the one check every op pays.
+/// Whether a tape is recording on this thread.
 #[inline(always)]
 pub(crate) fn is_recording() -> bool {
-    RECORDING.with(Cell::get)
+    RECORDING.with(Cell::get) != 0
+}
+
+impl<S: Shape, E: Element> Tensor<S, E> {
+    /// Whether an op on this value must be recorded: a tape records on this thread and this
+    /// value was recorded by it. The one check every op pays (a thread-local read, no allocation).
+    #[inline(always)]
+    pub(crate) fn on_tape(&self) -> bool {
+        match self.node {
+            Some(n) => RECORDING.with(Cell::get) == n.tape,
+            None => false,
+        }
+    }
 }
 
 fn refresh_flag() {
-    let on = CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .is_some_and(|t| t.try_borrow().map(|t| !t.paused && !t.used).unwrap_or(false))
+    let id = CURRENT.with(|c| {
+        c.borrow().as_ref().map_or(0, |t| {
+            t.try_borrow()
+                .map(|t| if t.paused || t.used { 0 } else { t.id })
+                .unwrap_or(0)
+        })
     });
-    RECORDING.with(|r| r.set(on));
+    RECORDING.with(|r| r.set(id));
 }
 
 /// Runs `f` with recording switched off on this thread (backward rules run this way).
 pub(crate) fn without_recording<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+    struct Restore(u32);
     impl Drop for Restore {
         fn drop(&mut self) {
             RECORDING.with(|r| r.set(self.0));
         }
     }
-    let _restore = Restore(RECORDING.with(|r| r.replace(false)));
+    let _restore = Restore(RECORDING.with(|r| r.replace(0)));
     f()
 }
 

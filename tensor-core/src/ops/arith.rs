@@ -5,7 +5,7 @@ use core::ops::{Add, Div, Mul, Sub};
 use super::unary::unary_op;
 use super::{check_trailing, or_panic};
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_binary, record_unary};
+use crate::autodiff::tape::{record_binary, record_unary};
 use crate::element::Float;
 use crate::error::Result;
 use crate::kernels::{BinaryOp, UnaryOp};
@@ -49,7 +49,7 @@ where
         }
     }
     let out = Tensor::from_buffer(buf, out_dims);
-    if !is_recording() {
+    if !(a_in.on_tape() || b_in.on_tape()) {
         return Ok(out);
     }
     let (a, b, y) = (a.stop_gradient(), b.stop_gradient(), out.clone());
@@ -149,7 +149,7 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
         E::binary_scalar(op, sa, s, &mut buf);
     }
     let out = Tensor::from_buffer(buf, a.dims());
-    if !is_recording() {
+    if !a_in.on_tape() {
         return out;
     }
     let (x, y) = (a.stop_gradient(), out.clone());
@@ -265,7 +265,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// Raises every element to the integer power `n` (by repeated multiplication).
     pub fn powi(&self, n: i32) -> Self {
         let out = self.map(|x| x.powi(n));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         // d/dx x^n = n x^(n-1)

@@ -2,7 +2,7 @@
 
 use super::{check_trailing, or_panic};
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_binary};
+use crate::autodiff::tape::record_binary;
 use crate::element::Element;
 use crate::error::Result;
 use crate::shape::Shape;
@@ -72,7 +72,7 @@ impl<S: Shape> Tensor<S, bool> {
                 .map(|(&c, (&x, &y))| if c { x } else { y }),
         );
         let out = Tensor::from_buffer(buf, self.dims());
-        if !is_recording() {
+        if !(on_true.on_tape() || on_false.on_tape()) {
             return Ok(out);
         }
         // the gradient goes to the branch that was picked, element by element

@@ -3,7 +3,7 @@
 use super::or_panic;
 use super::reduce::split_axis;
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_binary, record_many};
+use crate::autodiff::tape::{record_binary, record_many};
 use crate::dim::Dim;
 use crate::element::Element;
 use crate::error::{Result, TensorError};
@@ -73,7 +73,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let mut dims = Dims::from_slice(ad);
         dims[axis] = total;
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
-        if !is_recording() {
+        if !(self.on_tape() || other.on_tape()) {
             return Ok(out);
         }
         // the gradient is split back along the axis: the first `la` entries to self
@@ -147,7 +147,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let mut dims = Dims::from_slice(&[tensors.len()]);
         dims.extend_from_slice(first.dims());
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
-        if !is_recording() {
+        if !tensors.iter().any(Tensor::on_tape) {
             return Ok(out);
         }
         // the gradient of input `i` is slice `i` along the new leading dim

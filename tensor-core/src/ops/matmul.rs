@@ -2,7 +2,7 @@
 
 use super::or_panic;
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_binary};
+use crate::autodiff::tape::record_binary;
 use crate::element::Float;
 use crate::error::{Result, TensorError};
 use crate::kernels::{gemm, GemmArgs};
@@ -144,7 +144,7 @@ impl<L: Shape, E: Float> Tensor<L, E> {
             vec![m, n]
         };
         let out = Tensor::from_buffer(out, &dims);
-        if !is_recording() {
+        if !(self.on_tape() || rhs.on_tape()) {
             return Ok(out);
         }
         let (a, b) = (self.stop_gradient(), rhs.stop_gradient());

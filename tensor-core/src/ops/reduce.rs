@@ -1,7 +1,7 @@
 //! Reductions along a named dimension (which leaves the type) and full reductions.
 
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_unary};
+use crate::autodiff::tape::record_unary;
 use crate::element::Float;
 use crate::kernels::{BinaryOp, ReduceOp};
 use crate::layout::Dims;
@@ -58,7 +58,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
         let a = self.contiguous();
         let out = reduce_axis(op, a.as_slice().unwrap_or(&[]), a.dims(), axis);
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         let (x, y) = (a.stop_gradient(), out.clone());
@@ -151,7 +151,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
             acc / n
         });
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         // d var / d x_l = 2 (x_l - mean) / n
@@ -187,7 +187,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
             m + acc.ln()
         });
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         // d lse / d x_l = exp(x_l - lse) (the softmax)
@@ -267,7 +267,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// Sum of all elements as a rank-0 tensor (differentiable, unlike [`Tensor::sum_all`]).
     pub fn sum_to_scalar(&self) -> Tensor<(), E> {
         let out = Tensor::from_buffer(buffer_filled(1, self.sum_all()), &[]);
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         let dims = crate::layout::Dims::from_slice(self.dims());

@@ -2,7 +2,7 @@
 
 use super::{check_trailing, or_panic};
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_unary};
+use crate::autodiff::tape::record_unary;
 use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
@@ -12,7 +12,7 @@ use crate::tensor::{describe_shape, describe_static, resolve_dims, Tensor};
 /// Records a view with the same elements in the same row-major order (reshape, unsqueeze):
 /// the gradient is the output's gradient read with the input's lengths.
 fn record_view_back<S: Shape, S2: Shape, E: Element>(x: &Tensor<S, E>, out: Tensor<S2, E>) -> Tensor<S2, E> {
-    if !is_recording() {
+    if !x.on_tape() {
         return out;
     }
     let dims = Dims::from_slice(x.dims());
@@ -103,7 +103,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     {
         let perm = <S as PermuteTo<S2, Idx>>::PERM;
         let out = self.view_as(self.layout.permuted(perm));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         // the gradient is permuted back by the inverse permutation
@@ -155,7 +155,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let mut strides: Dims = smallvec::smallvec![0; lead];
         strides.extend_from_slice(self.layout.strides());
         let out = self.view_as(Layout::strided(dims, strides, self.layout.offset()));
-        if !is_recording() {
+        if !self.on_tape() {
             return Ok(out);
         }
         // a value repeated over new leading dims: its gradient is the sum over them
@@ -182,7 +182,7 @@ impl<A: crate::Dim, B: crate::Dim, E: Element> Tensor<(A, B), E> {
     /// The transpose of a matrix, as a view: `(A, B) -> (B, A)`.
     pub fn t(&self) -> Tensor<(B, A), E> {
         let out = self.view_as(self.layout.permuted(&[1, 0]));
-        if !is_recording() {
+        if !self.on_tape() {
             return out;
         }
         record_unary(self, out, |g| g.view_as(g.layout.permuted(&[1, 0])))

@@ -3,7 +3,7 @@
 use super::or_panic;
 use super::reduce::{dims_without, split_axis};
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_unary};
+use crate::autodiff::tape::record_unary;
 use crate::dim::Dim;
 use crate::element::{Element, Index};
 use crate::error::{Result, TensorError};
@@ -45,7 +45,7 @@ fn record_narrow<S: Shape, S2: Shape, E: Element>(
     axis: usize,
     start: usize,
 ) -> Tensor<S2, E> {
-    if !is_recording() {
+    if !x.on_tape() {
         return out;
     }
     let own = Dims::from_slice(x.dims());
@@ -179,7 +179,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let mut dims = Dims::from_slice(a.dims());
         dims[axis] = idx.len();
         let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
-        if !is_recording() {
+        if !self.on_tape() {
             return Ok(out);
         }
         // scatter-add: every picked row adds its gradient back to the row it came from
@@ -247,7 +247,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let at = move |p: usize, i: usize| (p / inner * len + i) * inner + p % inner;
         let out = idx.iter().enumerate().map(|(p, &i)| data[at(p, i)]);
         let out = Tensor::from_buffer(buffer_from_iter(out), &out_dims);
-        if !is_recording() {
+        if !self.on_tape() {
             return Ok(out);
         }
         // scatter-add of the gradient into the picked positions

@@ -1,7 +1,7 @@
 //! Numerically stable softmax and log-softmax along a named dimension.
 
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_unary};
+use crate::autodiff::tape::record_unary;
 use crate::element::Float;
 use crate::shape::{HasDim, Shape};
 use crate::storage::buffer_from_iter;
@@ -33,7 +33,7 @@ fn softmax_impl<S: Shape, E: Float>(t: &Tensor<S, E>, axis: usize, log: bool) ->
         }
     }
     let out = Tensor::from_buffer(buffer_from_iter(out), a.dims());
-    if !is_recording() {
+    if !t.on_tape() {
         return out;
     }
     let y = out.clone();

@@ -1,7 +1,7 @@
 //! Element-wise unary ops on the SIMD kernels, plus `map`-style closures.
 
 use crate::autodiff::rules;
-use crate::autodiff::tape::{is_recording, record_unary};
+use crate::autodiff::tape::record_unary;
 use crate::element::{Element, Float};
 use crate::kernels::UnaryOp;
 use crate::shape::Shape;
@@ -15,7 +15,7 @@ pub(crate) fn unary_op<S: Shape, E: Float>(op: UnaryOp, a: &Tensor<S, E>) -> Ten
     let mut buf = buffer_filled(sa.len(), E::zero());
     E::unary(op, sa, &mut buf);
     let out = Tensor::from_buffer(buf, a.dims());
-    if !is_recording() {
+    if !a_in.on_tape() {
         return out;
     }
     let (x, y) = (a.stop_gradient(), out.clone());
