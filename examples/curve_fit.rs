@@ -4,7 +4,6 @@
 //! reproducible) with a gradient tape and plain gradient descent on the mean squared error,
 //! printing the loss as it falls and the recovered parameters.
 use dimflow::prelude::*;
-use dimflow::tensor_core::autodiff::Variable;
 
 dimflow::dims! {
     /// The samples.

@@ -9,6 +9,7 @@ use crate::autodiff::tape::{record_binary, record_unary};
 use crate::element::Float;
 use crate::error::Result;
 use crate::kernels::{BinaryOp, UnaryOp};
+use crate::layout::Dims;
 use crate::shape::{Broadcast, Shape};
 use crate::storage::{buffer_filled, buffer_from_iter};
 use crate::tensor::Tensor;
@@ -52,10 +53,27 @@ where
     if !(a_in.on_tape() || b_in.on_tape()) {
         return Ok(out);
     }
-    let (a, b, y) = (a.stop_gradient(), b.stop_gradient(), out.clone());
+    // keep only what the rule reads: add/sub need no values at all
+    let saved = Saved {
+        a_dims: Dims::from_slice(a.dims()),
+        b_dims: Dims::from_slice(b.dims()),
+        a: matches!(op, BinaryOp::Mul | BinaryOp::Max | BinaryOp::Min | BinaryOp::Pow)
+            .then(|| a.stop_gradient()),
+        b: (!matches!(op, BinaryOp::Add | BinaryOp::Sub)).then(|| b.stop_gradient()),
+        y: matches!(op, BinaryOp::Div | BinaryOp::Pow).then(|| out.clone()),
+    };
     Ok(record_binary(a_in, b_in, out, move |g, needs| {
-        binary_backward(op, &a, &b, &y, g, needs)
+        binary_backward(op, &saved, g, needs)
     }))
+}
+
+/// What the backward rule of a binary op keeps from its forward.
+struct Saved<L: Shape, R: Shape, O: Shape, E: Float> {
+    a_dims: Dims,
+    b_dims: Dims,
+    a: Option<Tensor<L, E>>,
+    b: Option<Tensor<R, E>>,
+    y: Option<Tensor<O, E>>,
 }
 
 /// Backward of a broadcasting binary op: the partial derivatives at every output element,
@@ -64,19 +82,22 @@ where
 /// gradient `y ln(a)` is taken as 0 where `a <= 0`.
 fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
     op: BinaryOp,
-    a: &Tensor<L, E>,
-    b: &Tensor<R, E>,
-    y: &Tensor<O, E>,
+    saved: &Saved<L, R, O, E>,
     g: &Tensor<O, E>,
     needs: [bool; 2],
 ) -> rules::GradPair<L, R, E> {
-    let (sa, sb, sy, sg) = (rules::data(a), rules::data(b), rules::data(y), rules::data(g));
-    let (na, nb, n) = (sa.len(), sb.len(), sg.len());
+    let sg = rules::data(g);
+    let (a_dims, b_dims) = (&saved.a_dims, &saved.b_dims);
+    let (na, nb, n) = (
+        a_dims.iter().product::<usize>(),
+        b_dims.iter().product::<usize>(),
+        sg.len(),
+    );
     // add / sub pass the gradient through (negated for the subtrahend)
     if matches!(op, BinaryOp::Add | BinaryOp::Sub) {
-        let ga = needs[0].then(|| rules::reduce_to(&sg, a.dims()));
+        let ga = needs[0].then(|| rules::reduce_to(&sg, a_dims));
         let gb = needs[1].then(|| {
-            let gb: Tensor<R, E> = rules::reduce_to(&sg, b.dims());
+            let gb: Tensor<R, E> = rules::reduce_to(&sg, b_dims);
             if op == BinaryOp::Sub {
                 unary_op(UnaryOp::Neg, &gb)
             } else {
@@ -85,7 +106,21 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
         });
         return (ga, gb);
     }
+    let empty: [E; 0] = [];
+    let sa = saved
+        .a
+        .as_ref()
+        .map_or(std::borrow::Cow::Borrowed(&empty[..]), rules::data);
+    let sb = saved
+        .b
+        .as_ref()
+        .map_or(std::borrow::Cow::Borrowed(&empty[..]), rules::data);
+    let sy = saved
+        .y
+        .as_ref()
+        .map_or(std::borrow::Cow::Borrowed(&empty[..]), rules::data);
     let zero = E::zero();
+    let at = |s: &[E], i: usize| s.get(i).copied().unwrap_or(zero);
     let partials = |x: E, w: E, out: E| -> (E, E) {
         match op {
             BinaryOp::Mul => (w, x),
@@ -118,7 +153,7 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
         for j in 0..m {
             let i = c * m + j;
             let (ia, ib) = (if na == n { i } else { j }, if nb == n { i } else { j });
-            let (da, db) = partials(sa[ia], sb[ib], sy[i]);
+            let (da, db) = partials(at(&sa, ia), at(&sb, ib), at(&sy, i));
             if needs[0] {
                 ga[ia] = ga[ia] + sg[i] * da;
             }
@@ -128,8 +163,8 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
         }
     }
     (
-        needs[0].then(|| Tensor::from_buffer(buffer_from_iter(ga), a.dims())),
-        needs[1].then(|| Tensor::from_buffer(buffer_from_iter(gb), b.dims())),
+        needs[0].then(|| Tensor::from_buffer(buffer_from_iter(ga), a_dims)),
+        needs[1].then(|| Tensor::from_buffer(buffer_from_iter(gb), b_dims)),
     )
 }
 
@@ -152,10 +187,26 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
     if !a_in.on_tape() {
         return out;
     }
-    let (x, y) = (a.stop_gradient(), out.clone());
+    // keep the input / output only for the rules that read them
+    let keep_x = matches!(
+        (op, scalar_left),
+        (BinaryOp::Div, true) | (BinaryOp::Max, _) | (BinaryOp::Min, _) | (BinaryOp::Pow, false)
+    );
+    let keep_y = matches!((op, scalar_left), (BinaryOp::Div, true) | (BinaryOp::Pow, true));
+    let x = keep_x.then(|| a.stop_gradient());
+    let y = keep_y.then(|| out.clone());
+    let dims = Dims::from_slice(a.dims());
     record_unary(a_in, out, move |g| {
-        let (sx, sy, sg) = (rules::data(&x), rules::data(&y), rules::data(g));
+        let sg = rules::data(g);
+        let empty: [E; 0] = [];
+        let sx = x
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed(&empty[..]), rules::data);
+        let sy = y
+            .as_ref()
+            .map_or(std::borrow::Cow::Borrowed(&empty[..]), rules::data);
         let zero = E::zero();
+        let at = |v: &[E], i: usize| v.get(i).copied().unwrap_or(zero);
         // d(op)/dx at every element; ties of max/min send the gradient to x
         let d = |x: E, y: E| -> E {
             match (op, scalar_left) {
@@ -188,7 +239,7 @@ pub(crate) fn scalar_op<S: Shape, E: Float>(
                 }
             }
         };
-        rules::from_index_fn(x.dims(), |i| sg[i] * d(sx[i], sy[i]))
+        rules::from_index_fn(&dims, |i| sg[i] * d(at(&sx, i), at(&sy, i)))
     })
 }
 
