@@ -269,3 +269,16 @@ fn check_gradients_catches_a_wrong_rule() {
         "{err}"
     );
 }
+
+#[test]
+fn upstream_of_other_lengths_is_an_error() {
+    let tape = GradientTape::new();
+    let x = tape.watch(&T::<(Batch, N)>::zeros(&[2]));
+    let y = x.exp();
+    let up = T::<(Batch, N)>::ones(&[3]);
+    let err = tape.gradient_with(&y, &up).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "gradient_with: dimension `Batch` has length 2 on the left but 3 on the right"
+    );
+}

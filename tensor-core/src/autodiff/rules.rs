@@ -41,22 +41,29 @@ pub(crate) fn zeros_buf<E: Element>(dims: &[usize]) -> crate::storage::Buffer<E>
     buffer_filled(dims.iter().product(), E::default())
 }
 
-/// A tensor of lengths `dims` whose element at full index `xi` is `f(xi, ri)`, `ri` being the
-/// index of the same position with dim `axis` removed (the index into a reduction's result).
+/// Calls `f(xi, ri)` for every full index `xi` of lengths `dims` in row-major order, `ri`
+/// being the index of the same position with dim `axis` removed (the index into a
+/// reduction's result).
+pub(crate) fn for_each_along(dims: &[usize], axis: usize, mut f: impl FnMut(usize, usize)) {
+    let (outer, len, inner) = crate::ops::reduce::split_axis(dims, axis);
+    for o in 0..outer {
+        for l in 0..len {
+            for i in 0..inner {
+                f((o * len + l) * inner + i, o * inner + i);
+            }
+        }
+    }
+}
+
+/// A tensor of lengths `dims` whose element at full index `xi` is `f(xi, ri)` (see
+/// [`for_each_along`]).
 pub(crate) fn expand_axis<S: Shape, E: Element>(
     dims: &[usize],
     axis: usize,
     mut f: impl FnMut(usize, usize) -> E,
 ) -> Tensor<S, E> {
-    let (outer, len, inner) = crate::ops::reduce::split_axis(dims, axis);
-    let mut out = Vec::with_capacity(outer * len * inner);
-    for o in 0..outer {
-        for l in 0..len {
-            for i in 0..inner {
-                out.push(f((o * len + l) * inner + i, o * inner + i));
-            }
-        }
-    }
+    let mut out = Vec::with_capacity(dims.iter().product());
+    for_each_along(dims, axis, |xi, ri| out.push(f(xi, ri)));
     Tensor::from_buffer(buffer_from_iter(out), dims)
 }
 

@@ -70,11 +70,10 @@ impl<S: Shape, E: Float> Tensor<S, E> {
                 // max/min: the gradient is shared equally among the elements equal to the extreme
                 ReduceOp::Max | ReduceOp::Min => {
                     let mut ties = vec![E::zero(); sy.len()];
-                    let _: Tensor<S, E> = rules::expand_axis(x.dims(), axis, |xi, r| {
+                    rules::for_each_along(x.dims(), axis, |xi, r| {
                         if sx[xi] == sy[r] {
                             ties[r] = ties[r] + E::one();
                         }
-                        E::zero()
                     });
                     rules::expand_axis(x.dims(), axis, |xi, r| {
                         if sx[xi] == sy[r] {
