@@ -23,7 +23,9 @@ use dimflow::tensor_nn::{Model, NnError};
 dims! { Batch; Pixels = 784; Classes = 10; }
 
 /// The model: swap this function for a `model!`-generated one with the same input and output.
-fn build_model(seed: u64) -> Result<impl Model<Input = Tensor<(Batch, Pixels)>, Output = Tensor<(Batch, Classes)>>, NnError> {
+fn build_model(
+    seed: u64,
+) -> Result<impl Model<Input = Tensor<(Batch, Pixels)>, Output = Tensor<(Batch, Classes)>>, NnError> {
     Sequential::builder(784, seed)
         .dense(128, Activation::Relu)
         .dense(10, Activation::Linear)
@@ -40,11 +42,21 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { data: "data/mnist".into(), epochs: 5, batch_size: 128, threads: None, out: "runs/mnist".into(), seed: 42 };
+    let mut a = Args {
+        data: "data/mnist".into(),
+        epochs: 5,
+        batch_size: 128,
+        threads: None,
+        out: "runs/mnist".into(),
+        seed: 42,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: `{v}` is not a whole number"));
+        let num = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number"))
+        };
         match flag.as_str() {
             "--data" => a.data = value()?.into(),
             "--epochs" => a.epochs = num(value()?)?,
@@ -73,7 +85,13 @@ fn run(args: Args) -> Result<(), NnError> {
         dimflow::tensor_core::kernels::set_num_threads(t);
     }
     let (train, test) = load_idx_dataset(&args.data)?;
-    println!("{}: {} training and {} test samples of {} features", args.data.display(), train.len(), test.len(), train.features);
+    println!(
+        "{}: {} training and {} test samples of {} features",
+        args.data.display(),
+        train.len(),
+        test.len(),
+        train.features
+    );
     let (x_train, y_train) = tensors(&train)?;
     let (x_test, y_test) = tensors(&test)?;
 
@@ -83,21 +101,48 @@ fn run(args: Args) -> Result<(), NnError> {
         vec![Box::new(SparseCategoricalAccuracy::default())],
     );
     let mut tensorboard = TensorBoard::new(args.out.join("tensorboard"));
-    let mut checkpoint = ModelCheckpoint::new(args.out.join("checkpoint.safetensors").to_string_lossy().into_owned());
+    let mut checkpoint = ModelCheckpoint::new(
+        args.out
+            .join("checkpoint.safetensors")
+            .to_string_lossy()
+            .into_owned(),
+    );
     let mut csv = CsvLogger::new(args.out.join("training.csv"), false);
-    let config = FitConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, ..FitConfig::default() };
+    let config = FitConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        ..FitConfig::default()
+    };
     let started = std::time::Instant::now();
-    model.fit(&x_train, &y_train, &config, Some((&x_test, &y_test)), &mut [&mut tensorboard, &mut checkpoint, &mut csv])?;
+    model.fit(
+        &x_train,
+        &y_train,
+        &config,
+        Some((&x_test, &y_test)),
+        &mut [&mut tensorboard, &mut checkpoint, &mut csv],
+    )?;
     let secs = started.elapsed().as_secs_f64();
-    println!("trained {} samples/s ({secs:.1} s)", ((train.len() * args.epochs) as f64 / secs).round());
+    println!(
+        "trained {} samples/s ({secs:.1} s)",
+        ((train.len() * args.epochs) as f64 / secs).round()
+    );
 
     let logs = model.evaluate(&x_test, &y_test, 1024)?;
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
     let weights = args.out.join("weights.safetensors");
     save_weights(&weights, &model.model.params())?;
-    println!("TensorBoard logs: {}  (tensorboard --logdir {})", args.out.join("tensorboard").display(), args.out.join("tensorboard").display());
-    println!("checkpoint: {}  weights: {}", args.out.join("checkpoint.safetensors").display(), weights.display());
+    println!(
+        "TensorBoard logs: {}  (tensorboard --logdir {})",
+        args.out.join("tensorboard").display(),
+        args.out.join("tensorboard").display()
+    );
+    println!(
+        "checkpoint: {}  weights: {}",
+        args.out.join("checkpoint.safetensors").display(),
+        weights.display()
+    );
     Ok(())
 }
 

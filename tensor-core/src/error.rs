@@ -99,6 +99,36 @@ pub enum TensorError {
         /// The operation.
         op: &'static str,
     },
+    /// A gradient was asked for a value the tape did not record.
+    #[error("gradient: {what} was not recorded on this gradient tape")]
+    NotRecorded {
+        /// What was not recorded.
+        what: &'static str,
+    },
+    /// A gradient was asked for an intermediate value that was recorded but not watched.
+    #[error("gradient: this value was computed on the tape but not watched; watch it with `tape.watch(&x)` and compute from the watched copy")]
+    NotWatched,
+    /// `gradient` of a target with more than one element, without an upstream gradient.
+    #[error("gradient: the target {shape} is not a scalar; use `gradient_with(&target, &upstream)` with an upstream gradient of the same shape")]
+    NonScalarTarget {
+        /// The target's shape with names and lengths.
+        shape: String,
+    },
+    /// A non-persistent tape was asked for gradients a second time.
+    #[error("gradient: this tape already computed gradients and freed its record; use `GradientTape::persistent()` to ask more than once")]
+    TapeUsed,
+    /// `check_gradients` found an element whose gradient disagrees with finite differences.
+    #[error("check_gradients: input {input}, element {index}: the tape gives {analytic}, finite differences give {numeric}")]
+    GradientCheck {
+        /// Which input (0-based).
+        input: usize,
+        /// Which element of it, row-major.
+        index: usize,
+        /// The tape's gradient (formatted, so that the enum stays `Eq`).
+        analytic: String,
+        /// The central finite difference (formatted).
+        numeric: String,
+    },
 }
 
 /// Result alias of tensor-core.

@@ -10,6 +10,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+pub mod autodiff;
 pub mod dim;
 pub mod element;
 pub mod error;
@@ -30,6 +31,7 @@ pub use tensor::Tensor;
 
 /// Everything a user of typed tensors needs in scope.
 pub mod prelude {
+    pub use crate::autodiff::{check_gradients, CustomOp, GradientTape, Gradients, Variable};
     pub use crate::dim::{Dim, SameDim};
     pub use crate::element::{Element, Float};
     pub use crate::error::TensorError;

@@ -3,6 +3,7 @@
 use core::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::autodiff::NodeId;
 use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
@@ -16,6 +17,9 @@ use crate::storage::{buffer_from_iter, Buffer, Storage};
 pub struct Tensor<S: Shape, E: Element = f32> {
     pub(crate) storage: Storage<E>,
     pub(crate) layout: Layout,
+    /// The tape node that produced this value, when it was recorded by a gradient tape
+    /// (a `Copy` id: untracked tensors carry `None` and cost nothing).
+    pub(crate) node: Option<NodeId>,
     pub(crate) _shape: PhantomData<S>,
 }
 
@@ -24,6 +28,7 @@ impl<S: Shape, E: Element> Clone for Tensor<S, E> {
         Tensor {
             storage: Arc::clone(&self.storage),
             layout: self.layout.clone(),
+            node: self.node,
             _shape: PhantomData,
         }
     }
@@ -119,6 +124,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         Tensor {
             storage: Arc::new(buf),
             layout: Layout::contiguous(dims),
+            node: None,
             _shape: PhantomData,
         }
     }
@@ -128,6 +134,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         Tensor {
             storage: Arc::clone(&self.storage),
             layout,
+            node: None,
             _shape: PhantomData,
         }
     }
@@ -267,6 +274,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     }
 
     /// A contiguous tensor with the same values (shares storage when already contiguous).
+    /// On a gradient tape the copy stays the same value: its gradient flows to `self`.
     pub fn contiguous(&self) -> Self {
         if self.is_contiguous() && self.layout.offset() == 0 && self.storage.len() == self.numel() {
             return self.clone();
@@ -275,7 +283,9 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             Some(s) => crate::storage::buffer_from_slice(s),
             None => buffer_from_iter(self.layout.indices().map(|i| self.storage[i])),
         };
-        Self::from_buffer(buf, self.dims())
+        let mut out = Self::from_buffer(buf, self.dims());
+        out.node = self.node;
+        out
     }
 
     /// The element at a full multi-index.

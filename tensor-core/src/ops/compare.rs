@@ -1,6 +1,8 @@
 //! Comparisons to boolean masks, and `where_` selection.
 
 use super::{check_trailing, or_panic};
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_binary;
 use crate::element::Element;
 use crate::error::Result;
 use crate::shape::Shape;
@@ -69,7 +71,18 @@ impl<S: Shape> Tensor<S, bool> {
                 .zip(t.iter().zip(&f))
                 .map(|(&c, (&x, &y))| if c { x } else { y }),
         );
-        Ok(Tensor::from_buffer(buf, self.dims()))
+        let out = Tensor::from_buffer(buf, self.dims());
+        if !(on_true.on_tape() || on_false.on_tape()) {
+            return Ok(out);
+        }
+        // the gradient goes to the branch that was picked, element by element
+        Ok(record_binary(on_true, on_false, out, move |g, needs| {
+            let sg = rules::data(g);
+            let pick = |want: bool| -> Tensor<S, E> {
+                rules::from_index_fn(g.dims(), |i| if m[i] == want { sg[i] } else { E::default() })
+            };
+            (needs[0].then(|| pick(true)), needs[1].then(|| pick(false)))
+        }))
     }
 
     /// Picks `on_true` where the mask is true and `on_false` elsewhere (NumPy's `where`).

@@ -2,6 +2,8 @@
 
 use super::or_panic;
 use super::reduce::split_axis;
+use crate::autodiff::rules;
+use crate::autodiff::tape::{record_binary, record_many};
 use crate::dim::Dim;
 use crate::element::Element;
 use crate::error::{Result, TensorError};
@@ -70,7 +72,31 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(ad);
         dims[axis] = total;
-        Ok(Tensor::from_buffer(buffer_from_iter(out), &dims))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
+        if !(self.on_tape() || other.on_tape()) {
+            return Ok(out);
+        }
+        // the gradient is split back along the axis: the first `la` entries to self
+        let (a_dims, b_dims) = (Dims::from_slice(ad), Dims::from_slice(bd));
+        Ok(record_binary(self, other, out, move |g, needs| {
+            let sg = rules::data(g);
+            let mut ga = Vec::with_capacity(if needs[0] { outer * la * inner } else { 0 });
+            let mut gb = Vec::with_capacity(if needs[1] { outer * lb * inner } else { 0 });
+            let row = (la + lb) * inner;
+            for o in 0..outer {
+                let block = &sg[o * row..(o + 1) * row];
+                if needs[0] {
+                    ga.extend_from_slice(&block[..la * inner]);
+                }
+                if needs[1] {
+                    gb.extend_from_slice(&block[la * inner..]);
+                }
+            }
+            (
+                needs[0].then(|| Tensor::from_buffer(buffer_from_iter(ga), &a_dims)),
+                needs[1].then(|| Tensor::from_buffer(buffer_from_iter(gb), &b_dims)),
+            )
+        }))
     }
 
     /// Concatenation; see [`Tensor::try_concat`].
@@ -120,7 +146,19 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(&[tensors.len()]);
         dims.extend_from_slice(first.dims());
-        Ok(Tensor::from_buffer(buffer_from_iter(out), &dims))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
+        if !tensors.iter().any(Tensor::on_tape) {
+            return Ok(out);
+        }
+        // the gradient of input `i` is slice `i` along the new leading dim
+        let each = Dims::from_slice(first.dims());
+        Ok(record_many(tensors, out, move |g| {
+            let n: usize = each.iter().product();
+            rules::data(g)
+                .chunks(n)
+                .map(|c| Tensor::from_buffer(crate::storage::buffer_from_slice(c), &each))
+                .collect()
+        }))
     }
 
     /// Stacking; see [`Tensor::try_stack`].

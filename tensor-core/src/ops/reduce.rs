@@ -1,5 +1,7 @@
 //! Reductions along a named dimension (which leaves the type) and full reductions.
 
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_unary;
 use crate::element::Float;
 use crate::kernels::{BinaryOp, ReduceOp};
 use crate::layout::Dims;
@@ -55,7 +57,34 @@ impl<S: Shape, E: Float> Tensor<S, E> {
         let axis = <S as RemoveDim<D, Idx>>::INDEX;
         let a = self.contiguous();
         let out = reduce_axis(op, a.as_slice().unwrap_or(&[]), a.dims(), axis);
-        Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
+        if !self.on_tape() {
+            return out;
+        }
+        let (x, y) = (a.stop_gradient(), out.clone());
+        record_unary(self, out, move |g| {
+            let (sg, sx, sy) = (rules::data(g), rules::data(&x), rules::data(&y));
+            match op {
+                // every summed element gets the gradient of the sum
+                ReduceOp::Sum => rules::expand_axis(x.dims(), axis, |_, r| sg[r]),
+                // max/min: the gradient is shared equally among the elements equal to the extreme
+                ReduceOp::Max | ReduceOp::Min => {
+                    let mut ties = vec![E::zero(); sy.len()];
+                    rules::for_each_along(x.dims(), axis, |xi, r| {
+                        if sx[xi] == sy[r] {
+                            ties[r] = ties[r] + E::one();
+                        }
+                    });
+                    rules::expand_axis(x.dims(), axis, |xi, r| {
+                        if sx[xi] == sy[r] {
+                            sg[r] / ties[r]
+                        } else {
+                            E::zero()
+                        }
+                    })
+                }
+            }
+        })
     }
 
     /// Sum over dimension `D`: `t.sum::<Hidden, _>()` turns `(Batch, Hidden)` into `(Batch,)`.
@@ -120,7 +149,18 @@ impl<S: Shape, E: Float> Tensor<S, E> {
             }
             acc / n
         });
-        Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
+        if !self.on_tape() {
+            return out;
+        }
+        // d var / d x_l = 2 (x_l - mean) / n
+        let x = a.stop_gradient();
+        record_unary(self, out, move |g| {
+            let (sg, sx) = (rules::data(g), rules::data(&x));
+            let sums = reduce_axis(ReduceOp::Sum, &sx, x.dims(), axis);
+            let two = E::one() + E::one();
+            rules::expand_axis(x.dims(), axis, |xi, r| sg[r] * two * (sx[xi] - sums[r] / n) / n)
+        })
     }
 
     /// Numerically stable `ln(sum(exp(x)))` over dimension `D`.
@@ -145,7 +185,16 @@ impl<S: Shape, E: Float> Tensor<S, E> {
             }
             m + acc.ln()
         });
-        Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims_without(a.dims(), axis));
+        if !self.on_tape() {
+            return out;
+        }
+        // d lse / d x_l = exp(x_l - lse) (the softmax)
+        let (x, y) = (a.stop_gradient(), out.clone());
+        record_unary(self, out, move |g| {
+            let (sg, sx, sy) = (rules::data(g), rules::data(&x), rules::data(&y));
+            rules::expand_axis(x.dims(), axis, |xi, r| sg[r] * (sx[xi] - sy[r]).exp())
+        })
     }
 
     /// Index of the maximum over dimension `D` (the first one on ties).
@@ -214,8 +263,20 @@ impl<S: Shape, E: Float> Tensor<S, E> {
         E::reduce(ReduceOp::Min, a.as_slice().unwrap_or(&[]))
     }
 
-    /// Sum of all elements as a rank-0 tensor.
+    /// Sum of all elements as a rank-0 tensor (differentiable, unlike [`Tensor::sum_all`]).
     pub fn sum_to_scalar(&self) -> Tensor<(), E> {
-        Tensor::from_buffer(buffer_filled(1, self.sum_all()), &[])
+        let out = Tensor::from_buffer(buffer_filled(1, self.sum_all()), &[]);
+        if !self.on_tape() {
+            return out;
+        }
+        let dims = crate::layout::Dims::from_slice(self.dims());
+        record_unary(self, out, move |g: &Tensor<(), E>| {
+            Tensor::full_dims(g.item(), &dims)
+        })
+    }
+
+    /// Mean of all elements as a rank-0 tensor (differentiable, unlike [`Tensor::mean_all`]).
+    pub fn mean_to_scalar(&self) -> Tensor<(), E> {
+        self.sum_to_scalar().div_scalar(E::from_f64(self.numel() as f64))
     }
 }

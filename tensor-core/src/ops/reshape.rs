@@ -1,11 +1,23 @@
 //! Reshape, permute, transpose, unsqueeze and explicit broadcasting (views where possible).
 
 use super::{check_trailing, or_panic};
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_unary;
 use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
 use crate::shape::{Broadcast, PermuteTo, Prepend, Shape};
 use crate::tensor::{describe_shape, describe_static, resolve_dims, Tensor};
+
+/// Records a view with the same elements in the same row-major order (reshape, unsqueeze):
+/// the gradient is the output's gradient read with the input's lengths.
+fn record_view_back<S: Shape, S2: Shape, E: Element>(x: &Tensor<S, E>, out: Tensor<S2, E>) -> Tensor<S2, E> {
+    if !x.on_tape() {
+        return out;
+    }
+    let dims = Dims::from_slice(x.dims());
+    record_unary(x, out, move |g| g.contiguous().view_as(Layout::contiguous(&dims)))
+}
 
 impl<S: Shape, E: Element> Tensor<S, E> {
     /// Reshapes to `S2` (same elements, row-major order). A single run-time dim of `S2` is
@@ -76,11 +88,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             });
         }
         let c = self.contiguous();
-        Ok(c.view_as(Layout::strided(
+        let out = c.view_as(Layout::strided(
             Dims::from_slice(dims),
             crate::layout::contiguous_strides(dims),
             c.layout.offset(),
-        )))
+        ));
+        Ok(record_view_back(self, out))
     }
 
     /// Reorders the dims by name, as a view without copying: `t.permute::<(Hidden, Batch), _>()`.
@@ -88,7 +101,17 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     where
         S: PermuteTo<S2, Idx>,
     {
-        self.view_as(self.layout.permuted(<S as PermuteTo<S2, Idx>>::PERM))
+        let perm = <S as PermuteTo<S2, Idx>>::PERM;
+        let out = self.view_as(self.layout.permuted(perm));
+        if !self.on_tape() {
+            return out;
+        }
+        // the gradient is permuted back by the inverse permutation
+        let mut inverse: Dims = smallvec::smallvec![0; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            inverse[p] = i;
+        }
+        record_unary(self, out, move |g| g.view_as(g.layout.permuted(&inverse)))
     }
 
     /// Adds a new leading dim `New` of length 1 (which must be a run-time dim or have static size 1).
@@ -113,7 +136,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         dims.extend_from_slice(self.dims());
         let mut strides = Dims::from_slice(&[self.numel()]);
         strides.extend_from_slice(self.layout.strides());
-        Ok(self.view_as(Layout::strided(dims, strides, self.layout.offset())))
+        let out = self.view_as(Layout::strided(dims, strides, self.layout.offset()));
+        Ok(record_view_back(self, out))
     }
 
     /// Explicit name-aware broadcast to `S2` as a view (stride 0 over the new leading dims);
@@ -130,7 +154,15 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         let lead = S2::RANK - S::RANK;
         let mut strides: Dims = smallvec::smallvec![0; lead];
         strides.extend_from_slice(self.layout.strides());
-        Ok(self.view_as(Layout::strided(dims, strides, self.layout.offset())))
+        let out = self.view_as(Layout::strided(dims, strides, self.layout.offset()));
+        if !self.on_tape() {
+            return Ok(out);
+        }
+        // a value repeated over new leading dims: its gradient is the sum over them
+        let own = Dims::from_slice(self.dims());
+        Ok(record_unary(self, out, move |g| {
+            rules::reduce_to_any(&rules::data(g), &own)
+        }))
     }
 
     /// Explicit broadcast; see [`Tensor::try_broadcast_to`].
@@ -149,6 +181,10 @@ impl<S: Shape, E: Element> Tensor<S, E> {
 impl<A: crate::Dim, B: crate::Dim, E: Element> Tensor<(A, B), E> {
     /// The transpose of a matrix, as a view: `(A, B) -> (B, A)`.
     pub fn t(&self) -> Tensor<(B, A), E> {
-        self.view_as(self.layout.permuted(&[1, 0]))
+        let out = self.view_as(self.layout.permuted(&[1, 0]));
+        if !self.on_tape() {
+            return out;
+        }
+        record_unary(self, out, |g| g.view_as(g.layout.permuted(&[1, 0])))
     }
 }

@@ -2,6 +2,8 @@
 
 use super::or_panic;
 use super::reduce::{dims_without, split_axis};
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_unary;
 use crate::dim::Dim;
 use crate::element::{Element, Index};
 use crate::error::{Result, TensorError};
@@ -35,6 +37,32 @@ fn to_index<I: Index>(op: &'static str, dim: &'static str, i: I, len: usize) -> 
     }
 }
 
+/// Records a narrowed view: the gradient is zero outside the window and the output's
+/// gradient inside it.
+fn record_narrow<S: Shape, S2: Shape, E: Element>(
+    x: &Tensor<S, E>,
+    out: Tensor<S2, E>,
+    axis: usize,
+    start: usize,
+) -> Tensor<S2, E> {
+    if !x.on_tape() {
+        return out;
+    }
+    let own = Dims::from_slice(x.dims());
+    record_unary(x, out, move |g| {
+        let sg = rules::data(g);
+        let (outer, len, inner) = split_axis(&own, axis);
+        let glen = g.dims()[axis];
+        let mut gx = rules::zeros_buf::<E>(&own);
+        for o in 0..outer {
+            let src = &sg[o * glen * inner..(o + 1) * glen * inner];
+            let at = (o * len + start) * inner;
+            gx[at..at + glen * inner].copy_from_slice(src);
+        }
+        Tensor::from_buffer(gx, &own)
+    })
+}
+
 impl<S: Shape, E: Element> Tensor<S, E> {
     /// The view `start..start + len` along dim `D`, keeping the shape type. `D` must be a
     /// run-time dim (a static dim's length is part of its type: use [`Tensor::slice_as`]).
@@ -58,7 +86,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 });
             }
         }
-        Ok(self.view_as(self.layout.narrowed(axis, start, len)))
+        Ok(record_narrow(
+            self,
+            self.view_as(self.layout.narrowed(axis, start, len)),
+            axis,
+            start,
+        ))
     }
 
     /// Narrowing; see [`Tensor::try_narrow`].
@@ -93,7 +126,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             reason: ": slice_as needs a static target dim".into(),
         })?;
         check_range("slice_as", S::NAMES[axis], start, len, self.dims()[axis])?;
-        Ok(self.view_as(self.layout.narrowed(axis, start, len)))
+        Ok(record_narrow(
+            self,
+            self.view_as(self.layout.narrowed(axis, start, len)),
+            axis,
+            start,
+        ))
     }
 
     /// Typed slicing; see [`Tensor::try_slice_as`].
@@ -140,7 +178,25 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(a.dims());
         dims[axis] = idx.len();
-        Ok(Tensor::from_buffer(buffer_from_iter(out), &dims))
+        let out = Tensor::from_buffer(buffer_from_iter(out), &dims);
+        if !self.on_tape() {
+            return Ok(out);
+        }
+        // scatter-add: every picked row adds its gradient back to the row it came from
+        let own = Dims::from_slice(a.dims());
+        Ok(record_unary(self, out, move |g| {
+            let sg = rules::data(g);
+            let mut gx = rules::zeros_buf::<E>(&own);
+            let k = idx.len();
+            for o in 0..outer {
+                for (j, &i) in idx.iter().enumerate() {
+                    for r in 0..inner {
+                        rules::add_at(&mut gx, (o * len + i) * inner + r, sg[(o * k + j) * inner + r]);
+                    }
+                }
+            }
+            Tensor::from_buffer(gx, &own)
+        }))
     }
 
     /// Index selection; see [`Tensor::try_index_select`].
@@ -183,16 +239,27 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             indices.dims(),
         )?;
         let (_, len, inner) = split_axis(a.dims(), axis);
-        let out = indices
+        let idx = indices
             .to_vec()
             .into_iter()
-            .enumerate()
-            .map(|(p, i)| {
-                let (o, r) = (p / inner, p % inner);
-                to_index("gather", D::NAME, i, len).map(|i| data[(o * len + i) * inner + r])
-            })
+            .map(|i| to_index("gather", D::NAME, i, len))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::from_buffer(buffer_from_iter(out), &out_dims))
+        let at = move |p: usize, i: usize| (p / inner * len + i) * inner + p % inner;
+        let out = idx.iter().enumerate().map(|(p, &i)| data[at(p, i)]);
+        let out = Tensor::from_buffer(buffer_from_iter(out), &out_dims);
+        if !self.on_tape() {
+            return Ok(out);
+        }
+        // scatter-add of the gradient into the picked positions
+        let own = Dims::from_slice(a.dims());
+        Ok(record_unary(self, out, move |g| {
+            let sg = rules::data(g);
+            let mut gx = rules::zeros_buf::<E>(&own);
+            for (p, &i) in idx.iter().enumerate() {
+                rules::add_at(&mut gx, at(p, i), sg[p]);
+            }
+            Tensor::from_buffer(gx, &own)
+        }))
     }
 
     /// Gathering; see [`Tensor::try_gather`].

@@ -1,5 +1,7 @@
 //! Numerically stable softmax and log-softmax along a named dimension.
 
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_unary;
 use crate::element::Float;
 use crate::shape::{HasDim, Shape};
 use crate::storage::buffer_from_iter;
@@ -30,7 +32,42 @@ fn softmax_impl<S: Shape, E: Float>(t: &Tensor<S, E>, axis: usize, log: bool) ->
             }
         }
     }
-    Tensor::from_buffer(buffer_from_iter(out), a.dims())
+    let out = Tensor::from_buffer(buffer_from_iter(out), a.dims());
+    if !t.on_tape() {
+        return out;
+    }
+    let y = out.clone();
+    record_unary(t, out, move |g| softmax_backward(&y, g, axis, log))
+}
+
+/// softmax: `dx = y * (g - sum_l g y)`; log-softmax: `dx = g - exp(y) * sum_l g`.
+fn softmax_backward<S: Shape, E: Float>(
+    y: &Tensor<S, E>,
+    g: &Tensor<S, E>,
+    axis: usize,
+    log: bool,
+) -> Tensor<S, E> {
+    let (sy, sg) = (rules::data(y), rules::data(g));
+    let (outer, len, inner) = split_axis(y.dims(), axis);
+    let mut out = vec![E::zero(); sy.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |l: usize| (o * len + l) * inner + i;
+            let mut s = E::zero();
+            for l in 0..len {
+                s = s + if log { sg[at(l)] } else { sg[at(l)] * sy[at(l)] };
+            }
+            for l in 0..len {
+                let k = at(l);
+                out[k] = if log {
+                    sg[k] - sy[k].exp() * s
+                } else {
+                    sy[k] * (sg[k] - s)
+                };
+            }
+        }
+    }
+    Tensor::from_buffer(buffer_from_iter(out), y.dims())
 }
 
 impl<S: Shape, E: Float> Tensor<S, E> {

@@ -1,5 +1,7 @@
 //! Element-wise unary ops on the SIMD kernels, plus `map`-style closures.
 
+use crate::autodiff::rules;
+use crate::autodiff::tape::record_unary;
 use crate::element::{Element, Float};
 use crate::kernels::UnaryOp;
 use crate::shape::Shape;
@@ -7,11 +9,56 @@ use crate::storage::{buffer_filled, buffer_from_iter};
 use crate::tensor::Tensor;
 
 pub(crate) fn unary_op<S: Shape, E: Float>(op: UnaryOp, a: &Tensor<S, E>) -> Tensor<S, E> {
+    let a_in = a;
     let a = a.contiguous();
     let sa = a.as_slice().unwrap_or(&[]);
     let mut buf = buffer_filled(sa.len(), E::zero());
     E::unary(op, sa, &mut buf);
-    Tensor::from_buffer(buf, a.dims())
+    let out = Tensor::from_buffer(buf, a.dims());
+    if !a_in.on_tape() {
+        return out;
+    }
+    let (x, y) = (a.stop_gradient(), out.clone());
+    record_unary(a_in, out, move |g| {
+        let (sx, sy, sg) = (rules::data(&x), rules::data(&y), rules::data(g));
+        rules::from_index_fn(x.dims(), |i| sg[i] * unary_derivative(op, sx[i], sy[i]))
+    })
+}
+
+/// `dy/dx` of a unary op at input `x` with output `y`. Kinks: `abs` and `relu` take 0 at 0
+/// (`relu` passes the gradient only where `x > 0`); `sign` is 0 everywhere.
+fn unary_derivative<E: Float>(op: UnaryOp, x: E, y: E) -> E {
+    let (zero, one) = (E::zero(), E::one());
+    let two = one + one;
+    match op {
+        UnaryOp::Neg => -one,
+        UnaryOp::Abs => {
+            if x > zero {
+                one
+            } else if x < zero {
+                -one
+            } else {
+                zero
+            }
+        }
+        UnaryOp::Exp => y,
+        UnaryOp::Ln => x.recip(),
+        UnaryOp::Sqrt => (two * y).recip(),
+        UnaryOp::Tanh => one - y * y,
+        UnaryOp::Sigmoid => y * (one - y),
+        UnaryOp::Relu => {
+            if x > zero {
+                one
+            } else {
+                zero
+            }
+        }
+        // d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
+        UnaryOp::Erf => E::FRAC_2_SQRT_PI() * (-x * x).exp(),
+        UnaryOp::Sign => zero,
+        UnaryOp::Recip => -y * y,
+        UnaryOp::Square => two * x,
+    }
 }
 
 macro_rules! unary_methods {
