@@ -137,23 +137,25 @@ pub trait Compile: Model + Sized {
 impl<M: Model> Compile for M {}
 
 /// The model's parameters as the callbacks see them.
+///
+/// Its methods are named apart from [`Model`]'s so both traits can be in scope.
 pub trait ModelParams {
-    /// Every parameter.
-    fn params(&self) -> Vec<ParamRef<'_>>;
-    /// Every parameter with its gradient.
-    fn params_mut(&mut self) -> Vec<ParamMut<'_>>;
+    /// Every parameter ([`Model::params`]).
+    fn param_refs(&self) -> Vec<ParamRef<'_>>;
+    /// Every parameter with its gradient ([`Model::params_mut`]).
+    fn param_muts(&mut self) -> Vec<ParamMut<'_>>;
     /// See [`Model::relu_zero_fractions`].
-    fn relu_zero_fractions(&self) -> Vec<(String, f32)>;
+    fn zero_fractions(&self) -> Vec<(String, f32)>;
 }
 
 impl<M: Model> ModelParams for M {
-    fn params(&self) -> Vec<ParamRef<'_>> {
+    fn param_refs(&self) -> Vec<ParamRef<'_>> {
         Model::params(self)
     }
-    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+    fn param_muts(&mut self) -> Vec<ParamMut<'_>> {
         Model::params_mut(self)
     }
-    fn relu_zero_fractions(&self) -> Vec<(String, f32)> {
+    fn zero_fractions(&self) -> Vec<(String, f32)> {
         Model::relu_zero_fractions(self)
     }
 }
