@@ -15,6 +15,7 @@ pub mod element;
 pub mod error;
 pub mod kernels;
 pub mod layout;
+pub mod ops;
 pub mod shape;
 pub mod storage;
 pub mod tensor;
@@ -23,6 +24,7 @@ pub use dim::{Dim, SameDim};
 pub use element::{Element, Float, Index, Num};
 pub use error::{Result, TensorError};
 pub use layout::Layout;
+pub use ops::random::Rng;
 pub use shape::Shape;
 pub use tensor::Tensor;
 
@@ -31,6 +33,7 @@ pub mod prelude {
     pub use crate::dim::{Dim, SameDim};
     pub use crate::element::{Element, Float};
     pub use crate::error::TensorError;
+    pub use crate::ops::random::Rng;
     pub use crate::shape::Shape;
     pub use crate::tensor::Tensor;
 }

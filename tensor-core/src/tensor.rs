@@ -141,7 +141,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     ///
     /// ```
     /// use tensor_core::prelude::*;
-    /// tensor_macros::dims! { Batch; Features = 3; }
+    /// tensor_macros::dims! { crate = ::tensor_core; Batch; Features = 3; }
     /// let t = Tensor::<(Batch, Features)>::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2]).unwrap();
     /// assert_eq!(t.dims(), &[2, 3]);
     /// assert!(Tensor::<(Batch, Features)>::from_vec(vec![1., 2.], &[2]).is_err());

@@ -26,7 +26,13 @@ pub fn dims(input: TokenStream) -> TokenStream {
     match syn::parse::<dims::parse::DimsInput>(input) {
         Ok(parsed) => match dims::check::check(&parsed) {
             Ok(()) => dims::expand::expand(&parsed).into(),
-            Err(e) => e.to_compile_error().into(),
+            // Still declare the dims (first declaration of each name) so that their uses do
+            // not add a cascade of "cannot find type" errors to the real one.
+            Err(e) => {
+                let mut out = e.to_compile_error();
+                out.extend(dims::expand::expand(&dims::check::deduplicated(parsed)));
+                out.into()
+            }
         },
         Err(e) => e.to_compile_error().into(),
     }

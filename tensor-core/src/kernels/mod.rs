@@ -5,12 +5,17 @@
 //! oracle the SIMD paths are tested against.
 
 pub mod dispatch;
+mod elementwise;
 pub mod gemm;
+mod math;
+mod microkernel;
+mod pack;
 pub mod scalar;
+mod simd;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};
-pub use gemm::{gemm, GemmArgs};
+pub use gemm::{gemm, gemm_on, GemmArgs};
 pub use threads::{num_threads, set_num_threads};
 
 /// Binary element-wise operations.
@@ -100,36 +105,36 @@ pub trait KernelFloat: Copy + Send + Sync + 'static + num_traits::Float {
 
 impl KernelFloat for f32 {
     fn binary(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
-        dispatch::binary_f32(op, a, b, out)
+        dispatch::binary(op, a, b, out)
     }
     fn binary_scalar(op: BinaryOp, a: &[f32], s: f32, out: &mut [f32]) {
-        scalar::binary_scalar(op, a, s, out)
+        dispatch::binary_scalar(op, a, s, out)
     }
     fn scalar_binary(op: BinaryOp, s: f32, a: &[f32], out: &mut [f32]) {
-        scalar::scalar_binary(op, s, a, out)
+        dispatch::scalar_binary(op, s, a, out)
     }
     fn unary(op: UnaryOp, a: &[f32], out: &mut [f32]) {
-        scalar::unary(op, a, out)
+        dispatch::unary(op, a, out)
     }
     fn reduce(op: ReduceOp, a: &[f32]) -> f32 {
-        scalar::reduce(op, a)
+        dispatch::reduce(op, a)
     }
 }
 
 impl KernelFloat for f64 {
     fn binary(op: BinaryOp, a: &[f64], b: &[f64], out: &mut [f64]) {
-        scalar::binary(op, a, b, out)
+        dispatch::binary(op, a, b, out)
     }
     fn binary_scalar(op: BinaryOp, a: &[f64], s: f64, out: &mut [f64]) {
-        scalar::binary_scalar(op, a, s, out)
+        dispatch::binary_scalar(op, a, s, out)
     }
     fn scalar_binary(op: BinaryOp, s: f64, a: &[f64], out: &mut [f64]) {
-        scalar::scalar_binary(op, s, a, out)
+        dispatch::scalar_binary(op, s, a, out)
     }
     fn unary(op: UnaryOp, a: &[f64], out: &mut [f64]) {
-        scalar::unary(op, a, out)
+        dispatch::unary(op, a, out)
     }
     fn reduce(op: ReduceOp, a: &[f64]) -> f64 {
-        scalar::reduce(op, a)
+        dispatch::reduce(op, a)
     }
 }

@@ -48,9 +48,7 @@ pub fn apply_unary<F: Float>(op: UnaryOp, a: F) -> F {
             }
         }
         UnaryOp::Relu => {
-            if a > F::zero() {
-                a
-            } else if a.is_nan() {
+            if a > F::zero() || a.is_nan() {
                 a
             } else {
                 F::zero()

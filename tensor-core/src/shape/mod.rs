@@ -6,6 +6,7 @@ use core::marker::PhantomData;
 use crate::dim::Dim;
 
 mod generated;
+pub mod message;
 pub mod relations;
 
 pub use relations::{Broadcast, HasDim, MatMul, PermuteTo, Prepend, RemoveDim, ReplaceDim};
@@ -79,20 +80,60 @@ pub const fn static_numel(sizes: &[Option<usize>]) -> usize {
     n
 }
 
-/// Whether a reshape from `from` to `to` can preserve the element count: when both are fully
-/// static the products must agree; otherwise the static part of the side with run-time
-/// dims must divide... we only require equality when no run-time dims are involved on either side,
-/// and equal run-time dim counts with equal static products otherwise.
-pub const fn reshape_compatible(from: &[Option<usize>], to: &[Option<usize>]) -> bool {
-    let rf = runtime_rank(from);
-    let rt = runtime_rank(to);
-    if rf == 0 && rt == 0 {
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether the run-time dims of two shapes are the same names in the same order.
+const fn same_runtime_dims(
+    from: &[Option<usize>],
+    from_names: &[&str],
+    to: &[Option<usize>],
+    to_names: &[&str],
+) -> bool {
+    let (mut i, mut j) = (0, 0);
+    loop {
+        while i < from.len() && from[i].is_some() {
+            i += 1;
+        }
+        while j < to.len() && to[j].is_some() {
+            j += 1;
+        }
+        if i == from.len() || j == to.len() {
+            return i == from.len() && j == to.len();
+        }
+        if !str_eq(from_names[i], to_names[j]) {
+            return false;
+        }
+        i += 1;
+        j += 1;
+    }
+}
+
+/// Whether a reshape can preserve the element count, decided at compile time: when both
+/// shapes carry the same run-time dims (by name, in order; none at all included) the products
+/// of their static sizes must agree. Otherwise a run-time dim absorbs the rest and the count
+/// is checked at run time.
+pub const fn reshape_compatible(
+    from: &[Option<usize>],
+    from_names: &[&str],
+    to: &[Option<usize>],
+    to_names: &[&str],
+) -> bool {
+    if same_runtime_dims(from, from_names, to, to_names) {
         return static_numel(from) == static_numel(to);
     }
-    if rf == rt {
-        return static_numel(from) == static_numel(to);
-    }
-    // A run-time dim on only one side absorbs the rest: checked at run time.
     true
 }
 

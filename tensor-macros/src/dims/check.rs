@@ -38,3 +38,17 @@ pub fn check(input: &DimsInput) -> syn::Result<()> {
         None => Ok(()),
     }
 }
+
+/// The input with every repeated name dropped (the first declaration wins), for the fallback
+/// expansion emitted beside errors.
+pub fn deduplicated(mut input: DimsInput) -> DimsInput {
+    let mut seen = Vec::new();
+    input.dims.retain(|d| {
+        let fresh = !seen.contains(&d.name);
+        if fresh {
+            seen.push(d.name.clone());
+        }
+        fresh
+    });
+    input
+}

@@ -1,7 +1,7 @@
 //! Expansion of `dims!`: one unit struct and one `Dim` impl per declaration.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 use super::parse::DimsInput;
 
@@ -34,7 +34,8 @@ pub fn expand(input: &DimsInput) -> TokenStream {
         } else {
             quote!(#[doc = #doc])
         };
-        quote! {
+        // Spanned on the dim's name, so rustc's notes about a dim point at its declaration.
+        quote_spanned! {name.span()=>
             #(#attrs)*
             #doc_attr
             #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug, ::core::default::Default,

@@ -1,0 +1,8 @@
+use dimflow::prelude::*;
+
+dims! { Batch; Hidden = 128; Classes = 10; }
+
+fn main() {
+    let a = Tensor::<(Batch, Hidden)>::zeros(&[32]);
+    let _s = a.sum::<Classes, _>();
+}

@@ -1,0 +1,5 @@
+use dimflow::prelude::*;
+
+dims! { Batch Hidden = 128; }
+
+fn main() {}
