@@ -11,7 +11,10 @@ fn crc32c_matches_the_standard_check_values() {
     // RFC 3720 B.4: 32 bytes of zeros.
     assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
     // masked = rotr(crc, 15) + 0xa282ead8.
-    assert_eq!(masked_crc32c(b"123456789"), 0xE306_9283u32.rotate_right(15).wrapping_add(0xA282_EAD8));
+    assert_eq!(
+        masked_crc32c(b"123456789"),
+        0xE306_9283u32.rotate_right(15).wrapping_add(0xA282_EAD8)
+    );
 }
 
 /// Field number → raw values of one protobuf message (varints as u64, fixed64 as bits,
@@ -66,7 +69,10 @@ fn fields(b: &[u8]) -> Vec<(u64, Field)> {
 }
 
 fn get(fs: &[(u64, Field)], n: u64) -> &Field {
-    &fs.iter().find(|(k, _)| *k == n).unwrap_or_else(|| panic!("field {n} missing")).1
+    &fs.iter()
+        .find(|(k, _)| *k == n)
+        .unwrap_or_else(|| panic!("field {n} missing"))
+        .1
 }
 
 fn bytes(f: &Field) -> &[u8] {
@@ -80,11 +86,17 @@ fn bytes(f: &Field) -> &[u8] {
 fn event_files_hold_version_scalars_and_histograms() {
     let dir = std::env::temp_dir().join(format!("tensor-nn-tb-{}", std::process::id()));
     let mut w = EventWriter::create(&dir).unwrap();
-    w.scalars(3, &[("epoch_loss", 0.25), ("epoch_accuracy", 0.75)]).unwrap();
-    w.histogram(3, "dense1.kernel/histogram", &[-1.0, 0.0, 0.5, 2.0]).unwrap();
+    w.scalars(3, &[("epoch_loss", 0.25), ("epoch_accuracy", 0.75)])
+        .unwrap();
+    w.histogram(3, "dense1.kernel/histogram", &[-1.0, 0.0, 0.5, 2.0])
+        .unwrap();
     w.flush().unwrap();
     let path = w.path().to_path_buf();
-    assert!(path.file_name().unwrap().to_string_lossy().starts_with("events.out.tfevents."));
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("events.out.tfevents."));
     let records = read_records(&path).unwrap();
     assert_eq!(records.len(), 3);
 
@@ -102,11 +114,19 @@ fn event_files_hold_version_scalars_and_histograms() {
         .map(|(_, v)| {
             let v = fields(bytes(v));
             let tag = String::from_utf8(bytes(get(&v, 1)).to_vec()).unwrap();
-            let Field::Fixed32(bits) = get(&v, 2) else { panic!("simple_value is a float") };
+            let Field::Fixed32(bits) = get(&v, 2) else {
+                panic!("simple_value is a float")
+            };
             (tag, f32::from_bits(*bits))
         })
         .collect();
-    assert_eq!(values, vec![("epoch_loss".to_string(), 0.25), ("epoch_accuracy".to_string(), 0.75)]);
+    assert_eq!(
+        values,
+        vec![
+            ("epoch_loss".to_string(), 0.25),
+            ("epoch_accuracy".to_string(), 0.75)
+        ]
+    );
 
     // Value.histo = 5: HistogramProto { min 1, max 2, num 3, sum 4, sum_squares 5, limits 6, counts 7 }.
     let e = fields(&records[2]);
@@ -117,8 +137,16 @@ fn event_files_hold_version_scalars_and_histograms() {
         Field::Fixed64(b) => f64::from_bits(*b),
         other => panic!("{other:?}"),
     };
-    assert_eq!((dbl(1), dbl(2), dbl(3), dbl(4), dbl(5)), (-1.0, 2.0, 4.0, 1.5, 5.25));
-    let packed = |n| bytes(get(&h, n)).chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+    assert_eq!(
+        (dbl(1), dbl(2), dbl(3), dbl(4), dbl(5)),
+        (-1.0, 2.0, 4.0, 1.5, 5.25)
+    );
+    let packed = |n| {
+        bytes(get(&h, n))
+            .chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect::<Vec<_>>()
+    };
     let (limits, counts) = (packed(6), packed(7));
     assert_eq!(limits.len(), counts.len());
     assert_eq!(counts.iter().sum::<f64>(), 4.0);
@@ -132,6 +160,9 @@ fn event_files_hold_version_scalars_and_histograms() {
     let err = read_records(&path).unwrap_err().to_string();
     assert!(err.contains("record 2: data CRC mismatch"), "{err}");
     std::fs::write(&path, &raw[..n - 3]).unwrap();
-    assert!(read_records(&path).unwrap_err().to_string().contains("record 2: truncated"));
+    assert!(read_records(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("record 2: truncated"));
     let _ = std::fs::remove_dir_all(dir);
 }

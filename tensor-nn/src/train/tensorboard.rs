@@ -356,7 +356,7 @@ impl Callback for TensorBoard {
                 step,
                 &train.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
             )?;
-            if self.histogram_freq > 0 && epoch % self.histogram_freq == 0 {
+            if self.histogram_freq > 0 && epoch.is_multiple_of(self.histogram_freq) {
                 for p in state.model.param_refs() {
                     w.histogram(step, &format!("{}/histogram", p.name), p.value)?;
                 }
