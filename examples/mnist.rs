@@ -18,6 +18,7 @@ use dimflow::tensor_nn::sequential::Sequential;
 use dimflow::tensor_nn::train::callbacks::{CsvLogger, ModelCheckpoint};
 use dimflow::tensor_nn::train::tensorboard::TensorBoard;
 use dimflow::tensor_nn::train::{Compile, FitConfig};
+use dimflow::tensor_nn::data::Rows;
 use dimflow::tensor_nn::{Model, NnError};
 
 dims! { Batch; Pixels = 784; Classes = 10; }
@@ -68,6 +69,20 @@ fn tensors(split: &IdxSplit) -> Result<(Tensor<(Batch, Pixels)>, Tensor<(Batch,)
     Ok((x, y))
 }
 
+/// Median time of one inference forward pass over the first `batch` test samples.
+fn predict_latency_us<M: Model<Input = Tensor<(Batch, Pixels)>>>(model: &M, x: &Tensor<(Batch, Pixels)>, batch: usize) -> Result<f64, NnError> {
+    let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
+    let mut times: Vec<f64> = (0..if batch == 1 { 2000 } else { 300 })
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(model.forward(&xb));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 fn run(args: Args) -> Result<(), NnError> {
     if let Some(t) = args.threads {
         dimflow::tensor_core::kernels::set_num_threads(t);
@@ -94,6 +109,8 @@ fn run(args: Args) -> Result<(), NnError> {
     let logs = model.evaluate(&x_test, &y_test, 1024)?;
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
+    let (b1, b128) = (predict_latency_us(&model.model, &x_test, 1)?, predict_latency_us(&model.model, &x_test, 128)?);
+    println!("predict latency: batch 1: {b1:.1} us, batch 128: {b128:.1} us");
     let weights = args.out.join("weights.safetensors");
     save_weights(&weights, &model.model.params())?;
     println!("TensorBoard logs: {}  (tensorboard --logdir {})", args.out.join("tensorboard").display(), args.out.join("tensorboard").display());
