@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use dimflow::prelude::*;
 use dimflow::tensor_nn::activations::Activation;
+use dimflow::tensor_nn::data::Rows;
 use dimflow::tensor_nn::io::idx::{load_idx_dataset, IdxSplit};
 use dimflow::tensor_nn::io::safetensors::save_weights;
 use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
@@ -18,13 +19,17 @@ use dimflow::tensor_nn::sequential::Sequential;
 use dimflow::tensor_nn::train::callbacks::{CsvLogger, ModelCheckpoint};
 use dimflow::tensor_nn::train::tensorboard::TensorBoard;
 use dimflow::tensor_nn::train::{Compile, FitConfig};
-use dimflow::tensor_nn::data::Rows;
 use dimflow::tensor_nn::{Model, NnError};
 
 dims! { Batch; Pixels = 784; Classes = 10; }
 
+/// A batch of images.
+type Images = Tensor<(Batch, Pixels)>;
+/// Class indices, one per image.
+type Labels = Tensor<(Batch,)>;
+
 /// The model: swap this function for a `model!`-generated one with the same input and output.
-fn build_model(seed: u64) -> Result<impl Model<Input = Tensor<(Batch, Pixels)>, Output = Tensor<(Batch, Classes)>>, NnError> {
+fn build_model(seed: u64) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
     Sequential::builder(784, seed)
         .dense(128, Activation::Relu)
         .dense(10, Activation::Linear)
@@ -41,11 +46,21 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { data: "data/mnist".into(), epochs: 5, batch_size: 128, threads: None, out: "runs/mnist".into(), seed: 42 };
+    let mut a = Args {
+        data: "data/mnist".into(),
+        epochs: 5,
+        batch_size: 128,
+        threads: None,
+        out: "runs/mnist".into(),
+        seed: 42,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: `{v}` is not a whole number"));
+        let num = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number"))
+        };
         match flag.as_str() {
             "--data" => a.data = value()?.into(),
             "--epochs" => a.epochs = num(value()?)?,
@@ -62,7 +77,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn tensors(split: &IdxSplit) -> Result<(Tensor<(Batch, Pixels)>, Tensor<(Batch,)>), NnError> {
+fn tensors(split: &IdxSplit) -> Result<(Images, Labels), NnError> {
     let n = split.len();
     let x = Tensor::from_vec(split.images.clone(), &[n])?;
     let y = Tensor::from_vec(split.labels.clone(), &[n])?;
@@ -70,7 +85,7 @@ fn tensors(split: &IdxSplit) -> Result<(Tensor<(Batch, Pixels)>, Tensor<(Batch,)
 }
 
 /// Median time of one inference forward pass over the first `batch` test samples.
-fn predict_latency_us<M: Model<Input = Tensor<(Batch, Pixels)>>>(model: &M, x: &Tensor<(Batch, Pixels)>, batch: usize) -> Result<f64, NnError> {
+fn predict_latency_us<M: Model<Input = Images>>(model: &M, x: &Images, batch: usize) -> Result<f64, NnError> {
     let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
     let mut times: Vec<f64> = (0..if batch == 1 { 2000 } else { 300 })
         .map(|_| {
@@ -88,7 +103,13 @@ fn run(args: Args) -> Result<(), NnError> {
         dimflow::tensor_core::kernels::set_num_threads(t);
     }
     let (train, test) = load_idx_dataset(&args.data)?;
-    println!("{}: {} training and {} test samples of {} features", args.data.display(), train.len(), test.len(), train.features);
+    println!(
+        "{}: {} training and {} test samples of {} features",
+        args.data.display(),
+        train.len(),
+        test.len(),
+        train.features
+    );
     let (x_train, y_train) = tensors(&train)?;
     let (x_test, y_test) = tensors(&test)?;
 
@@ -98,23 +119,53 @@ fn run(args: Args) -> Result<(), NnError> {
         vec![Box::new(SparseCategoricalAccuracy::default())],
     );
     let mut tensorboard = TensorBoard::new(args.out.join("tensorboard"));
-    let mut checkpoint = ModelCheckpoint::new(args.out.join("checkpoint.safetensors").to_string_lossy().into_owned());
+    let mut checkpoint = ModelCheckpoint::new(
+        args.out
+            .join("checkpoint.safetensors")
+            .to_string_lossy()
+            .into_owned(),
+    );
     let mut csv = CsvLogger::new(args.out.join("training.csv"), false);
-    let config = FitConfig { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed, ..FitConfig::default() };
+    let config = FitConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        ..FitConfig::default()
+    };
     let started = std::time::Instant::now();
-    model.fit(&x_train, &y_train, &config, Some((&x_test, &y_test)), &mut [&mut tensorboard, &mut checkpoint, &mut csv])?;
+    model.fit(
+        &x_train,
+        &y_train,
+        &config,
+        Some((&x_test, &y_test)),
+        &mut [&mut tensorboard, &mut checkpoint, &mut csv],
+    )?;
     let secs = started.elapsed().as_secs_f64();
-    println!("trained {} samples/s ({secs:.1} s)", ((train.len() * args.epochs) as f64 / secs).round());
+    println!(
+        "trained {} samples/s ({secs:.1} s)",
+        ((train.len() * args.epochs) as f64 / secs).round()
+    );
 
     let logs = model.evaluate(&x_test, &y_test, 1024)?;
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
-    let (b1, b128) = (predict_latency_us(&model.model, &x_test, 1)?, predict_latency_us(&model.model, &x_test, 128)?);
+    let (b1, b128) = (
+        predict_latency_us(&model.model, &x_test, 1)?,
+        predict_latency_us(&model.model, &x_test, 128)?,
+    );
     println!("predict latency: batch 1: {b1:.1} us, batch 128: {b128:.1} us");
     let weights = args.out.join("weights.safetensors");
     save_weights(&weights, &model.model.params())?;
-    println!("TensorBoard logs: {}  (tensorboard --logdir {})", args.out.join("tensorboard").display(), args.out.join("tensorboard").display());
-    println!("checkpoint: {}  weights: {}", args.out.join("checkpoint.safetensors").display(), weights.display());
+    println!(
+        "TensorBoard logs: {}  (tensorboard --logdir {})",
+        args.out.join("tensorboard").display(),
+        args.out.join("tensorboard").display()
+    );
+    println!(
+        "checkpoint: {}  weights: {}",
+        args.out.join("checkpoint.safetensors").display(),
+        weights.display()
+    );
     Ok(())
 }
 
