@@ -1,4 +1,5 @@
-"""Side-by-side training of the same 784-128-10 MLP on MNIST (Adam 1e-3, batch 128,
+"""Side-by-side training of the same MLP (default 784-128-10; --hidden 1024 1024 for the large
+one) on MNIST (Adam 1e-3 or --sgd for SGD 0.01, batch 128 by default,
 sparse categorical cross-entropy on logits, test set as validation data): Keras (TensorFlow
 CPU), PyTorch (if installed) and Dimflow (examples/mnist.rs), at 1 and 2 threads.
 
@@ -64,14 +65,15 @@ def run_keras(args):
 
     xtr, ytr, xte, yte = load_mnist(args.data)
     keras.utils.set_random_seed(42)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
+    hidden = [keras.layers.Dense(w, activation="relu") for w in args.hidden]
+    model = keras.Sequential([keras.Input((784,)), *hidden, keras.layers.Dense(10)])
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
+        optimizer=keras.optimizers.SGD(0.01) if args.sgd else keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     t = time.perf_counter()
-    model.fit(xtr, ytr, batch_size=128, epochs=args.epochs, validation_data=(xte, yte), verbose=0)
+    model.fit(xtr, ytr, batch_size=args.batch_size, epochs=args.epochs, validation_data=(xte, yte), verbose=0)
     secs = time.perf_counter() - t
     _, acc = model.evaluate(xte, yte, batch_size=1024, verbose=0)
     call = lambda x: model(x, training=False)  # noqa: E731
@@ -90,16 +92,23 @@ def run_torch(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
     xtr, ytr, xte, yte = (torch.from_numpy(a) for a in load_mnist(args.data))
-    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    layers, width = [], 784
+    for w in args.hidden:
+        layers += [torch.nn.Linear(width, w), torch.nn.ReLU()]
+        width = w
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
+    if args.sgd:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(42)
     t = time.perf_counter()
     for _ in range(args.epochs):
         model.train()
         perm = torch.randperm(len(xtr), generator=gen)
-        for i in range(0, len(xtr), 128):
-            idx = perm[i : i + 128]
+        for i in range(0, len(xtr), args.batch_size):
+            idx = perm[i : i + args.batch_size]
             opt.zero_grad()
             loss = loss_fn(model(xtr[idx]), ytr[idx])
             loss.backward()
@@ -122,8 +131,9 @@ def run_torch(args):
 def run_dimflow(args):
     exe = os.path.join(ROOT, "target", "release", "examples", "mnist")
     out = subprocess.run(
-        [exe, "--data", args.data, "--epochs", str(args.epochs), "--batch-size", "128", "--threads", str(args.threads),
-         "--out", os.path.join("/tmp", f"dimflow-bench-{os.getpid()}")],
+        [exe, "--data", args.data, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+         "--threads", str(args.threads), "--hidden", ",".join(map(str, args.hidden)),
+         "--out", os.path.join("/tmp", f"dimflow-bench-{os.getpid()}")] + (["--sgd"] if args.sgd else []),
         check=True, capture_output=True, text=True,
     ).stdout
     num = lambda pat: float(re.search(pat, out).group(1))  # noqa: E731
@@ -143,6 +153,9 @@ def main():
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--data", default=os.path.join(ROOT, "data", "mnist"))
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, nargs="+", default=[128], help="hidden widths, e.g. 1024 1024")
+    p.add_argument("--sgd", action="store_true", help="SGD(0.01) instead of Adam(1e-3)")
     p.add_argument("--frameworks", nargs="+", default=["dimflow", "keras", "torch"])
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -153,7 +166,8 @@ def main():
     results = {}
     for fw in args.frameworks:
         for n in args.threads:
-            cmd = [sys.executable, __file__, "--one", fw, "--epochs", str(args.epochs), "--threads", str(n), "--data", args.data]
+            cmd = [sys.executable, __file__, "--one", fw, "--epochs", str(args.epochs), "--threads", str(n), "--data", args.data,
+                   "--batch-size", str(args.batch_size), "--hidden", *map(str, args.hidden)] + (["--sgd"] if args.sgd else [])
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 last = (r.stderr.strip().splitlines() or ["?"])[-1]

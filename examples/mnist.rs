@@ -1,5 +1,7 @@
 //! Run: `cargo run --release --example mnist -- [--data data/mnist] [--epochs 5] [--batch-size 128] [--threads 1] [--out runs/mnist]`
 //!
+//! `--hidden 1024,1024` changes the hidden layers, `--sgd` uses SGD (learning rate 0.01) instead of Adam.
+//!
 //! Trains a 784-128-10 MLP with Adam on MNIST (or any dataset in the same IDX layout under
 //! `--data`), showing a Keras-like progress bar, then prints the test accuracy and writes
 //! TensorBoard logs, a CSV log, a checkpoint and the final weights under `--out`.
@@ -29,9 +31,16 @@ type Images = Tensor<(Batch, Pixels)>;
 type Labels = Tensor<(Batch,)>;
 
 /// The model: swap this function for a `model!`-generated one with the same input and output.
-fn build_model(seed: u64) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
-    Sequential::builder(784, seed)
-        .dense(128, Activation::Relu)
+/// `hidden` lists the widths of the ReLU layers (default `[128]`: 784-128-10).
+fn build_model(
+    seed: u64,
+    hidden: &[usize],
+) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
+    hidden
+        .iter()
+        .fold(Sequential::builder(784, seed), |b, &units| {
+            b.dense(units, Activation::Relu)
+        })
         .dense(10, Activation::Linear)
         .build::<(Batch, Pixels), (Batch, Classes)>()
 }
@@ -43,6 +52,8 @@ struct Args {
     threads: Option<usize>,
     out: PathBuf,
     seed: u64,
+    hidden: Vec<usize>,
+    sgd: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
         threads: None,
         out: "runs/mnist".into(),
         seed: 42,
+        hidden: vec![128],
+        sgd: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,8 +81,12 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = Some(num(value()?)?.max(1)),
             "--out" => a.out = value()?.into(),
             "--seed" => a.seed = num(value()?)? as u64,
+            "--hidden" => {
+                a.hidden = value()?.split(',').map(|w| num(w.trim().to_string())).collect::<Result<_, _>>()?
+            }
+            "--sgd" => a.sgd = true,
             "-h" | "--help" => {
-                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N]".into())
+                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sgd]".into())
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
@@ -113,8 +130,13 @@ fn run(args: Args) -> Result<(), NnError> {
     let (x_train, y_train) = tensors(&train)?;
     let (x_test, y_test) = tensors(&test)?;
 
-    let mut model = build_model(args.seed)?.compile(
-        Optimizer::adam(0.001),
+    let optimizer = if args.sgd {
+        Optimizer::sgd(0.01)
+    } else {
+        Optimizer::adam(0.001)
+    };
+    let mut model = build_model(args.seed, &args.hidden)?.compile(
+        optimizer,
         SparseCategoricalCrossentropy::from_logits(),
         vec![Box::new(SparseCategoricalAccuracy::default())],
     );
