@@ -261,3 +261,26 @@ fn build_rejects_shapes_that_do_not_fit_the_layers() {
         "{err}"
     );
 }
+
+#[test]
+fn small_and_large_batches_give_the_same_outputs() {
+    // Batches of ≤ 4 rows take the axpy path, larger ones the GEMM: both must agree row by row.
+    let model = Sequential::builder(3, 5)
+        .dense(7, Activation::Tanh)
+        .dense(2, Activation::Linear)
+        .build::<(Batch, In), (Batch, Out)>()
+        .unwrap();
+    let x = Tensor::<(Batch, In)>::from_fn(&[9], |i| ((i[0] * 3 + i[1]) as f32 * 0.61).cos());
+    let all = model.forward(&x).to_vec();
+    for r in 0..9 {
+        let one = Tensor::<(Batch, In)>::from_vec(x.to_vec()[r * 3..r * 3 + 3].to_vec(), &[1]).unwrap();
+        let y = model.forward(&one).to_vec();
+        for j in 0..2 {
+            assert!(
+                (y[j] - all[r * 2 + j]).abs() < 1e-5,
+                "row {r}: {y:?} vs {:?}",
+                &all[r * 2..r * 2 + 2]
+            );
+        }
+    }
+}
