@@ -430,3 +430,32 @@ where
         .collect::<Result<Vec<_>>>()?;
     M::Output::concat_rows(&parts)
 }
+
+/// As [`predict`], with the batches spread over the kernels' thread pool (its size is
+/// `tensor_core::kernels::num_threads()`); the result is identical to [`predict`]'s.
+///
+/// # Errors
+/// When `x` has no samples.
+pub fn predict_parallel<M>(model: &M, x: &M::Input, batch_size: usize) -> Result<M::Output>
+where
+    M: Model + Sync,
+    M::Input: Rows + Sync + Send,
+    M::Output: Rows + Send,
+{
+    use rayon::prelude::*;
+    let n = x.num_rows();
+    let bs = batch_size.max(1);
+    if n <= bs {
+        return Ok(model.forward(x));
+    }
+    let parts = tensor_core::kernels::threads::install(|| {
+        (0..batches(n, bs))
+            .into_par_iter()
+            .map(|b| {
+                let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+                Ok(model.forward(&x.gather_rows(&idx)?))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    M::Output::concat_rows(&parts)
+}
