@@ -159,6 +159,78 @@ fn same_seed_same_weights_and_resume_is_bit_for_bit() {
 }
 
 #[test]
+fn resume_with_dropout_is_bit_for_bit() {
+    // Dropout's mask stream position is a non-trainable parameter, so it is checkpointed.
+    let (x, y) = blobs(90);
+    let dir = std::env::temp_dir().join(format!("tensor-nn-resume-dropout-{}", std::process::id()));
+    let build = || {
+        Sequential::builder(2, 9)
+            .dense(16, Activation::Relu)
+            .dropout(0.3)
+            .dense(3, Activation::Linear)
+            .build::<(Batch, Feat), (Batch, Classes)>()
+            .unwrap()
+            .compile(
+                Optimizer::adam(0.01),
+                SparseCategoricalCrossentropy::from_logits(),
+                vec![],
+            )
+    };
+    let mut straight = build();
+    straight.fit(&x, &y, &quiet(3), None, &mut []).unwrap();
+    let mut first = build();
+    let mut ckpt = ModelCheckpoint::new(dir.join("c.safetensors").to_string_lossy().into_owned());
+    first.fit(&x, &y, &quiet(1), None, &mut [&mut ckpt]).unwrap();
+    let mut resumed = build();
+    let Trainer { model, optimizer, .. } = &mut resumed;
+    let info = load_checkpoint(&ckpt.saved[0], &mut model.params_mut(), optimizer).unwrap();
+    resumed
+        .fit(
+            &x,
+            &y,
+            &FitConfig {
+                initial_epoch: info.epoch,
+                ..quiet(3)
+            },
+            None,
+            &mut [],
+        )
+        .unwrap();
+    let bits = |t: &Trainer<Net>| -> Vec<u32> {
+        t.model
+            .params()
+            .iter()
+            .flat_map(|p| p.value.iter().map(|v| v.to_bits()))
+            .collect()
+    };
+    assert_eq!(bits(&resumed), bits(&straight));
+    // Negative control: the same resume with the stream position reset draws other masks.
+    let mut reset = build();
+    let Trainer { model, optimizer, .. } = &mut reset;
+    load_checkpoint(&ckpt.saved[0], &mut model.params_mut(), optimizer).unwrap();
+    for p in reset.model.params_mut() {
+        if p.name == "dropout1.seed_generator_state" {
+            assert_ne!(p.value, &[0.0; 4], "the checkpoint advanced the stream");
+            p.value.fill(0.0);
+        }
+    }
+    reset
+        .fit(
+            &x,
+            &y,
+            &FitConfig {
+                initial_epoch: 1,
+                ..quiet(3)
+            },
+            None,
+            &mut [],
+        )
+        .unwrap();
+    assert_ne!(bits(&reset), bits(&straight));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn constraints_hold_after_every_update() {
     let (x, y) = blobs(60);
     let mut t = net(2).with_constraint(
