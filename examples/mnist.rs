@@ -1,5 +1,7 @@
 //! Run: `cargo run --release --example mnist -- [--data data/mnist] [--epochs 5] [--batch-size 128] [--threads 1] [--out runs/mnist]`
 //!
+//! `--hidden 1024,1024` changes the hidden layers, `--sgd` uses SGD (learning rate 0.01) instead of Adam.
+//!
 //! Trains a 784-128-10 MLP with Adam on MNIST (or any dataset in the same IDX layout under
 //! `--data`), showing a Keras-like progress bar, then prints the test accuracy and writes
 //! TensorBoard logs, a CSV log, a checkpoint and the final weights under `--out`.
@@ -9,6 +11,7 @@ use std::process::ExitCode;
 
 use dimflow::prelude::*;
 use dimflow::tensor_nn::activations::Activation;
+use dimflow::tensor_nn::data::Rows;
 use dimflow::tensor_nn::io::idx::{load_idx_dataset, IdxSplit};
 use dimflow::tensor_nn::io::safetensors::save_weights;
 use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
@@ -22,12 +25,22 @@ use dimflow::tensor_nn::{Model, NnError};
 
 dims! { Batch; Pixels = 784; Classes = 10; }
 
+/// A batch of images.
+type Images = Tensor<(Batch, Pixels)>;
+/// Class indices, one per image.
+type Labels = Tensor<(Batch,)>;
+
 /// The model: swap this function for a `model!`-generated one with the same input and output.
+/// `hidden` lists the widths of the ReLU layers (default `[128]`: 784-128-10).
 fn build_model(
     seed: u64,
-) -> Result<impl Model<Input = Tensor<(Batch, Pixels)>, Output = Tensor<(Batch, Classes)>>, NnError> {
-    Sequential::builder(784, seed)
-        .dense(128, Activation::Relu)
+    hidden: &[usize],
+) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
+    hidden
+        .iter()
+        .fold(Sequential::builder(784, seed), |b, &units| {
+            b.dense(units, Activation::Relu)
+        })
         .dense(10, Activation::Linear)
         .build::<(Batch, Pixels), (Batch, Classes)>()
 }
@@ -39,6 +52,8 @@ struct Args {
     threads: Option<usize>,
     out: PathBuf,
     seed: u64,
+    hidden: Vec<usize>,
+    sgd: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
         threads: None,
         out: "runs/mnist".into(),
         seed: 42,
+        hidden: vec![128],
+        sgd: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,8 +81,12 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = Some(num(value()?)?.max(1)),
             "--out" => a.out = value()?.into(),
             "--seed" => a.seed = num(value()?)? as u64,
+            "--hidden" => {
+                a.hidden = value()?.split(',').map(|w| num(w.trim().to_string())).collect::<Result<_, _>>()?
+            }
+            "--sgd" => a.sgd = true,
             "-h" | "--help" => {
-                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N]".into())
+                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sgd]".into())
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
@@ -73,11 +94,25 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn tensors(split: &IdxSplit) -> Result<(Tensor<(Batch, Pixels)>, Tensor<(Batch,)>), NnError> {
+fn tensors(split: &IdxSplit) -> Result<(Images, Labels), NnError> {
     let n = split.len();
     let x = Tensor::from_vec(split.images.clone(), &[n])?;
     let y = Tensor::from_vec(split.labels.clone(), &[n])?;
     Ok((x, y))
+}
+
+/// Median time of one inference forward pass over the first `batch` test samples.
+fn predict_latency_us<M: Model<Input = Images>>(model: &M, x: &Images, batch: usize) -> Result<f64, NnError> {
+    let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
+    let mut times: Vec<f64> = (0..if batch == 1 { 2000 } else { 300 })
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(model.forward(&xb));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 fn run(args: Args) -> Result<(), NnError> {
@@ -95,8 +130,13 @@ fn run(args: Args) -> Result<(), NnError> {
     let (x_train, y_train) = tensors(&train)?;
     let (x_test, y_test) = tensors(&test)?;
 
-    let mut model = build_model(args.seed)?.compile(
-        Optimizer::adam(0.001),
+    let optimizer = if args.sgd {
+        Optimizer::sgd(0.01)
+    } else {
+        Optimizer::adam(0.001)
+    };
+    let mut model = build_model(args.seed, &args.hidden)?.compile(
+        optimizer,
         SparseCategoricalCrossentropy::from_logits(),
         vec![Box::new(SparseCategoricalAccuracy::default())],
     );
@@ -131,6 +171,11 @@ fn run(args: Args) -> Result<(), NnError> {
     let logs = model.evaluate(&x_test, &y_test, 1024)?;
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
+    let (b1, b128) = (
+        predict_latency_us(&model.model, &x_test, 1)?,
+        predict_latency_us(&model.model, &x_test, 128)?,
+    );
+    println!("predict latency: batch 1: {b1:.1} us, batch 128: {b128:.1} us");
     let weights = args.out.join("weights.safetensors");
     save_weights(&weights, &model.model.params())?;
     println!(

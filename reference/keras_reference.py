@@ -91,6 +91,45 @@ OPTIMIZERS = {
 OUT["quadratic"] = QUAD
 OUT["optimizers"] = {name: quad_trajectory(make) for name, make in OPTIMIZERS.items()}
 
+# ---------------------------------------------------------------- tiny MLP
+# 3 -> 4 (tanh) -> 2 (linear), MSE, 8 samples; fixed weights; 10 steps per optimizer.
+mrng = np.random.default_rng(7)
+MLP = {
+    "x": mrng.normal(size=(8, 3)).astype(F32),
+    "y": mrng.normal(size=(8, 2)).astype(F32),
+    "w": [
+        mrng.normal(scale=0.5, size=(3, 4)).astype(F32),
+        mrng.normal(scale=0.1, size=(4,)).astype(F32),
+        mrng.normal(scale=0.5, size=(4, 2)).astype(F32),
+        mrng.normal(scale=0.1, size=(2,)).astype(F32),
+    ],
+}
+
+
+def mlp_trajectory(make_opt, steps=10):
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)]
+    )
+    model.set_weights(MLP["w"])
+    opt = make_opt()
+    loss_fn = keras.losses.MeanSquaredError()
+    traj = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(tf.constant(MLP["y"]), model(tf.constant(MLP["x"]), training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        traj.append({"loss": float(loss), "weights": [np.asarray(v.numpy()).tolist() for v in model.trainable_variables]})
+    return traj
+
+
+OUT["mlp"] = {"x": MLP["x"].tolist(), "y": MLP["y"].tolist(), "w0": [w.tolist() for w in MLP["w"]]}
+OUT["mlp_trajectories"] = {
+    name: mlp_trajectory(OPTIMIZERS[name])
+    for name in ["sgd_lr0.1", "momentum", "nesterov", "adam_lr0.1", "amsgrad", "adamw", "adagrad_lr0.5",
+                 "adadelta_lr1", "rmsprop", "rmsprop_centered_momentum", "ftrl_reg", "sgd_global_clipnorm"]
+}
+
 # ---------------------------------------------------------------- schedules
 SCHEDULES = {
     "exponential": S.ExponentialDecay(0.1, decay_steps=4, decay_rate=0.3),

@@ -100,7 +100,7 @@ impl Constraint for NonNeg {
     fn apply(&self, value: &mut [f32], shape: &[usize]) -> Result<()> {
         check_len("NonNeg", "value", shape.iter().product(), value.len())?;
         for v in value.iter_mut() {
-            if !(*v >= 0.0) {
+            if v.is_nan() || *v < 0.0 {
                 *v = 0.0;
             }
         }

@@ -22,7 +22,7 @@ pub fn seeded_rng(seed: u64) -> NnRng {
 }
 
 /// `stddev` of a standard normal truncated to ±2 (Keras' correction constant).
-const TRUNCATED_STDDEV: f32 = 0.879_625_661_034_239_8;
+const TRUNCATED_STDDEV: f32 = 0.879_625_7;
 
 /// How a parameter's initial values are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]

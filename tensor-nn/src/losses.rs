@@ -86,7 +86,7 @@ pub trait Loss: Send + Sync {
         batch: usize,
         sample_weight: Option<&[f32]>,
     ) -> Result<LossOutput> {
-        if batch == 0 || y_pred.len() % batch != 0 || y_pred.is_empty() {
+        if batch == 0 || !y_pred.len().is_multiple_of(batch) || y_pred.is_empty() {
             return Err(NnError::invalid(
                 self.name(),
                 format!("{} predictions do not split into {batch} samples", y_pred.len()),

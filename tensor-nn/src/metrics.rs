@@ -51,7 +51,7 @@ fn ratio(num: f64, den: f64) -> f32 {
 }
 
 fn features(op: &'static str, len: usize, batch: usize) -> Result<usize> {
-    if batch == 0 || len % batch != 0 {
+    if batch == 0 || !len.is_multiple_of(batch) {
         return Err(NnError::invalid(
             op,
             format!("{len} predictions do not split into {batch} samples"),

@@ -427,3 +427,48 @@ fn constraints_match_keras() {
         assert_close(name, &v, &floats(&c[name]), 1e-6, 1e-7);
     }
 }
+
+tensor_macros::dims! { crate = ::tensor_core; Batch; In = 3; Out = 2; }
+
+#[test]
+fn optimizer_trajectories_match_keras_on_a_tiny_mlp() {
+    use tensor_core::Tensor;
+    use tensor_nn::activations::Activation;
+    use tensor_nn::sequential::Sequential;
+    use tensor_nn::train::Compile;
+    use tensor_nn::Model;
+
+    let r = reference();
+    let m = &r["mlp"];
+    let x = Tensor::<(Batch, In)>::from_vec(floats(&m["x"]), &[8]).unwrap();
+    let y = Tensor::<(Batch, Out)>::from_vec(floats(&m["y"]), &[8]).unwrap();
+    let w0: Vec<Vec<f32>> = m["w0"].as_array().unwrap().iter().map(floats).collect();
+    let cases = r["mlp_trajectories"].as_object().unwrap();
+    assert_eq!(cases.len(), 12);
+    for (name, traj) in cases {
+        let model = Sequential::builder(3, 0)
+            .dense(4, Activation::Tanh)
+            .dense(2, Activation::Linear)
+            .build::<(Batch, In), (Batch, Out)>()
+            .unwrap();
+        let mut t = model.compile(optimizer(name), MeanSquaredError::default(), vec![]);
+        for (p, w) in t.model.params_mut().into_iter().zip(&w0) {
+            p.value.copy_from_slice(w);
+        }
+        for (step, want) in traj.as_array().unwrap().iter().enumerate() {
+            let loss = t.train_step(&x, &y).unwrap();
+            let what = format!("{name} step {}", step + 1);
+            assert_close(
+                &format!("{what} loss"),
+                &[loss],
+                &floats(&want["loss"]),
+                1e-5,
+                1e-7,
+            );
+            let got: Vec<f32> = t.model.params().iter().flat_map(|p| p.value.to_vec()).collect();
+            // Gradients come from our own backward pass (a different summation order from
+            // TensorFlow's matmuls): 1e-6 relative, with a 5e-7 absolute floor for weights near 0.
+            assert_close(&what, &got, &floats(&want["weights"]), 1e-6, 5e-7);
+        }
+    }
+}

@@ -33,8 +33,8 @@ mod float;
 pub mod parallel;
 pub mod preprocessing;
 pub mod record_batch;
-pub mod rows;
 mod rng;
+pub mod rows;
 pub mod schema;
 pub mod stages;
 

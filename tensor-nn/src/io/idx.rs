@@ -213,7 +213,7 @@ pub fn read_idx_split(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Res
     } else {
         1.0
     };
-    let features = if n == 0 { 0 } else { img.len() / n };
+    let features = img.len().checked_div(n).unwrap_or(0);
     Ok(IdxSplit {
         images: img.to_f32().into_iter().map(|x| x * scale).collect(),
         features,

@@ -20,11 +20,7 @@ fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn serialize(
-    path: &Path,
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
-    metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
+fn serialize(path: &Path, tensors: Vec<Named>, metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
     let mut views = Vec::with_capacity(tensors.len());
     for (name, shape, bytes) in &tensors {
         let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
@@ -46,7 +42,10 @@ pub fn save_weights(path: impl AsRef<Path>, params: &[ParamRef<'_>]) -> Result<(
     write_atomic(path, &serialize(path, tensors, None)?)
 }
 
-fn param_tensors(params: &[ParamRef<'_>]) -> Result<Vec<(String, Vec<usize>, Vec<u8>)>> {
+/// A tensor to serialize: name, shape, little-endian bytes.
+type Named = (String, Vec<usize>, Vec<u8>);
+
+fn param_tensors(params: &[ParamRef<'_>]) -> Result<Vec<Named>> {
     let mut seen = std::collections::BTreeSet::new();
     params
         .iter()

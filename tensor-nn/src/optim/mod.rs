@@ -191,8 +191,15 @@ impl Optimizer {
             }
         }
         let trainable: Vec<usize> = (0..params.len()).filter(|&i| params[i].trainable).collect();
-        for &i in &trainable {
-            grads.push(params[i].grad.to_vec());
+        // Gradients are copied only when clipping has to change them.
+        let clipping = match self.clip {
+            Some(GradientClip::Value(v) | GradientClip::Norm(v) | GradientClip::GlobalNorm(v)) => v > 0.0,
+            None => false,
+        };
+        if clipping {
+            for &i in &trainable {
+                grads.push(params[i].grad.to_vec());
+            }
         }
         match self.clip {
             Some(GradientClip::Value(v)) if v > 0.0 => grads.iter_mut().for_each(|g| clip_by_value(g, v)),
@@ -210,15 +217,19 @@ impl Optimizer {
         }
         let step = self.iterations + 1;
         let names = self.rule.slot_names();
-        for (&i, g) in trainable.iter().zip(&grads) {
+        for (j, &i) in trainable.iter().enumerate() {
             let p = &mut params[i];
+            let g: &[f32] = if clipping { &grads[j] } else { p.grad };
             let n = p.value.len();
             let rule = &self.rule;
-            let slots = self.slots.entry(p.name.to_string()).or_insert_with(|| {
-                (0..names.len())
-                    .map(|k| vec![rule.initial_slot_value(k); n])
-                    .collect()
-            });
+            let slots = match self.slots.get_mut(p.name) {
+                Some(s) => s,
+                None => self.slots.entry(p.name.to_string()).or_insert_with(|| {
+                    (0..names.len())
+                        .map(|k| vec![rule.initial_slot_value(k); n])
+                        .collect()
+                }),
+            };
             rule.update(step, lr, p.value, g, slots);
         }
         self.iterations = step;

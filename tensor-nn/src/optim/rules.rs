@@ -126,19 +126,21 @@ impl UpdateRule for Adam {
         let eps = self.epsilon as f32;
         let alpha = lr * (1.0 - b2p).sqrt() / (1.0 - b1p);
         let (c1, c2) = (one_minus(self.beta_1), one_minus(self.beta_2));
-        let (m, rest) = slots.split_at_mut(1);
-        let (vel, rest) = rest.split_at_mut(1);
-        for i in 0..value.len() {
-            let g = grad[i];
-            m[0][i] += (g - m[0][i]) * c1;
-            vel[0][i] += (g * g - vel[0][i]) * c2;
-            let v = if self.amsgrad {
-                rest[0][i] = rest[0][i].max(vel[0][i]);
-                rest[0][i]
-            } else {
-                vel[0][i]
-            };
-            value[i] -= (m[0][i] * alpha) / (v.sqrt() + eps);
+        let [m, vel, rest @ ..] = slots else { return };
+        let moments = value.iter_mut().zip(grad).zip(m.iter_mut()).zip(vel.iter_mut());
+        if self.amsgrad {
+            for ((((x, &g), m), v), vhat) in moments.zip(rest[0].iter_mut()) {
+                *m += (g - *m) * c1;
+                *v += (g * g - *v) * c2;
+                *vhat = vhat.max(*v);
+                *x -= (*m * alpha) / (vhat.sqrt() + eps);
+            }
+        } else {
+            for (((x, &g), m), v) in moments {
+                *m += (g - *m) * c1;
+                *v += (g * g - *v) * c2;
+                *x -= (*m * alpha) / (v.sqrt() + eps);
+            }
         }
     }
 }

@@ -7,6 +7,9 @@ use crate::init::{Initializer, NnRng};
 use crate::model::{ParamMut, ParamRef};
 use crate::regularizers::Regularizer;
 
+/// Up to this many rows, the forward pass uses axpy loops instead of a packed GEMM.
+const SMALL_BATCH: usize = 4;
+
 /// Dense layer: kernel `(inputs, units)`, bias `(units,)`.
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -85,7 +88,17 @@ impl Dense {
         for _ in 0..rows {
             y.extend_from_slice(&self.bias);
         }
-        if rows > 0 && k > 0 && n > 0 {
+        if rows > 0 && rows <= SMALL_BATCH {
+            // A packed GEMM would repack the whole kernel for a handful of rows; a row-by-row
+            // axpy over the row-major kernel streams it once and vectorises.
+            for (xr, yr) in x.chunks(k).zip(y.chunks_mut(n)) {
+                for (&xi, wr) in xr.iter().zip(self.kernel.chunks(n)) {
+                    for (o, &w) in yr.iter_mut().zip(wr) {
+                        *o += xi * w;
+                    }
+                }
+            }
+        } else if rows > 0 && k > 0 && n > 0 {
             gemm(GemmArgs {
                 m: rows,
                 n,

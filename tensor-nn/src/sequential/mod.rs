@@ -185,11 +185,6 @@ impl<I: Shape, O: Shape> Sequential<I, O> {
         &self.layers
     }
 
-    fn rows_of(&self, x: &Tensor<I>) -> (usize, std::borrow::Cow<'_, [f32]>) {
-        let rows = x.num_rows();
-        (rows, std::borrow::Cow::Owned(x.values().into_owned()))
-    }
-
     fn output(&self, y: Vec<f32>, rows: usize) -> Tensor<O> {
         Tensor::from_vec_dims(y, &[rows, self.output_features])
             .expect("Sequential::build checked the output shape")
@@ -216,12 +211,13 @@ impl<I: Shape, O: Shape> Model for Sequential<I, O> {
     /// inner dims).
     fn forward(&self, input: &Tensor<I>) -> Tensor<O> {
         self.check_input(input);
-        let (rows, x) = self.rows_of(input);
-        let mut h = x.into_owned();
+        let rows = input.num_rows();
+        let x = input.values();
+        let mut h: Option<Vec<f32>> = None;
         for l in &self.layers {
-            h = l.forward(&h, rows);
+            h = Some(l.forward(h.as_deref().unwrap_or(&x), rows));
         }
-        self.output(h, rows)
+        self.output(h.unwrap_or_else(|| x.into_owned()), rows)
     }
 
     /// # Panics

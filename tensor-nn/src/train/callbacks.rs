@@ -90,11 +90,11 @@ impl Mode {
 }
 
 fn snapshot(model: &dyn ModelParams) -> Vec<Vec<f32>> {
-    model.params().iter().map(|p| p.value.to_vec()).collect()
+    model.param_refs().iter().map(|p| p.value.to_vec()).collect()
 }
 
 fn restore(model: &mut dyn ModelParams, weights: &[Vec<f32>]) {
-    for (p, w) in model.params_mut().into_iter().zip(weights) {
+    for (p, w) in model.param_muts().into_iter().zip(weights) {
         p.value.copy_from_slice(w);
     }
 }
@@ -343,7 +343,7 @@ impl Callback for TerminateOnNaN {
         }
         let tensor = state
             .model
-            .params()
+            .param_refs()
             .iter()
             .find_map(|p| {
                 p.value
@@ -475,7 +475,7 @@ impl Callback for ModelCheckpoint {
             self.best = Some(current);
         }
         let path = PathBuf::from(self.filepath.replace("{epoch}", &(epoch + 1).to_string()));
-        let params = state.model.params();
+        let params = state.model.param_refs();
         if self.save_weights_only {
             save_weights(&path, &params)?;
         } else {

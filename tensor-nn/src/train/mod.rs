@@ -137,23 +137,25 @@ pub trait Compile: Model + Sized {
 impl<M: Model> Compile for M {}
 
 /// The model's parameters as the callbacks see them.
+///
+/// Its methods are named apart from [`Model`]'s so both traits can be in scope.
 pub trait ModelParams {
-    /// Every parameter.
-    fn params(&self) -> Vec<ParamRef<'_>>;
-    /// Every parameter with its gradient.
-    fn params_mut(&mut self) -> Vec<ParamMut<'_>>;
+    /// Every parameter ([`Model::params`]).
+    fn param_refs(&self) -> Vec<ParamRef<'_>>;
+    /// Every parameter with its gradient ([`Model::params_mut`]).
+    fn param_muts(&mut self) -> Vec<ParamMut<'_>>;
     /// See [`Model::relu_zero_fractions`].
-    fn relu_zero_fractions(&self) -> Vec<(String, f32)>;
+    fn zero_fractions(&self) -> Vec<(String, f32)>;
 }
 
 impl<M: Model> ModelParams for M {
-    fn params(&self) -> Vec<ParamRef<'_>> {
+    fn param_refs(&self) -> Vec<ParamRef<'_>> {
         Model::params(self)
     }
-    fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
+    fn param_muts(&mut self) -> Vec<ParamMut<'_>> {
         Model::params_mut(self)
     }
-    fn relu_zero_fractions(&self) -> Vec<(String, f32)> {
+    fn zero_fractions(&self) -> Vec<(String, f32)> {
         Model::relu_zero_fractions(self)
     }
 }
@@ -426,5 +428,34 @@ where
             Ok(model.forward(&x.gather_rows(&idx)?))
         })
         .collect::<Result<Vec<_>>>()?;
+    M::Output::concat_rows(&parts)
+}
+
+/// As [`predict`], with the batches spread over the kernels' thread pool (its size is
+/// `tensor_core::kernels::num_threads()`); the result is identical to [`predict`]'s.
+///
+/// # Errors
+/// When `x` has no samples.
+pub fn predict_parallel<M>(model: &M, x: &M::Input, batch_size: usize) -> Result<M::Output>
+where
+    M: Model + Sync,
+    M::Input: Rows + Sync + Send,
+    M::Output: Rows + Send,
+{
+    use rayon::prelude::*;
+    let n = x.num_rows();
+    let bs = batch_size.max(1);
+    if n <= bs {
+        return Ok(model.forward(x));
+    }
+    let parts = tensor_core::kernels::threads::install(|| {
+        (0..batches(n, bs))
+            .into_par_iter()
+            .map(|b| {
+                let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+                Ok(model.forward(&x.gather_rows(&idx)?))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
     M::Output::concat_rows(&parts)
 }

@@ -64,7 +64,7 @@ impl Callback for ProgressBar {
     fn on_train_batch_end(&mut self, step: usize, logs: &Logs, _state: &mut TrainState<'_>) -> Result<()> {
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64 + 1);
-            if step % 10 == 0 || step + 1 == self.steps {
+            if step.is_multiple_of(10) || step + 1 == self.steps {
                 bar.set_message(format_logs(logs));
             }
         }

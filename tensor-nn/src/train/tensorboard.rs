@@ -323,7 +323,7 @@ impl Callback for TensorBoard {
                 let mut values: Vec<(&str, f32)> = tags.iter().map(|(k, v)| (k.as_str(), *v)).collect();
                 let relu: Vec<(String, f32)> = state
                     .model
-                    .relu_zero_fractions()
+                    .zero_fractions()
                     .into_iter()
                     .map(|(k, v)| (format!("relu_zero_fraction/{k}"), v))
                     .collect();
@@ -347,7 +347,7 @@ impl Callback for TensorBoard {
         train.extend(
             state
                 .model
-                .relu_zero_fractions()
+                .zero_fractions()
                 .into_iter()
                 .map(|(k, v)| (format!("relu_zero_fraction/{k}"), v)),
         );
@@ -356,8 +356,8 @@ impl Callback for TensorBoard {
                 step,
                 &train.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
             )?;
-            if self.histogram_freq > 0 && epoch % self.histogram_freq == 0 {
-                for p in state.model.params() {
+            if self.histogram_freq > 0 && epoch.is_multiple_of(self.histogram_freq) {
+                for p in state.model.param_refs() {
                     w.histogram(step, &format!("{}/histogram", p.name), p.value)?;
                 }
             }
