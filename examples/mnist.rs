@@ -1,6 +1,8 @@
 //! Run: `cargo run --release --example mnist -- [--data data/mnist] [--epochs 5] [--batch-size 128] [--threads 1] [--out runs/mnist]`
 //!
-//! `--hidden 1024,1024` changes the hidden layers, `--sgd` uses SGD (learning rate 0.01) instead of Adam.
+//! The default model is declared with `model!` (fused training step); `--sequential` uses the
+//! run-time `Sequential` builder instead, and `--hidden 1024,1024` (which implies it) changes
+//! the hidden layers. `--sgd` uses SGD (learning rate 0.01) instead of Adam.
 //!
 //! Trains a 784-128-10 MLP with Adam on MNIST (or any dataset in the same IDX layout under
 //! `--data`), showing a Keras-like progress bar, then prints the test accuracy and writes
@@ -30,8 +32,16 @@ type Images = Tensor<(Batch, Pixels)>;
 /// Class indices, one per image.
 type Labels = Tensor<(Batch,)>;
 
-/// The model: swap this function for a `model!`-generated one with the same input and output.
-/// `hidden` lists the widths of the ReLU layers (default `[128]`: 784-128-10).
+model! {
+    /// The default classifier, 784-128-10: `model!` checks its shapes while compiling and
+    /// generates its forward pass and a fused training step (no tape).
+    pub struct Mlp: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden = 128), Relu, Dense(Classes)
+    }
+}
+
+/// The run-time alternative (`--sequential` or `--hidden`): the same kind of MLP built at run
+/// time. `hidden` lists the widths of the ReLU layers.
 fn build_model(
     seed: u64,
     hidden: &[usize],
@@ -53,6 +63,7 @@ struct Args {
     out: PathBuf,
     seed: u64,
     hidden: Vec<usize>,
+    sequential: bool,
     sgd: bool,
 }
 
@@ -65,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         out: "runs/mnist".into(),
         seed: 42,
         hidden: vec![128],
+        sequential: false,
         sgd: false,
     };
     let mut it = std::env::args().skip(1);
@@ -82,11 +94,13 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = value()?.into(),
             "--seed" => a.seed = num(value()?)? as u64,
             "--hidden" => {
-                a.hidden = value()?.split(',').map(|w| num(w.trim().to_string())).collect::<Result<_, _>>()?
+                a.hidden = value()?.split(',').map(|w| num(w.trim().to_string())).collect::<Result<_, _>>()?;
+                a.sequential = true;
             }
             "--sgd" => a.sgd = true,
+            "--sequential" => a.sequential = true,
             "-h" | "--help" => {
-                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sgd]".into())
+                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sequential] [--sgd]".into())
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
@@ -127,15 +141,36 @@ fn run(args: Args) -> Result<(), NnError> {
         test.len(),
         train.features
     );
-    let (x_train, y_train) = tensors(&train)?;
-    let (x_test, y_test) = tensors(&test)?;
+    let data = (tensors(&train)?, tensors(&test)?);
+    if args.sequential {
+        println!(
+            "model: run-time Sequential 784-{}-10",
+            args.hidden
+                .iter()
+                .map(|h| h.to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        );
+        train_and_report(build_model(args.seed, &args.hidden)?, &args, train.len(), data)
+    } else {
+        println!("model: model! Mlp 784-128-10 (fused training step)");
+        train_and_report(Mlp::new(args.seed), &args, train.len(), data)
+    }
+}
 
+/// Compiles, fits, evaluates and saves any model with MNIST's input and output.
+fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>(
+    model: M,
+    args: &Args,
+    train_len: usize,
+    ((x_train, y_train), (x_test, y_test)): ((Images, Labels), (Images, Labels)),
+) -> Result<(), NnError> {
     let optimizer = if args.sgd {
         Optimizer::sgd(0.01)
     } else {
         Optimizer::adam(0.001)
     };
-    let mut model = build_model(args.seed, &args.hidden)?.compile(
+    let mut model = model.compile(
         optimizer,
         SparseCategoricalCrossentropy::from_logits(),
         vec![Box::new(SparseCategoricalAccuracy::default())],
@@ -165,7 +200,7 @@ fn run(args: Args) -> Result<(), NnError> {
     let secs = started.elapsed().as_secs_f64();
     println!(
         "trained {} samples/s ({secs:.1} s)",
-        ((train.len() * args.epochs) as f64 / secs).round()
+        ((train_len * args.epochs) as f64 / secs).round()
     );
 
     let logs = model.evaluate(&x_test, &y_test, 1024)?;
