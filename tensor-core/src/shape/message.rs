@@ -77,6 +77,14 @@ impl ConstMsg {
     }
 }
 
+impl ConstMsg {
+    /// Ends const evaluation (a compile error when evaluated in a `const` item) with the
+    /// message built so far.
+    pub const fn fail(&self) -> ! {
+        panic!("{}", self.as_str())
+    }
+}
+
 impl Default for ConstMsg {
     fn default() -> Self {
         Self::new()
@@ -96,6 +104,6 @@ pub const fn check_reshape<S: Shape, S2: Shape>() {
             .push_shape(S2::NAMES, S2::STATIC)
             .push(" has ")
             .push_num(super::static_numel(S2::STATIC));
-        panic!("{}", msg.as_str());
+        msg.fail();
     }
 }

@@ -4,66 +4,13 @@
 
 use tensor_core::Dim;
 
-/// A fixed-capacity message built in const context.
-struct Msg {
-    buf: [u8; 400],
-    len: usize,
-}
-
-impl Msg {
-    const fn new() -> Self {
-        Msg {
-            buf: [0; 400],
-            len: 0,
-        }
-    }
-
-    const fn push(mut self, s: &str) -> Self {
-        let b = s.as_bytes();
-        let mut i = 0;
-        while i < b.len() && self.len < self.buf.len() {
-            self.buf[self.len] = b[i];
-            self.len += 1;
-            i += 1;
-        }
-        self
-    }
-
-    const fn push_usize(mut self, mut v: usize) -> Self {
-        let mut digits = [0u8; 20];
-        let mut n = 0;
-        loop {
-            digits[n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        while n > 0 && self.len < self.buf.len() {
-            n -= 1;
-            self.buf[self.len] = digits[n];
-            self.len += 1;
-        }
-        self
-    }
-
-    const fn fail(&self) -> ! {
-        let (head, _) = self.buf.split_at(self.len);
-        match core::str::from_utf8(head) {
-            Ok(s) => panic!("{}", s),
-            Err(_) => panic!("model! check failed"),
-        }
-    }
-}
+/// The const message builder shared with tensor-core's own const checks.
+type Msg = tensor_core::shape::message::ConstMsg;
 
 /// Static size of `D`, or 0 when it is sized at run time (generated code sizes its weights
 /// with this after [`require_static`] has ruled the run-time case out).
 pub const fn size_of_dim<D: Dim>() -> usize {
-    match D::SIZE {
-        Some(n) => n,
-        None => 0,
-    }
+    tensor_core::dim::static_size_or_zero::<D>()
 }
 
 /// Fails compilation unless `D` has a static size: `layer` needs it for `role`.
@@ -92,11 +39,11 @@ pub const fn require_size<D: Dim>(expected: usize, what: &str) {
                 .push("dimension `")
                 .push(D::NAME)
                 .push("` (")
-                .push_usize(n)
+                .push_num(n)
                 .push(") does not match ")
                 .push(what)
                 .push(" (")
-                .push_usize(expected)
+                .push_num(expected)
                 .push(")")
                 .fail();
         }
@@ -121,7 +68,7 @@ mod tests {
     #[test]
     fn passing_checks_and_sizes() {
         assert_eq!(SIZE, 128);
-        let m = Msg::new().push("n=").push_usize(40_960);
+        let m = Msg::new().push("n=").push_num(40_960);
         assert_eq!(&m.buf[..m.len], b"n=40960");
     }
 }
