@@ -70,6 +70,10 @@ pub struct FitConfig {
     pub initial_epoch: usize,
     /// 0: silent, 1: progress bar, 2: one line per epoch.
     pub verbose: u8,
+    /// Keras' `class_weight`: entry `c` weighs the loss and the metrics of every training sample
+    /// of class `c` (the target's value for one value per sample, its arg-max for one-hot
+    /// targets). Validation is not weighted, as in Keras.
+    pub class_weight: Option<Vec<f32>>,
 }
 
 impl Default for FitConfig {
@@ -83,6 +87,7 @@ impl Default for FitConfig {
             seed: 0,
             initial_epoch: 0,
             verbose: 1,
+            class_weight: None,
         }
     }
 }
@@ -189,11 +194,28 @@ where
     /// # Errors
     /// From the loss (bad targets), the optimizer or a constraint.
     pub fn train_step<Y: Rows>(&mut self, x: &M::Input, y: &Y) -> Result<f32> {
+        self.train_step_weighted(x, y, None)
+    }
+
+    /// As [`Trainer::train_step`], with one weight per sample for the loss and the metrics
+    /// (Keras' `sample_weight`; the loss's reduction decides how they combine).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_step`], and when `sample_weight` has not one value per sample.
+    pub fn train_step_weighted<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: Option<&[f32]>,
+    ) -> Result<f32> {
         let rows = x.num_rows();
+        if let Some(w) = sample_weight {
+            crate::error::check_len("train_step", "sample_weight", rows, w.len())?;
+        }
         let out = self.model.forward_train(x);
         let pred = out.values().into_owned();
         let target = y.values();
-        let l = self.loss.compute(&pred, &target, rows, None)?;
+        let l = self.loss.compute(&pred, &target, rows, sample_weight)?;
         let grad = out.with_values(l.grad)?;
         self.model.backward(&grad);
         let mut params = self.model.params_mut();
@@ -209,7 +231,7 @@ where
         }
         drop(params);
         for m in &mut self.metrics {
-            m.update(&pred, &target, rows, None)?;
+            m.update(&pred, &target, rows, sample_weight)?;
         }
         Ok(l.value + self.model.regularization_loss())
     }
@@ -365,7 +387,11 @@ where
             let mut step = 0;
             while let Some((xb, yb)) = source.next_batch()? {
                 let rows = xb.num_rows();
-                let loss = self.train_step(&xb, &yb)?;
+                let weights = match &config.class_weight {
+                    Some(cw) => Some(class_weights(cw, &yb)?),
+                    None => None,
+                };
+                let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
                 loss_mean.update_value(loss, rows as f32);
                 let mut logs = self.metric_logs("");
                 logs.insert("loss".into(), loss_mean.result());
@@ -623,6 +649,38 @@ where
         return Err(NnError::invalid("predict", "the dataset yielded no batch"));
     }
     M::Output::concat_rows(&parts)
+}
+
+/// One weight per sample of `y` from the per-class weights `cw`.
+fn class_weights<Y: Rows>(cw: &[f32], y: &Y) -> Result<Vec<f32>> {
+    let rows = y.num_rows().max(1);
+    let values = y.values();
+    let width = values.len() / rows;
+    values
+        .chunks(width.max(1))
+        .map(|row| {
+            let class = if row.len() == 1 {
+                row[0]
+            } else {
+                row.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0.0, |(i, _)| i as f32)
+            };
+            let ok = class >= 0.0 && class.fract() == 0.0 && (class as usize) < cw.len();
+            if ok {
+                Ok(cw[class as usize])
+            } else {
+                Err(NnError::invalid(
+                    "fit",
+                    format!(
+                        "class_weight has {} entries but a target is class {class}",
+                        cw.len()
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Where the batches of each training epoch come from: in-memory tensors or a [`Dataset`].
