@@ -311,14 +311,14 @@ where
     /// pipeline's stages. Callbacks and the [`History`] behave as for [`Trainer::fit`]; fed
     /// the same batches in the same order, the weights are bit-for-bit those of `fit`.
     ///
-    /// Under [`ErrorPolicy::Skip`](crate::data::ErrorPolicy::Skip) the elements the pipeline
+    /// Under [`ErrorPolicy::Skip`] the elements the pipeline
     /// dropped in each epoch are logged as `skipped` (`val_skipped` for the validation
     /// pipeline), recorded in the history and, with `verbose > 0`, printed at the end of the
     /// epoch with the first error.
     ///
     /// # Errors
     /// [`NnError::Data`] for an error of the pipeline under the default
-    /// [`ErrorPolicy::Fail`](crate::data::ErrorPolicy::Fail) (it names the file, line and
+    /// [`ErrorPolicy::Fail`] (it names the file, line and
     /// column of a bad CSV row); an epoch with no batch at all; a failing step or callback.
     pub fn fit_dataset<Y>(
         &mut self,
@@ -507,7 +507,7 @@ where
 
     /// Loss and metrics over one pass of a [`Dataset`] of `(input, target)` batches, in
     /// inference mode: Keras' `model.evaluate(dataset)`. Under
-    /// [`ErrorPolicy::Skip`](crate::data::ErrorPolicy::Skip) the logs also hold `skipped`,
+    /// [`ErrorPolicy::Skip`] the logs also hold `skipped`,
     /// the number of elements the pipeline dropped.
     ///
     /// # Errors
