@@ -121,3 +121,39 @@ fn a_class_outside_class_weight_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("class 2"), "{err}");
 }
+
+#[test]
+fn sample_weights_follow_their_samples_through_the_shuffle() {
+    // Per-sample weights equal to w[class] are the class weights: same shuffled batches, same
+    // weights per sample, so bit-identical parameters and histories.
+    let (x, y) = blobs(48);
+    let w = [0.5f32, 2.0, 1.0];
+    let per_sample: Vec<f32> = y.to_vec().iter().map(|&c| w[c as usize]).collect();
+    let mut a = net(0.1);
+    let ha = a
+        .fit_weighted(&x, &y, &per_sample, &cfg(3, 16, None), None, &mut [])
+        .unwrap();
+    let mut b = net(0.1);
+    let hb = b
+        .fit(&x, &y, &cfg(3, 16, Some(w.to_vec())), None, &mut [])
+        .unwrap();
+    assert_eq!(bits(&a), bits(&b));
+    assert_eq!(ha, hb);
+    // Both at once multiply: sample weights w[class] with class weights w[class] are the class
+    // weights w[class]² (exact here: 0.25, 4, 1).
+    let mut c = net(0.1);
+    c.fit_weighted(&x, &y, &per_sample, &cfg(3, 16, Some(w.to_vec())), None, &mut [])
+        .unwrap();
+    let mut d = net(0.1);
+    d.fit(&x, &y, &cfg(3, 16, Some(vec![0.25, 4.0, 1.0])), None, &mut [])
+        .unwrap();
+    assert_eq!(bits(&c), bits(&d));
+    // One weight per sample or an error.
+    assert!(t_err(&x, &y));
+}
+
+fn t_err(x: &Tensor<(Batch, Feat)>, y: &Tensor<(Batch,)>) -> bool {
+    let mut t = net(0.1);
+    t.fit_weighted(x, y, &[1.0; 5], &cfg(1, 16, None), None, &mut [])
+        .is_err()
+}

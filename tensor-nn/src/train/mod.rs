@@ -249,6 +249,37 @@ where
         validation_data: Option<(&M::Input, &Y)>,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
+        self.fit_impl(x, y, None, config, validation_data, callbacks)
+    }
+
+    /// As [`Trainer::fit`], with Keras' `sample_weight`: one weight per sample of `x`, applied
+    /// to the training loss and metrics (multiplied by `config.class_weight` when both are
+    /// given). Validation is not weighted.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`], and when `sample_weight` has not one value per sample.
+    pub fn fit_weighted<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: &[f32],
+        config: &FitConfig,
+        validation_data: Option<(&M::Input, &Y)>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        crate::error::check_len("fit", "sample_weight", x.num_rows(), sample_weight.len())?;
+        self.fit_impl(x, y, Some(sample_weight), config, validation_data, callbacks)
+    }
+
+    fn fit_impl<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: Option<&[f32]>,
+        config: &FitConfig,
+        validation_data: Option<(&M::Input, &Y)>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         let n = x.num_rows();
         if y.num_rows() != n {
             return Err(NnError::invalid(
@@ -282,6 +313,8 @@ where
         let mut source = MemorySource {
             x,
             y,
+            sample_weight,
+            last: Vec::new(),
             n_train,
             batch_size: config.batch_size.max(1),
             steps,
@@ -387,9 +420,16 @@ where
             let mut step = 0;
             while let Some((xb, yb)) = source.next_batch()? {
                 let rows = xb.num_rows();
-                let weights = match &config.class_weight {
-                    Some(cw) => Some(class_weights(cw, &yb)?),
-                    None => None,
+                let weights = match (&config.class_weight, source.batch_weights()) {
+                    (Some(cw), Some(sw)) => Some(
+                        class_weights(cw, &yb)?
+                            .iter()
+                            .zip(&sw)
+                            .map(|(c, s)| c * s)
+                            .collect(),
+                    ),
+                    (Some(cw), None) => Some(class_weights(cw, &yb)?),
+                    (None, sw) => sw,
                 };
                 let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
                 loss_mean.update_value(loss, rows as f32);
@@ -691,6 +731,10 @@ trait BatchSource<X, Y> {
     fn begin_epoch(&mut self, epoch: usize) -> Result<()>;
     /// The next batch of the epoch, or `None` at its end.
     fn next_batch(&mut self) -> Result<Option<(X, Y)>>;
+    /// The sample weights of the batch `next_batch` last returned, if the source has any.
+    fn batch_weights(&self) -> Option<Vec<f32>> {
+        None
+    }
     /// Ends the epoch: for a source that counts them, the elements skipped in the epoch and
     /// the first error skipped.
     fn end_epoch(&mut self) -> Option<(usize, Option<String>)>;
@@ -707,6 +751,9 @@ struct MemorySource<'a, X, Y> {
     seed: u64,
     order: Vec<usize>,
     step: usize,
+    sample_weight: Option<&'a [f32]>,
+    /// The rows of the last batch.
+    last: Vec<usize>,
 }
 
 impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
@@ -732,7 +779,13 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
         let hi = (lo + self.batch_size).min(self.n_train);
         let idx = &self.order[lo..hi];
         self.step += 1;
+        self.last = idx.to_vec();
         Ok(Some((self.x.gather_rows(idx)?, self.y.gather_rows(idx)?)))
+    }
+
+    fn batch_weights(&self) -> Option<Vec<f32>> {
+        self.sample_weight
+            .map(|w| self.last.iter().map(|&i| w[i]).collect())
     }
 
     fn end_epoch(&mut self) -> Option<(usize, Option<String>)> {
