@@ -55,6 +55,10 @@ pub enum NnError {
     /// An error from tensor-core.
     #[error(transparent)]
     Tensor(#[from] tensor_core::TensorError),
+    /// An error from the input pipeline (a malformed row with its file, line and column, a
+    /// missing file, a failing stage), met by `fit`, `evaluate` or `predict` on a `Dataset`.
+    #[error("input pipeline: {0}")]
+    Data(#[from] crate::data::DataError),
     /// Training stopped because the loss or a tensor became NaN or infinite.
     #[error("non-finite value at epoch {epoch}, step {step}: {what}")]
     NonFinite {

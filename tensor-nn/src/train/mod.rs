@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 
 use crate::constraints::Constraint;
-use crate::data::Rows;
+use crate::data::{Dataset, DatasetIter, ErrorPolicy, Rows};
 use crate::error::{NnError, Result};
 use crate::init::seeded_rng;
 use crate::losses::Loss;
@@ -70,6 +70,10 @@ pub struct FitConfig {
     pub initial_epoch: usize,
     /// 0: silent, 1: progress bar, 2: one line per epoch.
     pub verbose: u8,
+    /// Keras' `class_weight`: entry `c` weighs the loss and the metrics of every training sample
+    /// of class `c` (the target's value for one value per sample, its arg-max for one-hot
+    /// targets). Validation is not weighted, as in Keras.
+    pub class_weight: Option<Vec<f32>>,
 }
 
 impl Default for FitConfig {
@@ -83,6 +87,7 @@ impl Default for FitConfig {
             seed: 0,
             initial_epoch: 0,
             verbose: 1,
+            class_weight: None,
         }
     }
 }
@@ -189,11 +194,28 @@ where
     /// # Errors
     /// From the loss (bad targets), the optimizer or a constraint.
     pub fn train_step<Y: Rows>(&mut self, x: &M::Input, y: &Y) -> Result<f32> {
+        self.train_step_weighted(x, y, None)
+    }
+
+    /// As [`Trainer::train_step`], with one weight per sample for the loss and the metrics
+    /// (Keras' `sample_weight`; the loss's reduction decides how they combine).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_step`], and when `sample_weight` has not one value per sample.
+    pub fn train_step_weighted<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: Option<&[f32]>,
+    ) -> Result<f32> {
         let rows = x.num_rows();
+        if let Some(w) = sample_weight {
+            crate::error::check_len("train_step", "sample_weight", rows, w.len())?;
+        }
         let out = self.model.forward_train(x);
         let pred = out.values().into_owned();
         let target = y.values();
-        let l = self.loss.compute(&pred, &target, rows, None)?;
+        let l = self.loss.compute(&pred, &target, rows, sample_weight)?;
         let grad = out.with_values(l.grad)?;
         self.model.backward(&grad);
         let mut params = self.model.params_mut();
@@ -209,7 +231,7 @@ where
         }
         drop(params);
         for m in &mut self.metrics {
-            m.update(&pred, &target, rows, None)?;
+            m.update(&pred, &target, rows, sample_weight)?;
         }
         Ok(l.value + self.model.regularization_loss())
     }
@@ -223,6 +245,37 @@ where
         &mut self,
         x: &M::Input,
         y: &Y,
+        config: &FitConfig,
+        validation_data: Option<(&M::Input, &Y)>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        self.fit_impl(x, y, None, config, validation_data, callbacks)
+    }
+
+    /// As [`Trainer::fit`], with Keras' `sample_weight`: one weight per sample of `x`, applied
+    /// to the training loss and metrics (multiplied by `config.class_weight` when both are
+    /// given). Validation is not weighted.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`], and when `sample_weight` has not one value per sample.
+    pub fn fit_weighted<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: &[f32],
+        config: &FitConfig,
+        validation_data: Option<(&M::Input, &Y)>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        crate::error::check_len("fit", "sample_weight", x.num_rows(), sample_weight.len())?;
+        self.fit_impl(x, y, Some(sample_weight), config, validation_data, callbacks)
+    }
+
+    fn fit_impl<Y: Rows>(
+        &mut self,
+        x: &M::Input,
+        y: &Y,
+        sample_weight: Option<&[f32]>,
         config: &FitConfig,
         validation_data: Option<(&M::Input, &Y)>,
         callbacks: &mut [&mut dyn Callback],
@@ -257,11 +310,91 @@ where
             .steps_per_epoch
             .unwrap_or(usize::MAX)
             .min(batches(n_train, config.batch_size));
+        let mut source = MemorySource {
+            x,
+            y,
+            sample_weight,
+            last: Vec::new(),
+            n_train,
+            batch_size: config.batch_size.max(1),
+            steps,
+            shuffle: config.shuffle,
+            seed: config.seed,
+            order: Vec::new(),
+            step: 0,
+        };
+        let bs = config.batch_size;
+        let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
+            match val {
+                Some((xv, yv)) => t.evaluate(xv, yv, bs).map(Some),
+                None => Ok(None),
+            }
+        };
+        self.fit_loop(&mut source, config, &mut validate, callbacks)
+    }
+
+    /// Trains on an input pipeline: `fit` for a [`Dataset`] of `(input, target)` batches,
+    /// as Keras' `model.fit(dataset, validation_data=val_dataset)`.
+    ///
+    /// Without `config.steps_per_epoch`, one epoch is one pass of the dataset (a fresh
+    /// [`Dataset::iter`], so a `shuffle` stage reshuffles). With `steps_per_epoch = k`, every
+    /// epoch takes the next `k` batches of one iterator kept across epochs (as Keras does); when
+    /// it runs out, the epoch ends early and the next one starts a new pass. `batch_size`,
+    /// `shuffle`, `seed` and `validation_split` do not apply: batching and shuffling are the
+    /// pipeline's stages. Callbacks and the [`History`] behave as for [`Trainer::fit`]; fed
+    /// the same batches in the same order, the weights are bit-for-bit those of `fit`.
+    ///
+    /// Under [`ErrorPolicy::Skip`] the elements the pipeline
+    /// dropped in each epoch are logged as `skipped` (`val_skipped` for the validation
+    /// pipeline), recorded in the history and, with `verbose > 0`, printed at the end of the
+    /// epoch with the first error.
+    ///
+    /// # Errors
+    /// [`NnError::Data`] for an error of the pipeline under the default
+    /// [`ErrorPolicy::Fail`] (it names the file, line and
+    /// column of a bad CSV row); an epoch with no batch at all; a failing step or callback.
+    pub fn fit_dataset<Y>(
+        &mut self,
+        train: &Dataset<(M::Input, Y)>,
+        validation: Option<&Dataset<(M::Input, Y)>>,
+        config: &FitConfig,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History>
+    where
+        M::Input: Send + 'static,
+        Y: Rows + Send + 'static,
+    {
+        let mut source = DatasetSource {
+            ds: train,
+            limit: config.steps_per_epoch,
+            iter: None,
+            fresh: false,
+            step: 0,
+            last_steps: 0,
+            skipped_at_begin: 0,
+            ended: None,
+        };
+        let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
+            match validation {
+                Some(v) => t.evaluate_dataset(v).map(Some),
+                None => Ok(None),
+            }
+        };
+        self.fit_loop(&mut source, config, &mut validate, callbacks)
+    }
+
+    fn fit_loop<Y: Rows>(
+        &mut self,
+        source: &mut dyn BatchSource<M::Input, Y>,
+        config: &FitConfig,
+        validate: &mut dyn FnMut(&mut Self) -> Result<Option<Logs>>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
         let mut progress = ProgressBar::new(config.verbose);
         let mut history = History::default();
         let mut state_flags = (false, 0u64);
         {
-            let mut st = self.state(config, steps, &mut state_flags);
+            let mut st = self.state(config, source.steps_hint(), &mut state_flags);
             if config.verbose > 0 {
                 progress.on_train_begin(&mut st)?;
             }
@@ -273,6 +406,8 @@ where
         for epoch in config.initial_epoch..config.epochs {
             self.reset_metrics();
             let mut loss_mean = Mean::new("loss");
+            source.begin_epoch(epoch)?;
+            let steps = source.steps_hint();
             {
                 let mut st = self.state(config, steps, &mut state_flags);
                 if config.verbose > 0 {
@@ -282,18 +417,22 @@ where
                     cb.on_epoch_begin(epoch, &mut st)?;
                 }
             }
-            let mut order: Vec<usize> = (0..n_train).collect();
-            if config.shuffle {
-                let mut rng = seeded_rng(config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                order.shuffle(&mut rng);
-            }
-            for step in 0..steps {
-                let lo = step * config.batch_size;
-                let hi = (lo + config.batch_size).min(n_train);
-                let idx = &order[lo..hi];
-                let (xb, yb) = (x.gather_rows(idx)?, y.gather_rows(idx)?);
-                let loss = self.train_step(&xb, &yb)?;
-                loss_mean.update_value(loss, idx.len() as f32);
+            let mut step = 0;
+            while let Some((xb, yb)) = source.next_batch()? {
+                let rows = xb.num_rows();
+                let weights = match (&config.class_weight, source.batch_weights()) {
+                    (Some(cw), Some(sw)) => Some(
+                        class_weights(cw, &yb)?
+                            .iter()
+                            .zip(&sw)
+                            .map(|(c, s)| c * s)
+                            .collect(),
+                    ),
+                    (Some(cw), None) => Some(class_weights(cw, &yb)?),
+                    (None, sw) => sw,
+                };
+                let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
+                loss_mean.update_value(loss, rows as f32);
                 let mut logs = self.metric_logs("");
                 logs.insert("loss".into(), loss_mean.result());
                 let mut st = self.state(config, steps, &mut state_flags);
@@ -303,25 +442,39 @@ where
                 for cb in callbacks.iter_mut() {
                     cb.on_train_batch_end(step, &logs, &mut st)?;
                 }
+                step += 1;
                 if state_flags.0 {
                     break;
                 }
             }
+            let skipped = source.end_epoch();
             let mut logs = self.metric_logs("");
             logs.insert("loss".into(), loss_mean.result());
-            if let Some((xv, yv)) = val {
-                for (k, v) in self.evaluate(xv, yv, config.batch_size)? {
+            if let Some((count, _)) = &skipped {
+                logs.insert("skipped".into(), *count as f32);
+            }
+            if let Some(val_logs) = validate(self)? {
+                for (k, v) in val_logs {
                     logs.insert(format!("val_{k}"), v);
                 }
             }
             logs.insert("learning_rate".into(), self.optimizer.learning_rate());
             {
-                let mut st = self.state(config, steps, &mut state_flags);
+                let mut st = self.state(config, step, &mut state_flags);
                 for cb in callbacks.iter_mut() {
                     cb.on_epoch_end(epoch, &logs, &mut st)?;
                 }
                 if config.verbose > 0 {
                     progress.on_epoch_end(epoch, &logs, &mut st)?;
+                }
+            }
+            if config.verbose > 0 {
+                if let Some((count, first)) = skipped.filter(|(c, _)| *c > 0) {
+                    println!(
+                        "Epoch {}: the input pipeline skipped {count} element(s); first: {}",
+                        epoch + 1,
+                        first.unwrap_or_default()
+                    );
                 }
             }
             history.epochs.push(epoch);
@@ -333,7 +486,7 @@ where
                 break;
             }
         }
-        let mut st = self.state(config, steps, &mut state_flags);
+        let mut st = self.state(config, source.steps_hint(), &mut state_flags);
         for cb in callbacks.iter_mut() {
             cb.on_train_end(&last_logs, &mut st)?;
         }
@@ -384,19 +537,78 @@ where
         for b in 0..batches(n, bs) {
             let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
             let (xb, yb) = (x.gather_rows(&idx)?, y.gather_rows(&idx)?);
-            let out = self.model.forward(&xb);
-            let pred = out.values();
-            let target = yb.values();
-            let l = self.loss.compute(&pred, &target, idx.len(), None)?;
-            loss_mean.update_value(l.value + self.model.regularization_loss(), idx.len() as f32);
-            for m in &mut self.metrics {
-                m.update(&pred, &target, idx.len(), None)?;
-            }
+            self.eval_batch(&xb, &yb, &mut loss_mean)?;
         }
         let mut logs = self.metric_logs("");
         logs.insert("loss".into(), loss_mean.result());
         self.reset_metrics();
         Ok(logs)
+    }
+
+    /// Loss and metrics over one pass of a [`Dataset`] of `(input, target)` batches, in
+    /// inference mode: Keras' `model.evaluate(dataset)`. Under
+    /// [`ErrorPolicy::Skip`] the logs also hold `skipped`,
+    /// the number of elements the pipeline dropped.
+    ///
+    /// # Errors
+    /// [`NnError::Data`] for an error of the pipeline; a dataset with no batch; targets the
+    /// loss rejects.
+    pub fn evaluate_dataset<Y>(&mut self, data: &Dataset<(M::Input, Y)>) -> Result<Logs>
+    where
+        M::Input: Send + 'static,
+        Y: Rows + Send + 'static,
+    {
+        self.reset_metrics();
+        let mut loss_mean = Mean::new("loss");
+        let mut it = data.iter()?;
+        let mut seen = 0usize;
+        for batch in it.by_ref() {
+            let (xb, yb) = batch?;
+            self.eval_batch(&xb, &yb, &mut loss_mean)?;
+            seen += 1;
+        }
+        if seen == 0 {
+            return Err(NnError::invalid("evaluate", "the dataset yielded no batch"));
+        }
+        let mut logs = self.metric_logs("");
+        logs.insert("loss".into(), loss_mean.result());
+        if data.error_policy() == ErrorPolicy::Skip {
+            logs.insert("skipped".into(), it.skipped() as f32);
+        }
+        self.reset_metrics();
+        Ok(logs)
+    }
+
+    fn eval_batch<Y: Rows>(&mut self, xb: &M::Input, yb: &Y, loss_mean: &mut Mean) -> Result<()> {
+        let rows = xb.num_rows();
+        if yb.num_rows() != rows {
+            return Err(NnError::invalid(
+                "evaluate",
+                format!("a batch has {rows} inputs but {} targets", yb.num_rows()),
+            ));
+        }
+        let out = self.model.forward(xb);
+        let pred = out.values();
+        let target = yb.values();
+        let l = self.loss.compute(&pred, &target, rows, None)?;
+        loss_mean.update_value(l.value + self.model.regularization_loss(), rows as f32);
+        for m in &mut self.metrics {
+            m.update(&pred, &target, rows, None)?;
+        }
+        Ok(())
+    }
+
+    /// The model's outputs for every batch of a [`Dataset`] of inputs, concatenated in order:
+    /// Keras' `model.predict(dataset)`. (For a dataset of `(input, target)` pairs, `map` it to
+    /// its inputs first.)
+    ///
+    /// # Errors
+    /// [`NnError::Data`] for an error of the pipeline; a dataset with no batch.
+    pub fn predict_dataset(&self, data: &Dataset<M::Input>) -> Result<M::Output>
+    where
+        M::Input: Send + 'static,
+    {
+        predict_dataset(&self.model, data)
     }
 
     /// The model's outputs for every sample of `x`, computed in batches of `batch_size`.
@@ -458,4 +670,231 @@ where
             .collect::<Result<Vec<_>>>()
     })?;
     M::Output::concat_rows(&parts)
+}
+
+/// The outputs of `model` for every batch of `data`, concatenated in order.
+///
+/// # Errors
+/// [`NnError::Data`] for an error of the pipeline; a dataset with no batch.
+pub fn predict_dataset<M: Model>(model: &M, data: &Dataset<M::Input>) -> Result<M::Output>
+where
+    M::Input: Rows + Send + 'static,
+    M::Output: Rows,
+{
+    let parts = data
+        .iter()?
+        .map(|xb| Ok(model.forward(&xb?)))
+        .collect::<Result<Vec<_>>>()?;
+    if parts.is_empty() {
+        return Err(NnError::invalid("predict", "the dataset yielded no batch"));
+    }
+    M::Output::concat_rows(&parts)
+}
+
+/// One weight per sample of `y` from the per-class weights `cw`.
+fn class_weights<Y: Rows>(cw: &[f32], y: &Y) -> Result<Vec<f32>> {
+    let rows = y.num_rows().max(1);
+    let values = y.values();
+    let width = values.len() / rows;
+    values
+        .chunks(width.max(1))
+        .map(|row| {
+            let class = if row.len() == 1 {
+                row[0]
+            } else {
+                row.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0.0, |(i, _)| i as f32)
+            };
+            let ok = class >= 0.0 && class.fract() == 0.0 && (class as usize) < cw.len();
+            if ok {
+                Ok(cw[class as usize])
+            } else {
+                Err(NnError::invalid(
+                    "fit",
+                    format!(
+                        "class_weight has {} entries but a target is class {class}",
+                        cw.len()
+                    ),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Where the batches of each training epoch come from: in-memory tensors or a [`Dataset`].
+trait BatchSource<X, Y> {
+    /// Steps of the coming epoch when known, else 0.
+    fn steps_hint(&self) -> usize;
+    /// Starts an epoch.
+    fn begin_epoch(&mut self, epoch: usize) -> Result<()>;
+    /// The next batch of the epoch, or `None` at its end.
+    fn next_batch(&mut self) -> Result<Option<(X, Y)>>;
+    /// The sample weights of the batch `next_batch` last returned, if the source has any.
+    fn batch_weights(&self) -> Option<Vec<f32>> {
+        None
+    }
+    /// Ends the epoch: for a source that counts them, the elements skipped in the epoch and
+    /// the first error skipped.
+    fn end_epoch(&mut self) -> Option<(usize, Option<String>)>;
+}
+
+/// `fit`'s in-memory source: the first `n_train` rows of `x` and `y`, shuffled per epoch.
+struct MemorySource<'a, X, Y> {
+    x: &'a X,
+    y: &'a Y,
+    n_train: usize,
+    batch_size: usize,
+    steps: usize,
+    shuffle: bool,
+    seed: u64,
+    order: Vec<usize>,
+    step: usize,
+    sample_weight: Option<&'a [f32]>,
+    /// The rows of the last batch.
+    last: Vec<usize>,
+}
+
+impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
+    fn steps_hint(&self) -> usize {
+        self.steps
+    }
+
+    fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
+        self.order = (0..self.n_train).collect();
+        if self.shuffle {
+            let mut rng = seeded_rng(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            self.order.shuffle(&mut rng);
+        }
+        self.step = 0;
+        Ok(())
+    }
+
+    fn next_batch(&mut self) -> Result<Option<(X, Y)>> {
+        if self.step >= self.steps {
+            return Ok(None);
+        }
+        let lo = self.step * self.batch_size;
+        let hi = (lo + self.batch_size).min(self.n_train);
+        let idx = &self.order[lo..hi];
+        self.step += 1;
+        self.last = idx.to_vec();
+        Ok(Some((self.x.gather_rows(idx)?, self.y.gather_rows(idx)?)))
+    }
+
+    fn batch_weights(&self) -> Option<Vec<f32>> {
+        self.sample_weight
+            .map(|w| self.last.iter().map(|&i| w[i]).collect())
+    }
+
+    fn end_epoch(&mut self) -> Option<(usize, Option<String>)> {
+        None
+    }
+}
+
+/// `fit_dataset`'s source: passes of a [`Dataset`], cut to `limit` steps per epoch if set.
+struct DatasetSource<'a, X, Y> {
+    ds: &'a Dataset<(X, Y)>,
+    limit: Option<usize>,
+    iter: Option<DatasetIter<(X, Y)>>,
+    /// Whether `iter` has yielded nothing yet.
+    fresh: bool,
+    step: usize,
+    /// Batches of the last finished epoch (the progress bar's length once known).
+    last_steps: usize,
+    /// `iter.skipped()` when the epoch began.
+    skipped_at_begin: usize,
+    /// Skip count and first skipped error of a pass that ended during this epoch.
+    ended: Option<(usize, Option<String>)>,
+}
+
+impl<X: Send + 'static, Y: Send + 'static> DatasetSource<'_, X, Y> {
+    fn start_pass(&mut self) -> Result<()> {
+        self.iter = Some(self.ds.iter()?);
+        self.fresh = true;
+        self.skipped_at_begin = 0;
+        Ok(())
+    }
+
+    /// Closes the current pass, keeping what it skipped during this epoch.
+    fn close_pass(&mut self) {
+        if let Some(it) = self.iter.take() {
+            let prev = self.ended.take().map_or(0, |(c, _)| c);
+            let first = it.first_skipped().map(ToString::to_string);
+            self.ended = Some((prev + it.skipped() - self.skipped_at_begin, first));
+        }
+    }
+}
+
+impl<X: Rows + Send + 'static, Y: Rows + Send + 'static> BatchSource<X, Y> for DatasetSource<'_, X, Y> {
+    fn steps_hint(&self) -> usize {
+        self.limit.unwrap_or(self.last_steps)
+    }
+
+    fn begin_epoch(&mut self, _epoch: usize) -> Result<()> {
+        self.step = 0;
+        self.ended = None;
+        match &self.iter {
+            Some(it) if self.limit.is_some() => {
+                self.skipped_at_begin = it.skipped();
+                Ok(())
+            }
+            _ => self.start_pass(),
+        }
+    }
+
+    fn next_batch(&mut self) -> Result<Option<(X, Y)>> {
+        if self.limit.is_some_and(|k| self.step >= k) {
+            return Ok(None);
+        }
+        loop {
+            let Some(it) = self.iter.as_mut() else {
+                return Ok(None);
+            };
+            match it.next() {
+                Some(Ok((x, y))) => {
+                    if x.num_rows() != y.num_rows() {
+                        return Err(NnError::invalid(
+                            "fit",
+                            format!("a batch has {} inputs but {} targets", x.num_rows(), y.num_rows()),
+                        ));
+                    }
+                    self.fresh = false;
+                    self.step += 1;
+                    return Ok(Some((x, y)));
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    let was_fresh = self.fresh;
+                    self.close_pass();
+                    if was_fresh {
+                        return Err(NnError::invalid("fit", "the dataset yielded no batch"));
+                    }
+                    // An iterator kept from the previous epoch that ran out exactly at its end:
+                    // this epoch starts a new pass.
+                    if self.step == 0 {
+                        self.start_pass()?;
+                        continue;
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn end_epoch(&mut self) -> Option<(usize, Option<String>)> {
+        self.last_steps = self.step;
+        if self.limit.is_none() {
+            self.close_pass();
+        }
+        let mut out = self.ended.take().unwrap_or((0, None));
+        if let Some(it) = &self.iter {
+            out.0 += it.skipped() - self.skipped_at_begin;
+            if out.1.is_none() {
+                out.1 = it.first_skipped().map(ToString::to_string);
+            }
+        }
+        (self.ds.error_policy() == ErrorPolicy::Skip).then_some(out)
+    }
 }

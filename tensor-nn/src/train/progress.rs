@@ -14,6 +14,7 @@ pub struct ProgressBar {
     bar: Option<indicatif::ProgressBar>,
     started: Option<Instant>,
     steps: usize,
+    seen: usize,
 }
 
 fn format_logs(logs: &Logs) -> String {
@@ -37,6 +38,7 @@ impl ProgressBar {
             bar: None,
             started: None,
             steps: 0,
+            seen: 0,
         }
     }
 }
@@ -47,10 +49,16 @@ impl Callback for ProgressBar {
             return Ok(());
         }
         println!("Epoch {}/{}", epoch + 1, state.epochs);
+        // 0: unknown (the first pass over a dataset); the bar then counts steps without a total.
         self.steps = state.steps_per_epoch;
+        self.seen = 0;
         self.started = Some(Instant::now());
         if self.verbose == 1 {
-            let bar = indicatif::ProgressBar::new(self.steps as u64);
+            let bar = if self.steps == 0 {
+                indicatif::ProgressBar::no_length()
+            } else {
+                indicatif::ProgressBar::new(self.steps as u64)
+            };
             let style =
                 indicatif::ProgressStyle::with_template("{pos:>5}/{len} {bar:20} {elapsed} (ETA {eta}){msg}")
                     .map(|s| s.progress_chars("━━ "))
@@ -62,6 +70,7 @@ impl Callback for ProgressBar {
     }
 
     fn on_train_batch_end(&mut self, step: usize, logs: &Logs, _state: &mut TrainState<'_>) -> Result<()> {
+        self.seen = step + 1;
         if let Some(bar) = &self.bar {
             bar.set_position(step as u64 + 1);
             if step.is_multiple_of(10) || step + 1 == self.steps {
@@ -79,10 +88,10 @@ impl Callback for ProgressBar {
             bar.finish_and_clear();
         }
         let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        let per_step = secs * 1000.0 / self.steps.max(1) as f64;
+        let per_step = secs * 1000.0 / self.seen.max(1) as f64;
         println!(
             "{s}/{s} {bar} {secs:.0}s {per_step:.0}ms/step{logs}",
-            s = self.steps,
+            s = self.seen,
             bar = "━".repeat(20),
             logs = format_logs(logs)
         );
