@@ -69,6 +69,6 @@ mod tests {
     fn passing_checks_and_sizes() {
         assert_eq!(SIZE, 128);
         let m = Msg::new().push("n=").push_num(40_960);
-        assert_eq!(&m.buf[..m.len], b"n=40960");
+        assert_eq!(m.as_str(), "n=40960");
     }
 }
