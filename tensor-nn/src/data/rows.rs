@@ -110,3 +110,138 @@ impl<S: Shape> Rows for Tensor<S, f32> {
         Ok(Tensor::from_vec_dims(data, &dims)?)
     }
 }
+
+/// The widths (values per row) of the parts of a tuple of batches, checking that every part
+/// has the same number of rows.
+fn part_widths(op: &'static str, parts: &[(usize, usize)]) -> Result<(usize, Vec<usize>)> {
+    let rows = parts.first().map_or(0, |p| p.0);
+    let mut widths = Vec::with_capacity(parts.len());
+    for (i, &(r, len)) in parts.iter().enumerate() {
+        if r != rows {
+            return Err(NnError::invalid(
+                op,
+                format!("part {i} of the tuple has {r} rows, part 0 has {rows}"),
+            ));
+        }
+        widths.push(len.checked_div(rows).unwrap_or(0));
+    }
+    Ok((rows, widths))
+}
+
+/// Tuples of batches (the inputs of a model with several inputs): every part has the same rows;
+/// one row of the tuple is the row of each part, one after the other.
+macro_rules! impl_rows_for_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: Rows + Clone),+> Rows for ($($t,)+) {
+            fn num_rows(&self) -> usize {
+                self.0.num_rows()
+            }
+
+            fn gather_rows(&self, indices: &[usize]) -> Result<Self> {
+                part_widths(
+                    "gather_rows",
+                    &[$((self.$i.num_rows(), self.$i.values().len())),+],
+                )?;
+                Ok(($(self.$i.gather_rows(indices)?,)+))
+            }
+
+            fn values(&self) -> Cow<'_, [f32]> {
+                let parts = [$(self.$i.values()),+];
+                let rows = self.num_rows();
+                let total: usize = parts.iter().map(|p| p.len()).sum();
+                let mut out = Vec::with_capacity(total);
+                for r in 0..rows {
+                    for p in &parts {
+                        let w = p.len() / rows;
+                        out.extend_from_slice(&p[r * w..(r + 1) * w]);
+                    }
+                }
+                Cow::Owned(out)
+            }
+
+            fn with_values(&self, values: Vec<f32>) -> Result<Self> {
+                let (rows, widths) = part_widths(
+                    "with_values",
+                    &[$((self.$i.num_rows(), self.$i.values().len())),+],
+                )?;
+                let row: usize = widths.iter().sum();
+                if values.len() != rows * row {
+                    return Err(NnError::Length {
+                        op: "with_values",
+                        what: "values",
+                        expected: rows * row,
+                        got: values.len(),
+                    });
+                }
+                let mut split: Vec<Vec<f32>> = widths.iter().map(|w| Vec::with_capacity(rows * w)).collect();
+                for chunk in values.chunks(row.max(1)).take(rows) {
+                    let mut at = 0;
+                    for (part, &w) in split.iter_mut().zip(&widths) {
+                        part.extend_from_slice(&chunk[at..at + w]);
+                        at += w;
+                    }
+                }
+                let mut split = split.into_iter();
+                Ok(($(self.$i.with_values(split.next().unwrap_or_default())?,)+))
+            }
+
+            fn concat_rows(parts: &[Self]) -> Result<Self> {
+                Ok(($($t::concat_rows(&parts.iter().map(|p| p.$i.clone()).collect::<Vec<_>>())?,)+))
+            }
+        }
+    };
+}
+
+impl_rows_for_tuple!(A 0, B 1);
+impl_rows_for_tuple!(A 0, B 1, C 2);
+impl_rows_for_tuple!(A 0, B 1, C 2, D 3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    tensor_macros::dims! { crate = ::tensor_core; Batch; Two = 2; Three = 3; }
+
+    type Pair = (Tensor<(Batch, Two)>, Tensor<(Batch, Three)>);
+
+    fn pair() -> Pair {
+        let a = Tensor::from_vec(vec![1., 2., 3., 4.], &[2]).unwrap();
+        let b = Tensor::from_vec(vec![10., 11., 12., 13., 14., 15.], &[2]).unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn tuple_rows_interleave_parts_per_row() {
+        let x = pair();
+        assert_eq!(x.num_rows(), 2);
+        // Row 0 is a's row 0 then b's row 0.
+        assert_eq!(&*x.values(), &[1., 2., 10., 11., 12., 3., 4., 13., 14., 15.]);
+        let back = x.with_values((0..10).map(|v| v as f32).collect()).unwrap();
+        assert_eq!(back.0.to_vec(), vec![0., 1., 5., 6.]);
+        assert_eq!(back.1.to_vec(), vec![2., 3., 4., 7., 8., 9.]);
+        assert!(x.with_values(vec![0.; 9]).is_err());
+    }
+
+    #[test]
+    fn tuple_rows_gather_and_concat_every_part() {
+        let x = pair();
+        let g = x.gather_rows(&[1, 1, 0]).unwrap();
+        assert_eq!(g.0.to_vec(), vec![3., 4., 3., 4., 1., 2.]);
+        assert_eq!(g.1.to_vec(), vec![13., 14., 15., 13., 14., 15., 10., 11., 12.]);
+        let c = Pair::concat_rows(&[x.clone(), g]).unwrap();
+        assert_eq!(c.num_rows(), 5);
+        assert_eq!(c.1.dims(), &[5, 3]);
+        assert!(x.gather_rows(&[2]).is_err());
+    }
+
+    #[test]
+    fn tuple_parts_with_different_rows_are_an_error() {
+        let a = Tensor::<(Batch, Two)>::from_vec(vec![1., 2.], &[1]).unwrap();
+        let (_, b) = pair();
+        let err = (a, b).gather_rows(&[0]).unwrap_err().to_string();
+        assert!(
+            err.contains("part 1 of the tuple has 2 rows, part 0 has 1"),
+            "{err}"
+        );
+    }
+}

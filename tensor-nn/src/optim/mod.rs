@@ -69,6 +69,7 @@ pub struct Optimizer {
     clip: Option<GradientClip>,
     weight_decay: Option<f32>,
     slots: BTreeMap<String, Vec<Vec<f32>>>,
+    groups: Vec<(String, Optimizer)>,
 }
 
 impl Optimizer {
@@ -81,7 +82,38 @@ impl Optimizer {
             clip: None,
             weight_decay: None,
             slots: BTreeMap::new(),
+            groups: Vec::new(),
         }
+    }
+
+    /// Routes the parameters whose names start with `prefix` to `optimizer`; the others stay
+    /// with `self`. This is how a wide & deep model trains its wide part with FTRL and its deep
+    /// part with Adam (Keras' `WideDeepModel` takes two optimizers). The first matching group
+    /// wins. Each group clips, decays and schedules its own parameters; all count the same steps.
+    ///
+    /// ```
+    /// use tensor_nn::optim::Optimizer;
+    /// use tensor_nn::ParamMut;
+    /// let (mut wide, mut deep) = (vec![1.0f32], vec![1.0f32]);
+    /// let mut opt = Optimizer::sgd(0.1).with_group("wide.", Optimizer::sgd(0.5));
+    /// let mut params = [
+    ///     ParamMut { name: "wide.kernel", shape: &[1], value: &mut wide, grad: &[1.0], trainable: true },
+    ///     ParamMut { name: "dense1.kernel", shape: &[1], value: &mut deep, grad: &[1.0], trainable: true },
+    /// ];
+    /// opt.apply(&mut params).unwrap();
+    /// assert_eq!((wide[0], deep[0]), (0.5, 0.9));
+    /// ```
+    pub fn with_group(mut self, prefix: impl Into<String>, optimizer: Optimizer) -> Self {
+        self.groups.push((prefix.into(), optimizer));
+        self
+    }
+
+    /// The group a parameter belongs to: its index in `groups`, or `groups.len()` for `self`.
+    fn group_of(&self, name: &str) -> usize {
+        self.groups
+            .iter()
+            .position(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .unwrap_or(self.groups.len())
     }
 
     /// An optimizer with the rule's Keras default learning rate.
@@ -169,6 +201,27 @@ impl Optimizer {
     /// [`NnError::Length`] when a gradient's length differs from its parameter's, or when the
     /// state kept under a parameter's name has another length (a different model).
     pub fn apply(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
+        if self.groups.is_empty() {
+            return self.apply_own(params);
+        }
+        // Group the parameters (a stable sort keeps each group's order), then hand each group
+        // its contiguous run.
+        params.sort_by_cached_key(|p| self.group_of(p.name));
+        let mut rest = params;
+        for g in 0..=self.groups.len() {
+            let n = rest.iter().take_while(|p| self.group_of(p.name) == g).count();
+            let (mine, tail) = rest.split_at_mut(n);
+            match self.groups.get_mut(g) {
+                Some((_, opt)) => opt.apply(mine)?,
+                None => self.apply_own(mine)?,
+            }
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// [`Optimizer::apply`] with this optimizer's own rule, over every parameter given.
+    fn apply_own(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
         let mut grads: Vec<Vec<f32>> = Vec::with_capacity(params.len());
         for p in params.iter() {
             if p.grad.len() != p.value.len() {
@@ -239,14 +292,13 @@ impl Optimizer {
     /// The optimizer's state as named buffers `"{param}/{slot}"`, for checkpoints.
     pub fn state(&self) -> Vec<(String, &[f32])> {
         let names = self.rule.slot_names();
-        self.slots
-            .iter()
-            .flat_map(|(p, slots)| {
-                slots
-                    .iter()
-                    .zip(names)
-                    .map(move |(s, n)| (format!("{p}/{n}"), s.as_slice()))
-            })
+        let own = self.slots.iter().flat_map(|(p, slots)| {
+            slots
+                .iter()
+                .zip(names)
+                .map(move |(s, n)| (format!("{p}/{n}"), s.as_slice()))
+        });
+        own.chain(self.groups.iter().flat_map(|(_, opt)| opt.state()))
             .collect()
     }
 
@@ -256,6 +308,24 @@ impl Optimizer {
     /// When a name is not `"{param}/{slot}"` with a slot of this rule, or a parameter's slots
     /// are incomplete or of different lengths.
     pub fn load_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        if !self.groups.is_empty() {
+            let mut parts: Vec<Vec<(String, Vec<f32>)>> = vec![Vec::new(); self.groups.len() + 1];
+            for (key, values) in state {
+                let param = key.rsplit_once('/').map_or(key.as_str(), |(p, _)| p);
+                let g = self.group_of(param);
+                parts[g].push((key, values));
+            }
+            let own = parts.pop().unwrap_or_default();
+            for ((_, opt), part) in self.groups.iter_mut().zip(parts) {
+                opt.load_state(iterations, part)?;
+            }
+            return self.load_own_state(iterations, own);
+        }
+        self.load_own_state(iterations, state)
+    }
+
+    /// [`Optimizer::load_state`] for this optimizer's own rule.
+    fn load_own_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
         let names = self.rule.slot_names();
         let mut slots: BTreeMap<String, Vec<Option<Vec<f32>>>> = BTreeMap::new();
         for (key, values) in state {
