@@ -169,7 +169,9 @@ impl Dataset<i64> {
     }
 }
 
-/// Values that can be sliced along their first dimension into dataset elements.
+/// Values that can be sliced along their first dimension into dataset elements: tensors and
+/// tuples of tensors here; a named struct of tensors implements it from its fields' slices
+/// (see `tensor-nn/tests/data_named_slices.rs`), its `Item` a struct of rows.
 pub trait TensorSlices {
     /// One slice: the row's values, row-major.
     type Item: Clone + Send + Sync + 'static;
