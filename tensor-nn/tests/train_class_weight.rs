@@ -2,52 +2,20 @@
 
 use tensor_core::prelude::*;
 use tensor_nn::activations::Activation;
-use tensor_nn::losses::SparseCategoricalCrossentropy;
-use tensor_nn::metrics::SparseCategoricalAccuracy;
 use tensor_nn::optim::Optimizer;
-use tensor_nn::sequential::Sequential;
-use tensor_nn::train::{Compile, FitConfig, ModelParams, Trainer};
+use tensor_nn::train::{FitConfig, Trainer};
 
-tensor_macros::dims! { crate = ::tensor_core; Batch; Feat = 2; Classes = 3; }
+mod common;
+use common::{blobs as blobs_at, classifier, weight_bits as bits, Batch, Feat, Net};
 
-type Net = Sequential<(Batch, Feat), (Batch, Classes)>;
-
+/// The blobs of these tests: overlapping (spread 0.9).
 fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
-    let centres = [(0.0f32, 2.0f32), (2.0, -1.0), (-2.0, -1.0)];
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..n {
-        let c = i % 3;
-        let t = i as f32 * 0.7;
-        x.push(centres[c].0 + 0.9 * t.sin());
-        x.push(centres[c].1 + 0.9 * (1.3 * t).cos());
-        y.push(c as f32);
-    }
-    (
-        Tensor::from_vec(x, &[n]).unwrap(),
-        Tensor::from_vec(y, &[n]).unwrap(),
-    )
+    blobs_at(n, 0.9, 0.0)
 }
 
+/// 2 → 8 tanh → 3, plain SGD at `lr`, seed 9.
 fn net(lr: f32) -> Trainer<Net> {
-    Sequential::builder(2, 9)
-        .dense(8, Activation::Tanh)
-        .dense(3, Activation::Linear)
-        .build::<(Batch, Feat), (Batch, Classes)>()
-        .unwrap()
-        .compile(
-            Optimizer::sgd(lr),
-            SparseCategoricalCrossentropy::from_logits(),
-            vec![Box::new(SparseCategoricalAccuracy::default())],
-        )
-}
-
-fn bits(t: &Trainer<Net>) -> Vec<u32> {
-    t.model
-        .param_refs()
-        .iter()
-        .flat_map(|p| p.value.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
-        .collect()
+    classifier(9, 8, Activation::Tanh, Optimizer::sgd(lr))
 }
 
 fn cfg(epochs: usize, batch_size: usize, class_weight: Option<Vec<f32>>) -> FitConfig {

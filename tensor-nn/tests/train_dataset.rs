@@ -10,49 +10,21 @@ use tensor_nn::activations::Activation;
 use tensor_nn::data::{
     from_tensor_slices, stack_rows, ColumnType, CsvFormat, DataError, Dataset, RecordBatch, Schema,
 };
-use tensor_nn::losses::SparseCategoricalCrossentropy;
-use tensor_nn::metrics::SparseCategoricalAccuracy;
 use tensor_nn::optim::Optimizer;
-use tensor_nn::sequential::Sequential;
 use tensor_nn::train::callbacks::EarlyStopping;
-use tensor_nn::train::{Compile, FitConfig, ModelParams, Trainer};
+use tensor_nn::train::{FitConfig, Trainer};
 use tensor_nn::NnError;
 
-tensor_macros::dims! { crate = ::tensor_core; Batch; Feat = 2; Classes = 3; }
+mod common;
+use common::{blobs as blobs_spread, classifier, weight_bits as weights, Batch, Feat, Net, X, Y};
 
-type Net = Sequential<(Batch, Feat), (Batch, Classes)>;
-type X = Tensor<(Batch, Feat)>;
-type Y = Tensor<(Batch,)>;
-
-/// Three blobs around (0, 2), (2, −1), (−2, −1), laid out deterministically.
+/// The blobs of these tests: overlapping (spread 0.9), shifted by `phase`.
 fn blobs(n: usize, phase: f32) -> (X, Y) {
-    let centres = [(0.0f32, 2.0f32), (2.0, -1.0), (-2.0, -1.0)];
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..n {
-        let c = i % 3;
-        let t = i as f32 * 0.7 + phase;
-        x.push(centres[c].0 + 0.9 * t.sin());
-        x.push(centres[c].1 + 0.9 * (1.3 * t).cos());
-        y.push(c as f32);
-    }
-    (
-        Tensor::from_vec(x, &[n]).unwrap(),
-        Tensor::from_vec(y, &[n]).unwrap(),
-    )
+    blobs_spread(n, 0.9, phase)
 }
 
 fn net(seed: u64) -> Trainer<Net> {
-    Sequential::builder(2, seed)
-        .dense(16, Activation::Relu)
-        .dense(3, Activation::Linear)
-        .build::<(Batch, Feat), (Batch, Classes)>()
-        .unwrap()
-        .compile(
-            Optimizer::adam(0.01),
-            SparseCategoricalCrossentropy::from_logits(),
-            vec![Box::new(SparseCategoricalAccuracy::default())],
-        )
+    classifier(seed, 16, Activation::Relu, Optimizer::adam(0.01))
 }
 
 /// `from_tensor_slices → batch → stack_rows`: the in-memory data as a pipeline, in order.
@@ -67,14 +39,6 @@ fn pipeline(x: &X, y: &Y, batch: usize) -> Dataset<(X, Y)> {
                 stack_rows::<(Batch,), f32>(&ys)?,
             ))
         })
-}
-
-fn weights(t: &Trainer<Net>) -> Vec<Vec<u32>> {
-    t.model
-        .param_refs()
-        .iter()
-        .map(|p| p.value.iter().map(|v| v.to_bits()).collect())
-        .collect()
 }
 
 fn config(epochs: usize, batch_size: usize) -> FitConfig {

@@ -8,7 +8,6 @@ use tensor_nn::constraints::MaxNorm;
 use tensor_nn::data::Rows;
 use tensor_nn::io::safetensors::load_checkpoint;
 use tensor_nn::losses::{Loss, MeanSquaredError, SparseCategoricalCrossentropy};
-use tensor_nn::metrics::SparseCategoricalAccuracy;
 use tensor_nn::optim::Optimizer;
 use tensor_nn::sequential::Sequential;
 use tensor_nn::train::callbacks::{
@@ -18,39 +17,16 @@ use tensor_nn::train::callbacks::{
 use tensor_nn::train::{Compile, FitConfig, Logs, ModelParams, Trainer};
 use tensor_nn::{Model, ParamMut, ParamRef};
 
-tensor_macros::dims! { crate = ::tensor_core; Batch; Feat = 2; Classes = 3; }
+mod common;
+use common::{blobs as blobs_at, classifier, weight_bits as weights, Batch, Classes, Feat, Net};
 
-type Net = Sequential<(Batch, Feat), (Batch, Classes)>;
-
-/// Three Gaussian-ish blobs around (0, 2), (2, −1), (−2, −1), laid out deterministically.
+/// The blobs of these tests: tight (spread 0.4).
 fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
-    let centres = [(0.0f32, 2.0f32), (2.0, -1.0), (-2.0, -1.0)];
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for i in 0..n {
-        let c = i % 3;
-        let t = i as f32 * 0.7;
-        x.push(centres[c].0 + 0.4 * t.sin());
-        x.push(centres[c].1 + 0.4 * (1.3 * t).cos());
-        y.push(c as f32);
-    }
-    (
-        Tensor::from_vec(x, &[n]).unwrap(),
-        Tensor::from_vec(y, &[n]).unwrap(),
-    )
+    blobs_at(n, 0.4, 0.0)
 }
 
 fn net(seed: u64) -> Trainer<Net> {
-    Sequential::builder(2, seed)
-        .dense(16, Activation::Relu)
-        .dense(3, Activation::Linear)
-        .build::<(Batch, Feat), (Batch, Classes)>()
-        .unwrap()
-        .compile(
-            Optimizer::adam(0.01),
-            SparseCategoricalCrossentropy::from_logits(),
-            vec![Box::new(SparseCategoricalAccuracy::default())],
-        )
+    classifier(seed, 16, Activation::Relu, Optimizer::adam(0.01))
 }
 
 fn quiet(epochs: usize) -> FitConfig {
@@ -60,14 +36,6 @@ fn quiet(epochs: usize) -> FitConfig {
         verbose: 0,
         ..FitConfig::default()
     }
-}
-
-fn weights(t: &Trainer<Net>) -> Vec<u32> {
-    t.model
-        .params()
-        .iter()
-        .flat_map(|p| p.value.iter().map(|v| v.to_bits()))
-        .collect()
 }
 
 #[test]
