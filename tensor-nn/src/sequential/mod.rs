@@ -19,13 +19,17 @@
 //! ```
 
 mod activation;
+mod batch_norm;
 mod dense;
 mod dropout;
+mod embedding;
 mod layers;
 
 pub use activation::ActivationLayer;
+pub use batch_norm::BatchNormLayer;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::EmbeddingLayer;
 pub use layers::RuntimeLayer;
 
 use std::marker::PhantomData;
@@ -95,6 +99,35 @@ impl SequentialBuilder {
         let name = self.next_name("dropout");
         let seed = self.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(self.layers.len() as u64 + 1));
         self.layers.push(Box::new(Dropout::new(name, rate, seed)));
+        self
+    }
+
+    /// Appends Keras' `BatchNormalization(momentum = 0.99, epsilon = 1e-3)` over the features.
+    pub fn batch_norm(self) -> Self {
+        self.batch_norm_with(0.99, 1e-3)
+    }
+
+    /// Appends batch normalisation with the given momentum and epsilon.
+    pub fn batch_norm_with(mut self, momentum: f64, epsilon: f64) -> Self {
+        let name = self.next_name("batch_normalization");
+        self.layers.push(Box::new(BatchNormLayer::new(
+            name,
+            self.features,
+            momentum,
+            epsilon,
+        )));
+        self
+    }
+
+    /// Appends an embedding of `vocab` ids into `dim` values each (Keras' `Embedding`): each
+    /// input value is an id, so `n` features per sample become `n · dim`. Ids get no gradient,
+    /// so it belongs first.
+    pub fn embedding(mut self, vocab: usize, dim: usize) -> Self {
+        let name = self.next_name("embedding");
+        let seed = self.seed ^ (0xD1B5_4A32_D192_ED03u64.wrapping_mul(self.layers.len() as u64 + 1));
+        self.layers
+            .push(Box::new(EmbeddingLayer::new(name, vocab, dim, seed)));
+        self.features *= dim;
         self
     }
 
