@@ -77,6 +77,43 @@ fn dataset_fit_is_bit_identical_to_in_memory_fit() {
 }
 
 #[test]
+fn weighted_dataset_fit_is_bit_identical_to_in_memory_fit_weighted() {
+    let (x, y) = blobs(60, 0.0);
+    let w: Vec<f32> = (0..60).map(|i| 0.5 + (i % 4) as f32).collect();
+    let mut a = net(7);
+    let ha = a.fit_weighted(&x, &y, &w, &config(4, 16), None, &mut []).unwrap();
+    // The same rows, 16 at a time, each batch carrying its samples' weights.
+    let weights_ds = Dataset::from_vec(w.clone()).batch(16, false);
+    let batches: Vec<(X, Y)> = pipeline(&x, &y, 16).collect_vec().unwrap();
+    let ws: Vec<Vec<f32>> = weights_ds.collect_vec().unwrap();
+    let weighted: Vec<(X, Y, Vec<f32>)> = batches.into_iter().zip(ws).map(|((x, y), w)| (x, y, w)).collect();
+    let mut b = net(7);
+    let hb = b
+        .fit_dataset_weighted(
+            &Dataset::from_vec(weighted.clone()),
+            None,
+            &config(4, 16),
+            &mut [],
+        )
+        .unwrap();
+    assert_eq!(ha, hb);
+    assert_eq!(weights(&a), weights(&b));
+    // Unweighted training differs, so the weights were used.
+    let mut c = net(7);
+    c.fit_dataset(&pipeline(&x, &y, 16), None, &config(4, 16), &mut [])
+        .unwrap();
+    assert_ne!(weights(&b), weights(&c));
+    // A batch with a weight missing is an error.
+    let mut bad = weighted;
+    bad[1].2.pop();
+    let err = net(7)
+        .fit_dataset_weighted(&Dataset::from_vec(bad), None, &config(1, 16), &mut [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("16") && err.contains("15"), "{err}");
+}
+
+#[test]
 fn callbacks_act_on_dataset_fit_as_on_in_memory_fit() {
     // EarlyStopping on val_loss with min_delta 10 and patience 1: epoch 0 sets the best (there is
     // no baseline), epoch 1 cannot improve by 10, so training stops after exactly 2 epochs.

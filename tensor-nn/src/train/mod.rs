@@ -364,6 +364,42 @@ where
         M::Input: Send + 'static,
         Y: Rows + Send + 'static,
     {
+        self.fit_dataset_impl(train, validation, config, callbacks)
+    }
+
+    /// As [`Trainer::fit_dataset`] over batches of `(inputs, targets, sample_weights)`: Keras'
+    /// `fit` on a dataset yielding `(x, y, sample_weight)`. The weights multiply the training
+    /// loss and metrics of their samples (and `config.class_weight` when both are given);
+    /// validation is not weighted.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit_dataset`], and when a batch has not one weight per sample.
+    pub fn fit_dataset_weighted<Y>(
+        &mut self,
+        train: &Dataset<(M::Input, Y, Vec<f32>)>,
+        validation: Option<&Dataset<(M::Input, Y)>>,
+        config: &FitConfig,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History>
+    where
+        M::Input: Send + 'static,
+        Y: Rows + Send + 'static,
+    {
+        self.fit_dataset_impl(train, validation, config, callbacks)
+    }
+
+    fn fit_dataset_impl<Y, T>(
+        &mut self,
+        train: &Dataset<T>,
+        validation: Option<&Dataset<(M::Input, Y)>>,
+        config: &FitConfig,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History>
+    where
+        M::Input: Send + 'static,
+        Y: Rows + Send + 'static,
+        T: FitBatch<M::Input, Y> + Send + 'static,
+    {
         let mut source = DatasetSource {
             ds: train,
             limit: config.steps_per_epoch,
@@ -373,6 +409,7 @@ where
             last_steps: 0,
             skipped_at_begin: 0,
             ended: None,
+            weights: None,
         };
         let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
             match validation {
@@ -794,10 +831,10 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
 }
 
 /// `fit_dataset`'s source: passes of a [`Dataset`], cut to `limit` steps per epoch if set.
-struct DatasetSource<'a, X, Y> {
-    ds: &'a Dataset<(X, Y)>,
+struct DatasetSource<'a, T> {
+    ds: &'a Dataset<T>,
     limit: Option<usize>,
-    iter: Option<DatasetIter<(X, Y)>>,
+    iter: Option<DatasetIter<T>>,
     /// Whether `iter` has yielded nothing yet.
     fresh: bool,
     step: usize,
@@ -807,9 +844,30 @@ struct DatasetSource<'a, X, Y> {
     skipped_at_begin: usize,
     /// Skip count and first skipped error of a pass that ended during this epoch.
     ended: Option<(usize, Option<String>)>,
+    /// The sample weights of the last batch, for datasets of `(x, y, weights)`.
+    weights: Option<Vec<f32>>,
 }
 
-impl<X: Send + 'static, Y: Send + 'static> DatasetSource<'_, X, Y> {
+/// An element of a dataset given to `fit_dataset`: a batch of inputs and targets, and for
+/// `(x, y, weights)` one weight per sample.
+pub trait FitBatch<X, Y> {
+    /// The inputs, the targets and the sample weights if any.
+    fn into_parts(self) -> (X, Y, Option<Vec<f32>>);
+}
+
+impl<X, Y> FitBatch<X, Y> for (X, Y) {
+    fn into_parts(self) -> (X, Y, Option<Vec<f32>>) {
+        (self.0, self.1, None)
+    }
+}
+
+impl<X, Y> FitBatch<X, Y> for (X, Y, Vec<f32>) {
+    fn into_parts(self) -> (X, Y, Option<Vec<f32>>) {
+        (self.0, self.1, Some(self.2))
+    }
+}
+
+impl<T: Send + 'static> DatasetSource<'_, T> {
     fn start_pass(&mut self) -> Result<()> {
         self.iter = Some(self.ds.iter()?);
         self.fresh = true;
@@ -827,9 +885,13 @@ impl<X: Send + 'static, Y: Send + 'static> DatasetSource<'_, X, Y> {
     }
 }
 
-impl<X: Rows + Send + 'static, Y: Rows + Send + 'static> BatchSource<X, Y> for DatasetSource<'_, X, Y> {
+impl<X: Rows, Y: Rows, T: FitBatch<X, Y> + Send + 'static> BatchSource<X, Y> for DatasetSource<'_, T> {
     fn steps_hint(&self) -> usize {
         self.limit.unwrap_or(self.last_steps)
+    }
+
+    fn batch_weights(&self) -> Option<Vec<f32>> {
+        self.weights.clone()
     }
 
     fn begin_epoch(&mut self, _epoch: usize) -> Result<()> {
@@ -853,13 +915,18 @@ impl<X: Rows + Send + 'static, Y: Rows + Send + 'static> BatchSource<X, Y> for D
                 return Ok(None);
             };
             match it.next() {
-                Some(Ok((x, y))) => {
+                Some(Ok(batch)) => {
+                    let (x, y, w) = batch.into_parts();
                     if x.num_rows() != y.num_rows() {
                         return Err(NnError::invalid(
                             "fit",
                             format!("a batch has {} inputs but {} targets", x.num_rows(), y.num_rows()),
                         ));
                     }
+                    if let Some(w) = &w {
+                        crate::error::check_len("fit", "sample weights of a batch", x.num_rows(), w.len())?;
+                    }
+                    self.weights = w;
                     self.fresh = false;
                     self.step += 1;
                     return Ok(Some((x, y)));
