@@ -128,13 +128,89 @@ mod num_traits_lite {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |i: usize, default: &'static str| args.get(i).map_or(default.to_string(), |s| s.clone());
-    let threads: Vec<usize> = arg(1, "1,2").split(',').filter_map(|s| s.parse().ok()).collect();
-    // sizes: `n` for square, or `MxKxN`
-    let sizes: Vec<(usize, usize, usize)> = arg(2, "64,128,256,512,1024,2048")
-        .split(',')
+/// This thread's CPU time in seconds (not advanced while the thread is descheduled, so less
+/// disturbed than wall time on a shared machine).
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always supported
+    // on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Tuning mode: `gemm-compare tune <shapes> <variant;variant;...> [rounds]`, each variant
+/// `MC,KC,NC` (0 = default) passed to `set_blocking_override`. Variants run round-robin
+/// (interleaved, so load changes hit all of them alike) on one thread; prints, per shape and
+/// variant, GFLOP/s by best thread-CPU time, median thread-CPU time, and best wall time.
+fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 3]], rounds: usize) {
+    kernels::set_num_threads(1);
+    for &(m, k, n) in shapes {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 + 1) % 11) as f32 / 11.0 - 0.5)
+            .collect();
+        let mut c = vec![0.0f32; m * n];
+        let flops = 2.0 * m as f64 * k as f64 * n as f64;
+        // calls per sample: about 20 ms of work at 100 GFLOP/s
+        let reps = ((0.02 * 100e9 / flops) as usize).max(1);
+        let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        let mut wall: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        let call = |c: &mut [f32]| {
+            kernels::gemm(GemmArgs {
+                m,
+                n,
+                k,
+                alpha: 1.0,
+                a: &a,
+                a_rs: k,
+                a_cs: 1,
+                b: &b,
+                b_rs: n,
+                b_cs: 1,
+                beta: 0.0,
+                c,
+                c_rs: n,
+            })
+        };
+        for round in 0..rounds + 1 {
+            for (vi, v) in variants.iter().enumerate() {
+                kernels::gemm::set_blocking_override(v[0], v[1], v[2]);
+                let (c0, w0) = (thread_cpu_seconds(), Instant::now());
+                for _ in 0..reps {
+                    call(&mut c);
+                }
+                let (dc, dw) = (thread_cpu_seconds() - c0, w0.elapsed().as_secs_f64());
+                if round > 0 {
+                    cpu[vi].push(dc / reps as f64);
+                    wall[vi].push(dw / reps as f64);
+                }
+            }
+        }
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load = load.split_whitespace().next().unwrap_or("?").to_string();
+        for (vi, v) in variants.iter().enumerate() {
+            let mut cs = cpu[vi].clone();
+            cs.sort_by(f64::total_cmp);
+            let best_wall = wall[vi].iter().copied().fold(f64::INFINITY, f64::min);
+            println!(
+                "{m}x{k}x{n} mc,kc,nc={:?} cpu-best {:.1} cpu-median {:.1} wall-best {:.1} GFLOP/s (load {load})",
+                v,
+                flops / cs[0] / 1e9,
+                flops / cs[cs.len() / 2] / 1e9,
+                flops / best_wall / 1e9
+            );
+        }
+    }
+    kernels::gemm::set_blocking_override(0, 0, 0);
+}
+
+fn parse_shapes(s: &str) -> Vec<(usize, usize, usize)> {
+    s.split(',')
         .filter_map(|s| {
             let d: Vec<usize> = s.split('x').filter_map(|v| v.parse().ok()).collect();
             match d[..] {
@@ -143,7 +219,33 @@ fn main() {
                 _ => None,
             }
         })
-        .collect();
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("tune") {
+        let shapes = parse_shapes(args.get(2).map_or("256,1024", String::as_str));
+        let variants: Vec<[usize; 3]> = args
+            .get(3)
+            .map_or("0,0,0", String::as_str)
+            .split(';')
+            .map(|v| {
+                let d: Vec<usize> = v.split(',').map(|x| x.parse().unwrap_or(0)).collect();
+                [
+                    d[0],
+                    d.get(1).copied().unwrap_or(0),
+                    d.get(2).copied().unwrap_or(0),
+                ]
+            })
+            .collect();
+        let rounds = args.get(4).and_then(|r| r.parse().ok()).unwrap_or(7);
+        return tune(&shapes, &variants, rounds);
+    }
+    let arg = |i: usize, default: &'static str| args.get(i).map_or(default.to_string(), |s| s.clone());
+    let threads: Vec<usize> = arg(1, "1,2").split(',').filter_map(|s| s.parse().ok()).collect();
+    // sizes: `n` for square, or `MxKxN`
+    let sizes = parse_shapes(&arg(2, "64,128,256,512,1024,2048"));
     let dtype = arg(3, "f32");
     for &t in &threads {
         for &shape in &sizes {
