@@ -141,12 +141,13 @@ fn thread_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// Tuning mode: `gemm-compare tune <shapes> <variant;variant;...> [rounds]`, each variant
-/// `MC,KC,NC` (0 = default) passed to `set_blocking_override`. Variants run round-robin
-/// (interleaved, so load changes hit all of them alike) on one thread; prints, per shape and
-/// variant, GFLOP/s by best thread-CPU time, median thread-CPU time, and best wall time.
-fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 3]], rounds: usize) {
-    kernels::set_num_threads(1);
+/// Tuning mode: `gemm-compare tune <shapes> <variant;variant;...> [rounds] [threads]`, each
+/// variant `MC,KC,NC[,MODE]` (0 = default) passed to `set_blocking_override` and
+/// `set_parallel_mode`. Variants run round-robin (interleaved, so load changes hit all of them
+/// alike); prints, per shape and variant, GFLOP/s by best and median thread-CPU time of the
+/// calling thread (meaningful on one thread only) and by best and median wall time.
+fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 4]], rounds: usize, threads: usize) {
+    kernels::set_num_threads(threads);
     for &(m, k, n) in shapes {
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5)
@@ -180,6 +181,7 @@ fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 3]], rounds: usize
         for round in 0..rounds + 1 {
             for (vi, v) in variants.iter().enumerate() {
                 kernels::gemm::set_blocking_override(v[0], v[1], v[2]);
+                kernels::gemm::set_parallel_mode(v[3]);
                 let (c0, w0) = (thread_cpu_seconds(), Instant::now());
                 for _ in 0..reps {
                     call(&mut c);
@@ -196,17 +198,19 @@ fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 3]], rounds: usize
         for (vi, v) in variants.iter().enumerate() {
             let mut cs = cpu[vi].clone();
             cs.sort_by(f64::total_cmp);
-            let best_wall = wall[vi].iter().copied().fold(f64::INFINITY, f64::min);
+            let mut ws = wall[vi].clone();
+            ws.sort_by(f64::total_cmp);
             println!(
-                "{m}x{k}x{n} mc,kc,nc={:?} cpu-best {:.1} cpu-median {:.1} wall-best {:.1} GFLOP/s (load {load})",
-                v,
+                "{m}x{k}x{n} t{threads} mc,kc,nc,mode={v:?} cpu best/median {:.1} {:.1} wall best/median {:.1} {:.1} GFLOP/s (load {load})",
                 flops / cs[0] / 1e9,
                 flops / cs[cs.len() / 2] / 1e9,
-                flops / best_wall / 1e9
+                flops / ws[0] / 1e9,
+                flops / ws[ws.len() / 2] / 1e9
             );
         }
     }
     kernels::gemm::set_blocking_override(0, 0, 0);
+    kernels::gemm::set_parallel_mode(0);
 }
 
 fn parse_shapes(s: &str) -> Vec<(usize, usize, usize)> {
@@ -226,21 +230,18 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("tune") {
         let shapes = parse_shapes(args.get(2).map_or("256,1024", String::as_str));
-        let variants: Vec<[usize; 3]> = args
+        let variants: Vec<[usize; 4]> = args
             .get(3)
             .map_or("0,0,0", String::as_str)
             .split(';')
             .map(|v| {
                 let d: Vec<usize> = v.split(',').map(|x| x.parse().unwrap_or(0)).collect();
-                [
-                    d[0],
-                    d.get(1).copied().unwrap_or(0),
-                    d.get(2).copied().unwrap_or(0),
-                ]
+                std::array::from_fn(|i| d.get(i).copied().unwrap_or(0))
             })
             .collect();
         let rounds = args.get(4).and_then(|r| r.parse().ok()).unwrap_or(7);
-        return tune(&shapes, &variants, rounds);
+        let threads = args.get(5).and_then(|r| r.parse().ok()).unwrap_or(1);
+        return tune(&shapes, &variants, rounds, threads);
     }
     let arg = |i: usize, default: &'static str| args.get(i).map_or(default.to_string(), |s| s.clone());
     let threads: Vec<usize> = arg(1, "1,2").split(',').filter_map(|s| s.parse().ok()).collect();

@@ -3,8 +3,10 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are dealt
-//! out to the kernels' thread pool in chunks of at most one `MC` block. Narrow outputs (at most
+//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
+//! into one even chunk (in micro-panels) per thread; each thread runs the whole loop nest over its
+//! chunk with its own packed `B` (one fork-join per call, the caller working on the first chunk;
+//! see [`set_parallel_mode`] for the alternatives that were measured). Narrow outputs (at most
 //! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
 //! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
 //! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
@@ -334,7 +336,8 @@ static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
 /// (`bench/gemm-compare`): 1 = rows in chunks of at most one `MC` block, `B` packed together per
 /// `(NC, KC)` step; 2 = one row chunk per thread, `B` packed together per step; 3 = one row chunk
 /// per thread, each thread running the whole loop nest with its own packed `B` (one fork-join
-/// per call); 0 = automatic. Results are identical in every mode.
+/// per call, the caller working on the first chunk); 4 = as 3 but all chunks run as pool tasks
+/// while the caller waits; 0 = automatic (3). Results are identical in every mode.
 #[doc(hidden)]
 pub fn set_parallel_mode(mode: usize) {
     PARALLEL_MODE.store(mode, Ordering::Relaxed);
@@ -395,7 +398,7 @@ fn blocked<E, K>(
     };
     let chunks = m.div_ceil(rows_per);
     // With `B` prepacked there is nothing to share: every thread runs the whole nest.
-    let private = chunks > 1 && (mode == 3 || packed.is_some());
+    let private = chunks > 1 && (mode >= 3 || packed.is_some());
     let kc_max = blk.kc.min(k);
     let nc_max = blk.nc.min(n);
     let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
@@ -480,13 +483,16 @@ fn blocked<E, K>(
         return nest(0, c);
     }
     let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
-    if private {
+    if private && mode == 4 {
         return threads::install(|| {
             c_chunks
                 .par_iter_mut()
                 .enumerate()
                 .for_each(|(ci, cc)| nest(ci, cc))
         });
+    }
+    if private {
+        return threads::run_split(c_chunks, nest);
     }
     // Shared `B`: every `(NC, KC)` block is packed by all threads together, then each thread
     // runs its row chunks against it.
