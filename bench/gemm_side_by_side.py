@@ -4,7 +4,7 @@ Prints one line per measurement, `numpy <threads> <n> <gflops>`, in the same for
 gemm-compare binary. The thread count is set through OPENBLAS_NUM_THREADS by the caller, since
 OpenBLAS reads it at import time.
 
-Usage: python gemm_side_by_side.py <threads> <n|MxKxN,...> [float32|float64]
+Usage: python gemm_side_by_side.py <threads> <n|MxKxN|MxKxNt,...> [float32|float64]
 """
 
 import sys
@@ -29,14 +29,20 @@ def best_time(f, min_runs=3, min_seconds=0.4):
 def main():
     threads = int(sys.argv[1])
     # `n` for square products, `MxKxN` otherwise
+    # a trailing `t` multiplies by a transposed view of A (`MxKxNt`: A is X.T for a k×m X)
     shapes = []
     for tok in sys.argv[2].split(","):
-        d = [int(v) for v in tok.split("x")]
-        shapes.append((tok, d[0], d[1], d[2]) if len(d) == 3 else (tok, d[0], d[0], d[0]))
+        at = tok.endswith("t")
+        d = [int(v) for v in tok.rstrip("t").split("x")]
+        dims = (d[0], d[1], d[2]) if len(d) == 3 else (d[0], d[0], d[0])
+        shapes.append((tok, *dims, at))
     dtype = np.dtype(sys.argv[3] if len(sys.argv) > 3 else "float32")
     rng = np.random.default_rng(0)
-    for label, m, k, n in shapes:
-        a = rng.uniform(-0.5, 0.5, (m, k)).astype(dtype)
+    for label, m, k, n, at in shapes:
+        if at:
+            a = rng.uniform(-0.5, 0.5, (k, m)).astype(dtype).T
+        else:
+            a = rng.uniform(-0.5, 0.5, (m, k)).astype(dtype)
         b = rng.uniform(-0.5, 0.5, (k, n)).astype(dtype)
         c = np.empty((m, n), dtype)
         t = best_time(lambda: np.matmul(a, b, out=c))

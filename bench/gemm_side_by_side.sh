@@ -6,6 +6,7 @@
 #   bash bench/gemm_side_by_side.sh [sizes] [threads] [f32|f64]
 #   bash bench/gemm_side_by_side.sh 64,128,256,512,1024,2048 1,2 f32
 #   bash bench/gemm_side_by_side.sh 128x784x10,128x784x128 1 f32     # M x K x N shapes
+#   bash bench/gemm_side_by_side.sh 784x128x128t 1 f32                # `t`: A read transposed
 #
 # Needs: cargo; python3 with venv (NumPy is installed into bench/.venv on first use).
 # The `gemm` crate is built only here, in bench/gemm-compare (not a workspace member).
@@ -20,7 +21,7 @@ if [ ! -x "$here/.venv/bin/python" ]; then
     python3 -m venv "$here/.venv"
     "$here/.venv/bin/pip" install -q "numpy>=2,<3"
 fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/../target/gemm-compare}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/gemm-compare/target}"
 (cd "$here/gemm-compare" && cargo build --release -q)
 bin="$CARGO_TARGET_DIR/release/gemm-compare"
 

@@ -2,7 +2,8 @@
 //! sizes and thread counts given on the command line, printing one line per measurement:
 //! `impl threads n gflops`.
 //!
-//! Usage: `gemm-compare <threads,...> <n|MxKxN,...> [f32|f64]`
+//! Usage: `gemm-compare <threads,...> <n|MxKxN|MxKxNt,...> [f32|f64]` (a trailing `t` reads `A`
+//! transposed), or `gemm-compare tune ...` (see [`tune`]).
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ fn time_best(mut f: impl FnMut()) -> f64 {
     best
 }
 
-fn run<T>(threads: usize, (m, k, n): (usize, usize, usize))
+fn run<T>(threads: usize, (m, k, n, at): Shape)
 where
     T: num_traits_lite::Lite,
 {
@@ -35,11 +36,10 @@ where
         .collect();
     let mut c = vec![T::from_f64(0.0); m * n];
     let flops = 2.0 * m as f64 * k as f64 * n as f64;
-    let label = if m == k && k == n {
-        n.to_string()
-    } else {
-        format!("{m}x{k}x{n}")
-    };
+    let label = label((m, k, n, at));
+    // `A` is read row-major (`m×k`), or with `at` as the transpose of a row-major `k×m` (the
+    // backward pass's `Xᵀ·dY`).
+    let (a_rs, a_cs) = if at { (1, m) } else { (k, 1) };
 
     kernels::set_num_threads(threads);
     let t = time_best(|| {
@@ -49,8 +49,8 @@ where
             k,
             alpha: T::from_f64(1.0),
             a: &a,
-            a_rs: k,
-            a_cs: 1,
+            a_rs,
+            a_cs,
             b: &b,
             b_rs: n,
             b_cs: 1,
@@ -68,8 +68,9 @@ where
         gemm::Parallelism::None
     };
     let t = time_best(|| {
-        // SAFETY: every pointer/stride pair below describes an n×n row-major matrix inside the
-        // corresponding Vec, and `c` is not aliased by `a` or `b`.
+        // SAFETY: every pointer/stride pair below describes a matrix inside the corresponding
+        // Vec (`A` m×k with strides (a_rs, a_cs), `B` k×n and `C` m×n row-major), and `c` is not
+        // aliased by `a` or `b`.
         unsafe {
             gemm::gemm(
                 m,
@@ -80,8 +81,8 @@ where
                 n as isize,
                 false,
                 a.as_ptr(),
-                1,
-                k as isize,
+                a_cs as isize,
+                a_rs as isize,
                 b.as_ptr(),
                 1,
                 n as isize,
@@ -146,9 +147,10 @@ fn thread_cpu_seconds() -> f64 {
 /// `set_parallel_mode`. Variants run round-robin (interleaved, so load changes hit all of them
 /// alike); prints, per shape and variant, GFLOP/s by best and median thread-CPU time of the
 /// calling thread (meaningful on one thread only) and by best and median wall time.
-fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 4]], rounds: usize, threads: usize) {
+fn tune(shapes: &[Shape], variants: &[[usize; 4]], rounds: usize, threads: usize) {
     kernels::set_num_threads(threads);
-    for &(m, k, n) in shapes {
+    for &(m, k, n, at) in shapes {
+        let (a_rs, a_cs) = if at { (1, m) } else { (k, 1) };
         let a: Vec<f32> = (0..m * k)
             .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.5)
             .collect();
@@ -168,8 +170,8 @@ fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 4]], rounds: usize
                 k,
                 alpha: 1.0,
                 a: &a,
-                a_rs: k,
-                a_cs: 1,
+                a_rs,
+                a_cs,
                 b: &b,
                 b_rs: n,
                 b_cs: 1,
@@ -201,7 +203,8 @@ fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 4]], rounds: usize
             let mut ws = wall[vi].clone();
             ws.sort_by(f64::total_cmp);
             println!(
-                "{m}x{k}x{n} t{threads} mc,kc,nc,mode={v:?} cpu best/median {:.1} {:.1} wall best/median {:.1} {:.1} GFLOP/s (load {load})",
+                "{} t{threads} mc,kc,nc,mode={v:?} cpu best/median {:.1} {:.1} wall best/median {:.1} {:.1} GFLOP/s (load {load})",
+                label((m, k, n, at)),
                 flops / cs[0] / 1e9,
                 flops / cs[cs.len() / 2] / 1e9,
                 flops / ws[0] / 1e9,
@@ -213,17 +216,35 @@ fn tune(shapes: &[(usize, usize, usize)], variants: &[[usize; 4]], rounds: usize
     kernels::gemm::set_parallel_mode(0);
 }
 
-fn parse_shapes(s: &str) -> Vec<(usize, usize, usize)> {
+/// `(m, k, n, a_transposed)`.
+type Shape = (usize, usize, usize, bool);
+
+/// `n` for square, `MxKxN` otherwise; a trailing `t` reads `A` transposed (`MxKxNt`).
+fn parse_shapes(s: &str) -> Vec<Shape> {
     s.split(',')
         .filter_map(|s| {
+            let (s, at) = match s.strip_suffix('t') {
+                Some(rest) => (rest, true),
+                None => (s, false),
+            };
             let d: Vec<usize> = s.split('x').filter_map(|v| v.parse().ok()).collect();
             match d[..] {
-                [n] => Some((n, n, n)),
-                [m, k, n] => Some((m, k, n)),
+                [n] => Some((n, n, n, at)),
+                [m, k, n] => Some((m, k, n, at)),
                 _ => None,
             }
         })
         .collect()
+}
+
+/// The shape as given on the command line.
+fn label((m, k, n, at): Shape) -> String {
+    let t = if at { "t" } else { "" };
+    if m == k && k == n {
+        format!("{n}{t}")
+    } else {
+        format!("{m}x{k}x{n}{t}")
+    }
 }
 
 fn main() {
