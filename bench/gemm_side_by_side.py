@@ -1,6 +1,7 @@
 """NumPy/OpenBLAS sgemm timing for bench/gemm_side_by_side.sh.
 
-Prints one line per measurement, `numpy <threads> <n> <gflops>`, in the same format as the
+Prints one line per measurement, `numpy <threads> <n> <gflops> <cpu_gflops>` (the last by the
+calling thread's CPU time: meaningful on one thread only), in the same format as the
 gemm-compare binary. The thread count is set through OPENBLAS_NUM_THREADS by the caller, since
 OpenBLAS reads it at import time.
 
@@ -14,16 +15,19 @@ import numpy as np
 
 
 def best_time(f, min_runs=3, min_seconds=0.4):
+    """Fastest wall time and least thread-CPU time of the calling thread (OpenBLAS runs a
+    1-thread product on the calling thread, so the latter is the work's CPU time there)."""
     f()  # warm-up
-    best = float("inf")
+    best = best_cpu = float("inf")
     start = time.perf_counter()
     runs = 0
     while runs < min_runs or time.perf_counter() - start < min_seconds:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         f()
+        best_cpu = min(best_cpu, time.thread_time() - c)
         best = min(best, time.perf_counter() - t)
         runs += 1
-    return best
+    return best, best_cpu
 
 
 def main():
@@ -45,8 +49,9 @@ def main():
             a = rng.uniform(-0.5, 0.5, (m, k)).astype(dtype)
         b = rng.uniform(-0.5, 0.5, (k, n)).astype(dtype)
         c = np.empty((m, n), dtype)
-        t = best_time(lambda: np.matmul(a, b, out=c))
-        print(f"numpy {threads} {label} {2 * m * k * n / t / 1e9:.1f}", flush=True)
+        t, cpu = best_time(lambda: np.matmul(a, b, out=c))
+        flops = 2 * m * k * n
+        print(f"numpy {threads} {label} {flops / t / 1e9:.1f} {flops / cpu / 1e9:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! Times `C = A·B` (row-major f32, beta = 0) for Dimflow's kernels and the `gemm` crate at the
 //! sizes and thread counts given on the command line, printing one line per measurement:
-//! `impl threads n gflops`.
+//! `impl threads n gflops cpu_gflops` (the second by the calling thread's CPU time: the work's
+//! rate on one thread, meaningless on several).
 //!
 //! Usage: `gemm-compare <threads,...> <n|MxKxN|MxKxNt,...> [f32|f64]` (a trailing `t` reads `A`
 //! transposed), or `gemm-compare tune ...` (see [`tune`]).
@@ -9,19 +10,23 @@ use std::time::{Duration, Instant};
 
 use tensor_core::kernels::{self, GemmArgs};
 
-/// Best-of timing: repeat until ~0.4 s has passed (at least 3 runs), report the fastest run.
-fn time_best(mut f: impl FnMut()) -> f64 {
+/// Best-of timing: repeat until ~0.4 s has passed (at least 3 runs), report the fastest run's
+/// wall time and the least thread-CPU time of the calling thread (the work's CPU time only on
+/// one thread; far less disturbed by other processes on a shared machine than wall time).
+fn time_best(mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm-up (page faults, thread pool start)
     let mut best = f64::INFINITY;
+    let mut best_cpu = f64::INFINITY;
     let start = Instant::now();
     let mut runs = 0;
     while runs < 3 || start.elapsed() < Duration::from_millis(400) {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu_seconds());
         f();
+        best_cpu = best_cpu.min(thread_cpu_seconds() - c);
         best = best.min(t.elapsed().as_secs_f64());
         runs += 1;
     }
-    best
+    (best, best_cpu)
 }
 
 fn run<T>(threads: usize, (m, k, n, at): Shape)
@@ -59,7 +64,11 @@ where
             c_rs: n,
         })
     });
-    println!("dimflow {threads} {label} {:.1}", flops / t / 1e9);
+    println!(
+        "dimflow {threads} {label} {:.1} {:.1}",
+        flops / t.0 / 1e9,
+        flops / t.1 / 1e9
+    );
     let ours = c.clone();
 
     let par = if threads > 1 {
@@ -95,7 +104,11 @@ where
             )
         }
     });
-    println!("gemm-crate {threads} {label} {:.1}", flops / t / 1e9);
+    println!(
+        "gemm-crate {threads} {label} {:.1} {:.1}",
+        flops / t.0 / 1e9,
+        flops / t.1 / 1e9
+    );
     let worst = ours
         .iter()
         .zip(&c)
