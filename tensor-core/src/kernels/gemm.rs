@@ -3,14 +3,17 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are dealt
-//! out to the kernels' thread pool in chunks of at most one `MC` block. Narrow outputs (at most
+//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
+//! into one even chunk (in micro-panels) per thread; each thread runs the whole loop nest over its
+//! chunk with its own packed `B` (one fork-join per call, the caller working on the first chunk;
+//! see [`set_parallel_mode`] for the alternatives that were measured). Narrow outputs (at most
 //! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
 //! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
 //! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
 //! run [`scalar::gemm`].
 
 use std::any::TypeId;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use num_traits::Float;
 use rayon::prelude::*;
@@ -217,11 +220,11 @@ pub(crate) struct Blocking {
 }
 
 /// The blocked path for f32/f64 on `isa`, or the scalar path. With `packed`, `B` comes
-/// prepacked for `blocking_for(isa, ..)` (see [`PackedB`](super::PackedB)) and `args.b` is unused.
+/// prepacked with the given blocking (see [`PackedB`](super::PackedB)) and `args.b` is unused.
 pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
     isa: dispatch::Isa,
     args: GemmArgs<'_, E>,
-    packed: Option<&[E]>,
+    packed: Option<(&[E], Blocking)>,
     epilogue: Epilogue<'_, E>,
 ) -> bool {
     if args.m == 0 || args.n == 0 {
@@ -235,7 +238,11 @@ pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
     {
         use super::microkernel::{avx2, avx512};
         use dispatch::Isa;
-        let blk = blocking_for(isa, std::mem::size_of::<E>());
+        let blk = match packed {
+            Some((_, blk)) => Some(blk),
+            None => blocking_for(isa, std::mem::size_of::<E>()),
+        };
+        let packed = packed.map(|(p, _)| p);
         match (isa, blk) {
             (Isa::Avx512, Some(blk)) => {
                 if let Some(t) = E::Avx512::try_new() {
@@ -268,10 +275,28 @@ pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
     true
 }
 
+/// Cache-block sizes `(MC, KC, NC)` set by [`set_blocking_override`]; 0 keeps the default.
+static BLOCKING_OVERRIDE: [AtomicUsize; 3] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Overrides the cache-block sizes of the blocked path for tuning runs (`bench/gemm-compare`):
+/// `MC` rows of `A` (rounded up to the micro-kernel's `MR`), `KC` deep slices and `NC` columns of
+/// `B`; 0 keeps an instruction set's default. Results stay correct for any values (only speed
+/// changes); a [`PackedB`](super::PackedB) keeps the blocking it was packed with.
+#[doc(hidden)]
+pub fn set_blocking_override(mc: usize, kc: usize, nc: usize) {
+    for (cell, v) in BLOCKING_OVERRIDE.iter().zip([mc, kc, nc]) {
+        cell.store(v, Ordering::Relaxed);
+    }
+}
+
 /// The blocking of the blocked path for `isa` and elements of `elem_size` bytes (4: f32, 8: f64),
 /// or `None` where the scalar path runs.
 pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Blocking> {
     use dispatch::Isa;
+    let pick = |i: usize, default: usize| match BLOCKING_OVERRIDE[i].load(Ordering::Relaxed) {
+        0 => default,
+        v => v,
+    };
     let (mr, nr, mc, kc, nc) = match (isa, elem_size) {
         (Isa::Avx512, 4) => (12, 32, 144, 256, 3072),
         (Isa::Avx512, 8) => (12, 16, 96, 256, 2048),
@@ -279,6 +304,7 @@ pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Block
         (Isa::Avx2, 8) => (6, 8, 72, 256, 2048),
         _ => return None,
     };
+    let (mc, kc, nc) = (pick(0, mc).next_multiple_of(mr), pick(1, kc), pick(2, nc));
     cfg!(target_arch = "x86_64").then_some(Blocking { mr, nr, mc, kc, nc })
 }
 
@@ -300,6 +326,21 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
         row += take;
     }
     out
+}
+
+/// How [`blocked`] shares work between threads; 0 picks automatically (see
+/// [`set_parallel_mode`]).
+static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
+
+/// Forces how the blocked path splits one GEMM across threads, for tuning runs
+/// (`bench/gemm-compare`): 1 = rows in chunks of at most one `MC` block, `B` packed together per
+/// `(NC, KC)` step; 2 = one row chunk per thread, `B` packed together per step; 3 = one row chunk
+/// per thread, each thread running the whole loop nest with its own packed `B` (one fork-join
+/// per call, the caller working on the first chunk); 4 = as 3 but all chunks run as pool tasks
+/// while the caller waits; 0 = automatic (3). Results are identical in every mode.
+#[doc(hidden)]
+pub fn set_parallel_mode(mode: usize) {
+    PARALLEL_MODE.store(mode, Ordering::Relaxed);
 }
 
 /// The Goto loop nest around `run` (one thread's macro-kernel over a row chunk).
@@ -345,17 +386,27 @@ fn blocked<E, K>(
         1
     };
     let panels = m.div_ceil(blk.mr);
-    // Rows are dealt out in chunks of at most one MC block, so rayon's work stealing balances
-    // the threads (also when the machine is shared and one thread is descheduled).
+    let mode = match PARALLEL_MODE.load(Ordering::Relaxed) {
+        0 => 3,
+        v => v,
+    };
     let even_split = panels.div_ceil(threads.min(panels).max(1)) * blk.mr;
-    let rows_per = if threads > 1 {
+    let rows_per = if threads > 1 && mode == 1 {
         even_split.min(blk.mc)
     } else {
         even_split
     };
     let chunks = m.div_ceil(rows_per);
+    // With `B` prepacked there is nothing to share: every thread runs the whole nest.
+    let private = chunks > 1 && (mode >= 3 || packed.is_some());
     let kc_max = blk.kc.min(k);
     let nc_max = blk.nc.min(n);
+    let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
+    let bbuf_len = if packed.is_some() {
+        0
+    } else {
+        nc_max.div_ceil(blk.nr) * blk.nr * kc_max
+    };
     let a_view = View {
         data: a,
         rs: a_rs,
@@ -366,16 +417,28 @@ fn blocked<E, K>(
         rs: b_rs,
         cs: b_cs,
     };
-    let mut work = move || {
-        let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
-        let abuf_len = blk.mc.min(rows_per).div_ceil(blk.mr) * blk.mr * kc_max;
-        let mut abufs: Vec<Vec<E>> = (0..c_chunks.len()).map(|_| take_buffer(abuf_len, zero)).collect();
-        let bbuf_len = if packed.is_some() {
-            0
-        } else {
-            nc_max.div_ceil(blk.nr) * blk.nr * kc_max
-        };
-        let mut bbuf = take_buffer(bbuf_len, zero);
+    // The job of row chunk `ci` for the `(jc, pc)` step, its packed block `bpack` still to fill in.
+    let job = |ci: usize, jc: usize, nc: usize, pc: usize, kc: usize| ChunkJob {
+        a: a_view,
+        row0: ci * rows_per,
+        rows: rows_per.min(m - ci * rows_per),
+        p0: pc,
+        kc,
+        nc,
+        mc_block: blk.mc,
+        bpack: &[],
+        alpha,
+        beta: if pc == 0 { beta } else { E::one() },
+        c_rs,
+        j0: jc,
+        epilogue: Epilogue {
+            bias: epilogue.bias.map(|bias| &bias[jc..jc + nc]),
+            activation: epilogue.activation,
+        },
+        last: pc + kc == k,
+    };
+    // Calls `step(jc, nc, pc, kc, packed_offset)` for every `(NC, KC)` block in loop order.
+    let for_each_step = |step: &mut dyn FnMut(usize, usize, usize, usize, usize)| {
         let mut packed_off = 0;
         let mut jc = 0;
         while jc < n {
@@ -383,55 +446,79 @@ fn blocked<E, K>(
             let mut pc = 0;
             while pc < k {
                 let kc = blk.kc.min(k - pc);
-                let bsize = nc.div_ceil(blk.nr) * blk.nr * kc;
-                let bpack: &[E] = match packed {
-                    Some(p) => {
-                        packed_off += bsize;
-                        &p[packed_off - bsize..packed_off]
-                    }
-                    None => {
-                        pack_b(blk.nr, b_view, pc, kc, jc, nc, &mut bbuf[..bsize], chunks > 1);
-                        &bbuf[..bsize]
-                    }
-                };
-                let job = |ci: usize| ChunkJob {
-                    a: a_view,
-                    row0: ci * rows_per,
-                    rows: rows_per.min(m - ci * rows_per),
-                    p0: pc,
-                    kc,
-                    nc,
-                    mc_block: blk.mc,
-                    bpack,
-                    alpha,
-                    beta: if pc == 0 { beta } else { E::one() },
-                    c_rs,
-                    j0: jc,
-                    epilogue: Epilogue {
-                        bias: epilogue.bias.map(|bias| &bias[jc..jc + nc]),
-                        activation: epilogue.activation,
-                    },
-                    last: pc + kc == k,
-                };
-                if c_chunks.len() == 1 {
-                    run(&job(0), &mut abufs[0], c_chunks[0]);
-                } else {
-                    c_chunks
-                        .par_iter_mut()
-                        .zip(abufs.par_iter_mut())
-                        .enumerate()
-                        .for_each(|(ci, (cc, ab))| run(&job(ci), ab, cc));
-                }
+                step(jc, nc, pc, kc, packed_off);
+                packed_off += nc.div_ceil(blk.nr) * blk.nr * kc;
                 pc += kc;
             }
             jc += nc;
         }
-        abufs.into_iter().for_each(give_buffer);
+    };
+    // One thread's whole loop nest over row chunk `ci`, packing `B` itself unless prepacked.
+    let nest = |ci: usize, cc: &mut [E]| {
+        let mut abuf = take_buffer(abuf_len, zero);
+        let mut bbuf = take_buffer(bbuf_len, zero);
+        for_each_step(&mut |jc, nc, pc, kc, off| {
+            let bsize = nc.div_ceil(blk.nr) * blk.nr * kc;
+            let bpack: &[E] = match packed {
+                Some(p) => &p[off..off + bsize],
+                None => {
+                    pack_b(blk.nr, b_view, pc, kc, jc, nc, &mut bbuf[..bsize], false);
+                    &bbuf[..bsize]
+                }
+            };
+            run(
+                &ChunkJob {
+                    bpack,
+                    ..job(ci, jc, nc, pc, kc)
+                },
+                &mut abuf,
+                &mut *cc,
+            );
+        });
+        give_buffer(abuf);
         give_buffer(bbuf);
     };
-    if chunks > 1 {
-        threads::install(work);
-    } else {
-        work();
+    let c = &mut c[..(m - 1) * c_rs + n];
+    if chunks == 1 {
+        return nest(0, c);
     }
+    let mut c_chunks = split_rows(c, m, n, c_rs, rows_per);
+    if private && mode == 4 {
+        return threads::install(|| {
+            c_chunks
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(ci, cc)| nest(ci, cc))
+        });
+    }
+    if private {
+        return threads::run_split(c_chunks, nest);
+    }
+    // Shared `B`: every `(NC, KC)` block is packed by all threads together, then each thread
+    // runs its row chunks against it.
+    threads::install(|| {
+        let mut abufs: Vec<Vec<E>> = (0..chunks).map(|_| take_buffer(abuf_len, zero)).collect();
+        let mut bbuf = take_buffer(bbuf_len, zero);
+        for_each_step(&mut |jc, nc, pc, kc, _| {
+            let bsize = nc.div_ceil(blk.nr) * blk.nr * kc;
+            pack_b(blk.nr, b_view, pc, kc, jc, nc, &mut bbuf[..bsize], true);
+            let bpack = &bbuf[..bsize];
+            c_chunks
+                .par_iter_mut()
+                .zip(abufs.par_iter_mut())
+                .enumerate()
+                .for_each(|(ci, (cc, ab))| {
+                    run(
+                        &ChunkJob {
+                            bpack,
+                            ..job(ci, jc, nc, pc, kc)
+                        },
+                        ab,
+                        cc,
+                    )
+                });
+        });
+        abufs.into_iter().for_each(give_buffer);
+        give_buffer(bbuf);
+    });
 }

@@ -130,7 +130,7 @@ fn store_tile<S: Simd, const MR: usize, const NV: usize>(
 /// One thread's share of one `(jc, pc)` step: rows `row0..row0+rows` of `A` (packed `mc` rows at
 /// a time into `abuf`) against the packed `B` block `bpack` (`nc` columns), updating `c`, whose
 /// row 0 is row `row0` of the output and column 0 is column `j0`.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ChunkJob<'a, E> {
     pub(crate) a: View<'a, E>,
     pub(crate) row0: usize,

@@ -8,7 +8,7 @@ use std::any::TypeId;
 use num_traits::Float;
 
 use super::dispatch::{self, Isa};
-use super::gemm::{blocking_for, gemm_fast, scalar_gemm, Epilogue, GemmArgs};
+use super::gemm::{blocking_for, gemm_fast, scalar_gemm, Blocking, Epilogue, GemmArgs};
 use super::pack::{pack_b, View};
 
 /// A `k × n` right-hand GEMM operand packed for the instruction set active when it was made.
@@ -33,6 +33,8 @@ pub struct PackedB<F> {
     /// Panels of every `(NC, KC)` block in the driver's loop order; on the scalar path, `B`
     /// copied row-major.
     data: Vec<F>,
+    /// The blocking the panels were cut for (`None` on the scalar path).
+    blk: Option<Blocking>,
 }
 
 impl<F: Float + Send + Sync + 'static> PackedB<F> {
@@ -54,7 +56,8 @@ impl<F: Float + Send + Sync + 'static> PackedB<F> {
             rs: b_rs,
             cs: b_cs,
         };
-        let data = match blocking_for(isa, std::mem::size_of::<F>()).filter(|_| simd_type) {
+        let blk = blocking_for(isa, std::mem::size_of::<F>()).filter(|_| simd_type);
+        let data = match blk {
             Some(blk) => {
                 let mut data = Vec::new();
                 let mut jc = 0;
@@ -75,7 +78,7 @@ impl<F: Float + Send + Sync + 'static> PackedB<F> {
             None => (0..k * n).map(|i| b[(i / n) * b_rs + (i % n) * b_cs]).collect(),
         };
         let isa = if simd_type { isa } else { Isa::Scalar };
-        PackedB { isa, k, n, data }
+        PackedB { isa, k, n, data, blk }
     }
 
     /// Rows of `B` (the inner dimension).
@@ -147,7 +150,7 @@ pub fn gemm_prepacked<F: Float + Send + Sync + 'static>(
     if let Some(bias) = epilogue.bias {
         assert_eq!(bias.len(), n, "gemm: bias length must equal n");
     }
-    if b.isa == Isa::Scalar {
+    let Some(blk) = b.blk.filter(|_| b.isa != Isa::Scalar) else {
         let args = GemmArgs {
             m,
             n,
@@ -164,7 +167,7 @@ pub fn gemm_prepacked<F: Float + Send + Sync + 'static>(
             c_rs,
         };
         return scalar_gemm(args, epilogue);
-    }
+    };
     let args = GemmArgs {
         m,
         n,
@@ -192,7 +195,7 @@ pub fn gemm_prepacked<F: Float + Send + Sync + 'static>(
                     std::mem::transmute_copy::<_, &[$t]>(&b.data.as_slice()),
                 )
             };
-            let ran = gemm_fast(b.isa, args, Some(data), epilogue);
+            let ran = gemm_fast(b.isa, args, Some((data, blk)), epilogue);
             debug_assert!(ran, "PackedB made for an instruction set this CPU has");
         }};
     }

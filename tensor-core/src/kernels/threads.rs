@@ -45,3 +45,28 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         None => f(),
     }
 }
+
+/// Runs `f(i, item)` for every item, item 0 on the calling thread and the others as tasks on the
+/// kernels' thread pool, returning when all are done. Unlike [`install`] from outside the pool,
+/// the caller works instead of sleeping until the pool wakes it again, which saves one thread
+/// wake-up per call (it matters for products of a few hundred microseconds).
+pub(crate) fn run_split<T: Send>(items: Vec<T>, f: impl Fn(usize, T) + Sync) {
+    let pool = pool_cell().read().map(|p| Arc::clone(&p)).ok();
+    let mut items = items.into_iter().enumerate();
+    let Some((_, first)) = items.next() else {
+        return;
+    };
+    match pool {
+        Some(p) => p.in_place_scope(|s| {
+            let f = &f;
+            for (i, item) in items {
+                s.spawn(move |_| f(i, item));
+            }
+            f(0, first);
+        }),
+        None => {
+            f(0, first);
+            items.for_each(|(i, item)| f(i, item));
+        }
+    }
+}
