@@ -44,7 +44,7 @@ fn check<M: Clone>(
     // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
     let mut model = model.clone();
     for (i, p) in params(&mut model).into_iter().enumerate() {
-        if p.name.ends_with(".bias") {
+        if p.name.ends_with(".bias") || p.name.ends_with(".alpha") {
             p.value = noise(1000 + i as u64, p.value.len())
                 .iter()
                 .map(|v| 0.5 * v)
@@ -458,4 +458,139 @@ fn embedding_lookup_and_gradient() {
     assert_eq!(p[0].shape, [7, 3]);
     // Keras' default initialiser: uniform in [-0.05, 0.05).
     assert!(p[0].value.iter().all(|v| v.abs() <= 0.05));
+}
+
+dims! { Rows = 2; Cols = 3; }
+
+model! {
+    /// A rank-3 input flattened into an unnamed `Rows*Cols` dim, PReLU standalone.
+    struct FlatNet: [Batch, Rows, Cols] -> [Batch, Classes] {
+        Flatten, Dense(Hidden), PReLU, Dense(Classes)
+    }
+}
+seq_model_check!(flatten_and_prelu, FlatNet, (Batch, Rows, Cols), 6);
+
+model! {
+    /// The same layers on the already flat input: same seed, same parameters.
+    struct FlatRef: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden), PReLU, Dense(Classes)
+    }
+}
+
+#[test]
+fn flatten_is_the_row_major_identity() {
+    // Flatten keeps the values in row-major order, so the model equals the one fed with the
+    // flat input; PReLU starts at α = 0 (a ReLU), then with α set both still agree.
+    let mut a = FlatNet::<f64>::init(7);
+    let mut b = FlatRef::<f64>::init(7);
+    let v = noise(3, 4 * 6);
+    let x3: Tensor<(Batch, Rows, Cols), f64> = Tensor::from_vec(v.clone(), &[4]).unwrap();
+    let x2: Tensor<(Batch, Pixels), f64> = Tensor::from_vec(v, &[4]).unwrap();
+    for (pa, pb) in a.parameters_mut().into_iter().zip(b.parameters_mut()) {
+        assert_eq!(pa.name, pb.name);
+        assert_eq!(pa.value, pb.value);
+        if pa.name == "prelu1.alpha" {
+            assert!(pa.value.iter().all(|&v| v == 0.0), "Keras' alpha init is zeros");
+            pa.value = noise(8, pa.value.len());
+            pb.value = pa.value.clone();
+        }
+    }
+    assert_eq!(a.forward(&x3).to_vec(), b.forward(&x2).to_vec());
+    // And PReLU itself by hand: y = h for h > 0, α_j·h otherwise.
+    let p = b.parameters();
+    let (w1, b1, alpha) = (&p[0].value, &p[1].value, &p[2].value);
+    let (w2, b2) = (&p[3].value, &p[4].value);
+    let xv = x2.to_vec();
+    let y = b.forward(&x2).to_vec();
+    for r in 0..4 {
+        let h: Vec<f64> = (0..5)
+            .map(|j| {
+                let z = b1[j] + (0..6).map(|i| xv[r * 6 + i] * w1[i * 5 + j]).sum::<f64>();
+                if z > 0.0 {
+                    z
+                } else {
+                    alpha[j] * z
+                }
+            })
+            .collect();
+        for c in 0..3 {
+            let want = b2[c] + (0..5).map(|j| h[j] * w2[j * 3 + c]).sum::<f64>();
+            assert!((y[r * 3 + c] - want).abs() < 1e-12);
+        }
+    }
+}
+
+model! {
+    /// Reshape a flat vector into rows, a dense layer per row, then flatten into a named dim
+    /// (checked against the product at compile time) and reshape the output back into rows.
+    struct RowNet: [Batch, Pixels] -> [Batch, Rows, Cols] {
+        Reshape([Rows, Cols]), Dense(Hidden), Tanh, Flatten(F = 10), Dense(Pixels), Reshape([Rows, Cols])
+    }
+}
+
+#[test]
+fn reshape_flatten_named_and_reshaped_output() {
+    let model = RowNet::<f64>::init(2);
+    let x = input::<(Batch, Pixels)>(5, 3, 6);
+    let y = model.forward(&x);
+    assert_eq!(y.dims(), &[3, 2, 3]);
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["dense1.kernel", "dense1.bias", "dense2.kernel", "dense2.bias"]
+    );
+    // dense1 acts on each row of 3: its kernel is [Cols, Hidden]; dense2 reads 2·5 = 10.
+    assert_eq!(model.parameters()[0].shape, [3, 5]);
+    assert_eq!(model.parameters()[2].shape, [10, 6]);
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+model! {
+    /// A flattened image merged with a flat input, one PReLU shared by both branches.
+    struct Merged(img: [Batch, Rows, Cols], flat: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let act = PReLU;
+        let a = img >> Flatten(Pixels) >> Dense(Pixels) >> act;
+        let h = add(a, flat >> Dense(Pixels) >> act);
+        y = h >> Dense(Classes);
+    }
+}
+
+#[test]
+fn flatten_into_a_declared_dim_merge_and_shared_prelu() {
+    let model = Merged::<f64>::init(6);
+    let img = input::<(Batch, Rows, Cols)>(1, 3, 6);
+    let flat = input::<(Batch, Pixels)>(2, 3, 6);
+    check(
+        &model,
+        |m| m.forward_train(&img, &flat).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dense1.kernel",
+            "dense1.bias",
+            "act.alpha",
+            "dense2.kernel",
+            "dense2.bias",
+            "dense3.kernel",
+            "dense3.bias"
+        ]
+    );
+}
+
+#[test]
+#[should_panic(expected = "dimension `Batch` has length 3 in input `img` but 2 in input `flat`")]
+fn flattened_and_flat_inputs_must_agree_on_the_batch() {
+    let m = Merged::new(1);
+    let img = Tensor::<(Batch, Rows, Cols)>::full(0.5, &[3]);
+    let flat = Tensor::<(Batch, Pixels)>::full(0.5, &[2]);
+    let _ = m.forward(&img, &flat);
 }

@@ -94,6 +94,8 @@ pub enum ArgValue {
     Bool(bool),
     /// A number (float literal, possibly negated) as f64.
     Float(f64),
+    /// A shape in brackets: the target of `Reshape([Rows, Cols])`.
+    Shape(ShapeSpec),
 }
 
 /// A statement of the functional form.

@@ -13,11 +13,12 @@ mod dense;
 mod embedding;
 mod ops;
 mod param;
+mod prelu;
 mod rng;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
-pub use checks::{require_size, require_static, size_of_dim};
+pub use checks::{require_same_count, require_size, require_static, size_of_dim};
 pub use dense::Dense;
 pub use embedding::Embedding;
 pub use ops::{
@@ -25,6 +26,7 @@ pub use ops::{
     multiply_forward,
 };
 pub use param::Param;
+pub use prelu::PRelu;
 pub use rng::Rng;
 
 use tensor_core::{Element, Shape, Tensor};
@@ -135,13 +137,14 @@ pub fn load_ids<S: Shape>(t: &Tensor<S, i64>, out: &mut Vec<i64>) {
     }
 }
 
-/// Builds an output tensor: the leading lengths `lead`, then `last`.
+/// Builds an output tensor: the leading lengths `lead` (taken from an input), then the static
+/// lengths `tail`.
 ///
 /// # Panics
 /// If the lengths disagree with `S` or with `data` (impossible for shapes checked by `model!`).
-pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usize) -> Tensor<S, F> {
+pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], tail: &[usize]) -> Tensor<S, F> {
     let mut dims: Vec<usize> = lead.to_vec();
-    dims.push(last);
+    dims.extend_from_slice(tail);
     match Tensor::from_vec_dims(data.to_vec(), &dims) {
         Ok(t) => t,
         Err(e) => panic!("model!: output of the wrong size: {e}"),

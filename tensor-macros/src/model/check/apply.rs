@@ -2,7 +2,7 @@
 //! activations (fused into a preceding dense layer of the same chain) and dropout.
 
 use super::build::Builder;
-use super::ir::{show_shape, Act, Node, Op};
+use super::ir::{show_shape, Act, Node, Op, ParamKind};
 use super::layers::{interpret, is_known, LayerKind};
 use crate::model::ast::LayerSpec;
 
@@ -41,6 +41,9 @@ impl Builder<'_> {
                     momentum: *momentum,
                     epsilon: *epsilon,
                 },
+                Some(LayerKind::Flatten(d)) => LayerKind::Flatten(d.clone()),
+                Some(LayerKind::Reshape(t)) => LayerKind::Reshape(t.clone()),
+                Some(LayerKind::PRelu) => LayerKind::PRelu,
                 None => return None,
             };
             (kind, param)
@@ -173,6 +176,48 @@ impl Builder<'_> {
                 };
                 self.nodes.push(Node {
                     op: Op::BatchNorm(p),
+                    args: vec![cur],
+                    shape,
+                    src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::Flatten(d) => {
+                *fusable = None;
+                self.reshape(spec, cur, Some(d.as_ref()), None)
+            }
+            LayerKind::Reshape(t) => {
+                *fusable = None;
+                self.reshape(spec, cur, None, Some(&t))
+            }
+            LayerKind::PRelu => {
+                *fusable = None;
+                let last = shape.last()?.clone();
+                let p = match param {
+                    Some(p) => {
+                        let prev = &self.layers[p].units;
+                        if prev.name != last.name {
+                            let msg = format!(
+                                "layer `{key}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one slope per feature, so every input needs the same feature dim",
+                                prev.describe(), show_shape(&shape), last.describe()
+                            );
+                            self.errs.range(spec.span, spec.end, msg);
+                            return None;
+                        }
+                        p
+                    }
+                    None => {
+                        let name = self.shared.contains_key(&key).then(|| spec.kind.clone());
+                        let p = self.new_per_feature(name.as_ref(), "prelu", last, ParamKind::PRelu);
+                        if let Some(sh) = self.shared.get_mut(&key) {
+                            sh.param = Some(p);
+                        }
+                        p
+                    }
+                };
+                self.nodes.push(Node {
+                    op: Op::PRelu(p),
                     args: vec![cur],
                     shape,
                     src,

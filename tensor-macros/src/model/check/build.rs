@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::Span;
 use syn::Ident;
 
-use super::ir::{DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size, StaticCheck};
+use super::ir::{
+    CountCheck, DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size, StaticCheck,
+};
 use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
 use super::normalise::{layer_specs, normalise};
 use crate::model::ast::{ArgValue, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
@@ -40,7 +42,8 @@ pub(super) struct Builder<'a> {
     pub(super) counters: HashMap<&'static str, usize>,
     pub(super) taken: HashSet<String>,
     pub(super) static_checks: Vec<StaticCheck>,
-    pub(super) lead_checks: Vec<(usize, usize)>,
+    pub(super) lead_checks: Vec<(usize, usize, usize)>,
+    pub(super) count_checks: Vec<CountCheck>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.
@@ -62,6 +65,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         taken: HashSet::new(),
         static_checks: Vec::new(),
         lead_checks: Vec::new(),
+        count_checks: Vec::new(),
     };
     for port in inputs.iter().chain(outputs.iter()) {
         b.taken.insert(port.name.to_string());
@@ -197,6 +201,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         inline_dims: b.inline_dims,
         static_checks: b.static_checks,
         lead_checks: b.lead_checks,
+        count_checks: b.count_checks,
         sequential,
     })
 }
@@ -214,6 +219,7 @@ impl Builder<'_> {
             let declaring: &[crate::model::ast::Arg] = match (spec.kind.to_string().as_str(), &spec.args) {
                 ("Dense", Some(a)) => &a[..a.len().min(1)],
                 ("Embedding", Some(a)) => &a[..a.len().min(2)],
+                ("Flatten", Some(a)) => &a[..a.len().min(1)],
                 _ => continue,
             };
             for first in declaring {
@@ -225,9 +231,11 @@ impl Builder<'_> {
                     Ok(0) => self.errs.range(
                         first.span,
                         first.end,
-                        format!(
-                            "dimension `{key}` cannot have size 0: a dense layer needs at least one unit"
-                        ),
+                        if spec.kind == "Flatten" {
+                            format!("dimension `{key}` cannot have size 0: a flattened dim holds every element of a sample")
+                        } else {
+                            format!("dimension `{key}` cannot have size 0: a dense layer needs at least one unit")
+                        },
                     ),
                     Ok(n) if !*neg => {
                         if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -252,7 +260,7 @@ impl Builder<'_> {
         }
     }
 
-    fn dim_ref(&self, d: &Ident) -> DimRef {
+    pub(super) fn dim_ref(&self, d: &Ident) -> DimRef {
         let name = d.to_string();
         let size = match self.inline.get(&name) {
             Some(&n) => Size::Lit(n),
@@ -420,7 +428,7 @@ impl Builder<'_> {
         }
     }
 
-    fn auto_name(&mut self, kind: &'static str) -> Ident {
+    pub(super) fn auto_name(&mut self, kind: &'static str) -> Ident {
         let c = self.counters.entry(kind).or_insert(0);
         loop {
             *c += 1;
@@ -448,6 +456,28 @@ impl Builder<'_> {
             inputs: Some(features.clone()),
             units: features,
             kind: ParamKind::BatchNorm { momentum, epsilon },
+        });
+        self.layers.len() - 1
+    }
+
+    /// A layer with one parameter per feature of `features` (created at its first application,
+    /// auto-named `{prefix}N` unless bound to a name).
+    pub(super) fn new_per_feature(
+        &mut self,
+        name: Option<&Ident>,
+        prefix: &'static str,
+        features: DimRef,
+        kind: ParamKind,
+    ) -> usize {
+        let field = match name {
+            Some(n) => n.clone(),
+            None => self.auto_name(prefix),
+        };
+        self.layers.push(ParamLayer {
+            field,
+            inputs: Some(features.clone()),
+            units: features,
+            kind,
         });
         self.layers.len() - 1
     }
@@ -528,7 +558,7 @@ impl Builder<'_> {
             let hint = closest(&key, KNOWN.iter().copied())
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default();
-            format!("unknown layer `{key}`: {hint}model! knows Dense, Embedding, BatchNorm, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
+            format!("unknown layer `{key}`: {hint}model! knows Dense, Embedding, BatchNorm, Flatten, Reshape, Relu, LeakyRelu, PReLU, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
         };
         self.errs.at(spec.kind.span(), msg);
     }

@@ -12,6 +12,8 @@ pub enum Size {
     Of(Ident),
     /// The sum of several sizes (the last dim of a concat).
     Sum(Vec<Size>),
+    /// The product of several sizes (the dim `Flatten` makes of the dims it merges).
+    Product(Vec<Size>),
 }
 
 impl Size {
@@ -23,6 +25,9 @@ impl Size {
             Size::Sum(parts) => parts
                 .iter()
                 .try_fold(0usize, |acc, p| acc.checked_add(p.known()?)),
+            Size::Product(parts) => parts
+                .iter()
+                .try_fold(1usize, |acc, p| acc.checked_mul(p.known()?)),
         }
     }
 }
@@ -99,6 +104,8 @@ pub enum ParamKind {
     },
     /// An embedding table (`inputs` is the vocabulary, `units` the embedding dim).
     Embedding,
+    /// PReLU with a learned slope per feature of the last dim (`units`).
+    PRelu,
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
         /// Moving-statistics momentum.
@@ -129,6 +136,11 @@ pub enum Op {
     Multiply,
     /// Concatenation along the last dim.
     Concat,
+    /// `Flatten` / `Reshape`: the same values under another shape (no copy: the node shares
+    /// its operand's buffers).
+    Reshape,
+    /// PReLU (index into `Graph::layers`).
+    PRelu(usize),
 }
 
 /// One node of the graph.
@@ -142,7 +154,8 @@ pub struct Node {
     /// The input whose leading dims this node carries.
     pub src: usize,
     /// How many of that input's dims lead this node's shape (all but the last, or all of them
-    /// after an embedding, which appends a dim).
+    /// after an embedding, which appends a dim, or only the first after a reshape); the dims
+    /// after them have static sizes.
     pub lead: usize,
 }
 
@@ -176,6 +189,18 @@ pub struct StaticCheck {
     pub role: String,
 }
 
+/// A const check that a reshape keeps the element count, for sizes the macro cannot see.
+pub struct CountCheck {
+    /// Span of the layer (the error points at it).
+    pub span: proc_macro2::Span,
+    /// The layer (`reshape1`).
+    pub layer: String,
+    /// The shape before, and its dims after the first (the ones reshaped).
+    pub from: (String, String, Size),
+    /// The shape after, and its dims after the first.
+    pub to: (String, String, Size),
+}
+
 /// The checked model.
 pub struct Graph {
     /// Inputs, in declaration order; input `k` is node `k`.
@@ -190,8 +215,11 @@ pub struct Graph {
     pub inline_dims: Vec<(Ident, usize)>,
     /// Const checks to emit.
     pub static_checks: Vec<StaticCheck>,
-    /// Pairs of inputs merged together: their leading lengths must agree at run time.
-    pub lead_checks: Vec<(usize, usize)>,
+    /// Pairs of inputs merged together, with how many leading dims they share: their lengths
+    /// must agree at run time.
+    pub lead_checks: Vec<(usize, usize, usize)>,
+    /// Const checks that a reshape keeps the static element count.
+    pub count_checks: Vec<CountCheck>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }
@@ -201,9 +229,21 @@ impl Graph {
     pub fn needs_grad(&self) -> Vec<bool> {
         let mut need = vec![false; self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
-            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..))
-                || n.args.iter().any(|&a| need[a]);
+            need[i] = matches!(
+                n.op,
+                Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..) | Op::PRelu(_)
+            ) || n.args.iter().any(|&a| need[a]);
         }
         need
+    }
+}
+
+impl Graph {
+    /// The node whose buffers hold node `n`'s values: a reshape shares its operand's.
+    pub fn buffer(&self, mut n: usize) -> usize {
+        while let Op::Reshape = self.nodes[n].op {
+            n = self.nodes[n].args[0];
+        }
+        n
     }
 }

@@ -4,11 +4,16 @@
 use syn::Ident;
 
 use super::ir::Act;
+use crate::model::ast::ShapeSpec;
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 17] = [
+pub const KNOWN: [&str; 21] = [
+    "Flatten",
+    "Reshape",
+    "PReLU",
+    "PRelu",
     "Embedding",
     "BatchNorm",
     "Dense",
@@ -50,6 +55,12 @@ pub enum LayerKind {
         /// The embedding dim.
         dim: Ident,
     },
+    /// `Flatten` (an unnamed product dim) or `Flatten(Features)` / `Flatten(F = 784)`.
+    Flatten(Option<Ident>),
+    /// `Reshape([Rows, Cols])`: new dims after the first.
+    Reshape(ShapeSpec),
+    /// `PReLU`: a learned slope per feature.
+    PRelu,
     /// `BatchNorm(momentum = .., epsilon = ..)`.
     BatchNorm {
         /// Moving-statistics momentum (Keras' default 0.99).
@@ -232,6 +243,50 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
             }
             Some(LayerKind::BatchNorm { momentum, epsilon })
         }
+        "PReLU" | "PRelu" => {
+            no_args(spec, errs);
+            Some(LayerKind::PRelu)
+        }
+        "Flatten" => match spec.args.as_deref() {
+            None | Some([]) => Some(LayerKind::Flatten(None)),
+            Some(
+                [Arg {
+                    key: None,
+                    value: ArgValue::Ident(d),
+                    ..
+                }]
+                | [Arg {
+                    key: Some(d),
+                    value: ArgValue::Int(..),
+                    ..
+                }],
+            ) => Some(LayerKind::Flatten(Some(d.clone()))),
+            Some([first, ..]) => {
+                errs.range(
+                    first.span,
+                    spec.end,
+                    "`Flatten` takes at most the name of the dim it makes: `Flatten`, `Flatten(Features)` or `Flatten(F = 784)`",
+                );
+                None
+            }
+        },
+        "Reshape" => match spec.args.as_deref() {
+            Some(
+                [Arg {
+                    key: None,
+                    value: ArgValue::Shape(target),
+                    ..
+                }],
+            ) if !target.dims.is_empty() => Some(LayerKind::Reshape(target.clone())),
+            _ => {
+                errs.range(
+                    spec.span,
+                    spec.end,
+                    "`Reshape` takes the new dims after the first (batch) dim, in brackets: `Reshape([Rows, Cols])`",
+                );
+                None
+            }
+        },
         "Dropout" => {
             let args = spec.args.as_deref().unwrap_or(&[]);
             let Some(arg) = args.first() else {

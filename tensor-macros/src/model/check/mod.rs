@@ -8,5 +8,6 @@ mod layers;
 mod merge;
 mod normalise;
 mod report;
+mod reshape;
 
 pub use build::check;

@@ -20,28 +20,40 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
         stmts.push(quote!(#f.zero_grad();));
     }
     for (i, n) in g.nodes.iter().enumerate() {
-        if need[i] && !matches!(n.op, Op::Input(_)) {
+        if need[i] && !matches!(n.op, Op::Input(_) | Op::Reshape) {
             let il = Literal::usize_unsuffixed(i);
             stmts.push(quote!(__st.zero_grad(#il);));
         }
     }
     for (o, gname) in g.outputs.iter().zip(grads) {
         if need[o.node] {
-            let n = Literal::usize_unsuffixed(o.node);
+            let n = Literal::usize_unsuffixed(g.buffer(o.node));
             stmts.push(quote!(#fused::accumulate_tensor(#gname, &mut __st.grads[#n]);));
         }
     }
     for (i, node) in g.nodes.iter().enumerate().rev() {
-        if !need[i] || matches!(node.op, Op::Input(_)) {
+        if !need[i] || matches!(node.op, Op::Input(_) | Op::Reshape) {
             continue;
         }
         let il = Literal::usize_unsuffixed(i);
         let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
         // Rows of this node: its output buffer's length over its last dim's size.
         let rows = quote!(#fused::rows_in(__st.outs[#il].len(), #cols));
-        let lit = |a: usize| Literal::usize_unsuffixed(a);
+        // Operands' buffers (a reshape shares its operand's, so its gradient lands there).
+        let lit = |a: usize| Literal::usize_unsuffixed(g.buffer(a));
         let body = match &node.op {
-            Op::Input(_) => continue,
+            Op::Input(_) | Op::Reshape => continue,
+            Op::PRelu(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#f.backward(&__st.outs[#al], __g, #gin);)
+            }
             Op::Dense(l, act) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];

@@ -62,6 +62,10 @@ pub fn size_tokens(s: &Size, p: &Paths) -> TokenStream {
             let parts = parts.iter().map(|s| size_tokens(s, p));
             quote!((0 #(+ #parts)*))
         }
+        Size::Product(parts) => {
+            let parts = parts.iter().map(|s| size_tokens(s, p));
+            quote!((1 #(* #parts)*))
+        }
     }
 }
 
@@ -138,6 +142,15 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             const _: () = #path::<#d>(#who, #role);
         }
     });
+    let count_checks = g.count_checks.iter().map(|c| {
+        let (n, m) = (size_tokens(&c.from.2, &p), size_tokens(&c.to.2, &p));
+        let layer = &c.layer;
+        let shapes = [&c.from.0, &c.to.0, &c.from.1, &c.to.1];
+        let path = respan(quote!(#fused::require_same_count), c.span);
+        quote_spanned! {c.span=>
+            const _: () = #path(#n, #m, #layer, [#(#shapes),*]);
+        }
+    });
 
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
@@ -145,6 +158,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::Dense { .. } => quote!(#f: #fused::Dense<__F>,),
             ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
             ParamKind::Embedding => quote!(#f: #fused::Embedding<__F>,),
+            ParamKind::PRelu => quote!(#f: #fused::PRelu<__F>,),
         }
     });
     let inits = g.layers.iter().map(|l| {
@@ -162,6 +176,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::Embedding => {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
+            ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
         }
     });
     let params = g.layers.iter().map(|l| {
@@ -249,6 +264,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     quote! {
         #(#inline_dims)*
         #(#checks)*
+        #(#count_checks)*
 
         #(#attrs)*
         #doc_attr
