@@ -40,6 +40,17 @@ fn check<M: Clone>(
     back: impl Fn(&mut M, &[f64]),
     params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
 ) {
+    check_with_penalty(model, run, back, params, |_| 0.0);
+}
+
+/// As [`check`], with `penalty(model)` (read after the training forward pass) added to the loss.
+fn check_with_penalty<M: Clone>(
+    model: &M,
+    run: impl Fn(&mut M) -> Vec<f64>,
+    back: impl Fn(&mut M, &[f64]),
+    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
+    penalty: impl Fn(&M) -> f64,
+) {
     // Move away from the zero-bias initial point, where a row of zeros after ReLU/dropout puts a
     // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
     let mut model = model.clone();
@@ -62,7 +73,8 @@ fn check<M: Clone>(
         .collect();
     let loss = |m: &M| -> f64 {
         let mut c = m.clone();
-        run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum()
+        let y: f64 = run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum();
+        y + penalty(&c)
     };
     let h = 1e-6;
     let mut checked = 0;
@@ -593,4 +605,162 @@ fn flattened_and_flat_inputs_must_agree_on_the_batch() {
     let img = Tensor::<(Batch, Rows, Cols)>::full(0.5, &[3]);
     let flat = Tensor::<(Batch, Pixels)>::full(0.5, &[2]);
     let _ = m.forward(&img, &flat);
+}
+
+model! {
+    /// Every Dense option: initializers, weight and activity regularizers, constraints.
+    struct Regular: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(
+            Hidden,
+            kernel_initializer = HeNormal,
+            bias_initializer = RandomUniform(-0.1, 0.1),
+            kernel_regularizer = L2(0.01),
+            bias_regularizer = L1(0.02),
+            activity_regularizer = L1L2(l1 = 0.01, l2 = 0.03),
+            activation = Tanh
+        ),
+        Dense(
+            Classes,
+            initializer = LecunUniform,
+            kernel_regularizer = L1L2(0.05, 0.02),
+            kernel_constraint = MaxNorm(0.5),
+            bias_constraint = NonNeg
+        )
+    }
+}
+
+#[test]
+fn regularizer_gradients_match_finite_differences() {
+    let model = Regular::<f64>::init(4);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[4]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+}
+
+/// The penalty recomputed by hand from the parameters:
+/// `0.01·ΣW1² + 0.02·Σ|b1| + (0.01·Σ|a1| + 0.03·Σa1²) / batch + 0.05·Σ|W2| + 0.02·ΣW2²`,
+/// with `a1 = tanh(x·W1 + b1)` the first layer's output (Keras 3 divides activity penalties by
+/// the batch size).
+#[test]
+fn regularization_loss_by_hand() {
+    let mut m = Regular::<f64>::init(4);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    let _ = m.forward_train(&x);
+    let p = m.parameters();
+    let (w1, b1, w2) = (&p[0].value, &p[1].value, &p[2].value);
+    let xv = x.to_vec();
+    let mut act = (0.0, 0.0);
+    for r in 0..4 {
+        for j in 0..5 {
+            let a = (b1[j] + (0..6).map(|i| xv[r * 6 + i] * w1[i * 5 + j]).sum::<f64>()).tanh();
+            act.0 += a.abs();
+            act.1 += a * a;
+        }
+    }
+    let sq = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
+    let ab = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>();
+    // The factors are stored as f32 (as tensor-nn's Regularizer holds them).
+    let f = |v: f64| f64::from(v as f32);
+    let want = f(0.01) * sq(w1)
+        + f(0.02) * ab(b1)
+        + (f(0.01) * act.0 + f(0.03) * act.1) / 4.0
+        + f(0.05) * ab(w2)
+        + f(0.02) * sq(w2);
+    assert!(
+        (m.regularization_loss() - want).abs() < 1e-12,
+        "{} vs {want}",
+        m.regularization_loss()
+    );
+    assert!(want > 0.0);
+}
+
+dims! { Wide = 400; Wide2 = 300; }
+
+model! {
+    /// Initializers on layers large enough for their statistics.
+    struct Inits: [Batch, Wide] -> [Batch, Wide2] {
+        Dense(Wide2, initializer = HeNormal, bias_initializer = Ones),
+        Dense(W3 = 200, kernel_initializer = HeUniform, bias_initializer = Constant(0.5)),
+        Dense(Wide2, kernel_initializer = Zeros, use_bias = false)
+    }
+}
+
+#[test]
+fn initializers_follow_keras_formulas() {
+    let m = Inits::new(11);
+    let p = m.parameters();
+    let stats = |v: &[f32]| {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    };
+    // He normal: a normal truncated at 2σ' with σ' = sqrt(2 / fan_in) / 0.8796 has standard
+    // deviation sqrt(2 / fan_in) = sqrt(2 / 400).
+    let (mean, sd) = stats(&p[0].value);
+    let want = (2.0f64 / 400.0).sqrt();
+    assert!(mean.abs() < 0.01 * want * 10.0, "mean {mean}");
+    assert!((sd / want - 1.0).abs() < 0.03, "sd {sd} vs {want}");
+    let bound = 2.0 * want / 0.879_625_7 + 1e-6;
+    assert!(p[0].value.iter().all(|v| f64::from(v.abs()) <= bound));
+    assert!(p[1].value.iter().all(|&v| v == 1.0));
+    // He uniform: U(±sqrt(6 / fan_in)), fan_in = 300; standard deviation limit / sqrt(3).
+    let limit = (6.0f64 / 300.0).sqrt();
+    assert!(p[2].value.iter().all(|v| f64::from(v.abs()) <= limit + 1e-6));
+    let (_, sd) = stats(&p[2].value);
+    assert!((sd / (limit / 3f64.sqrt()) - 1.0).abs() < 0.03, "sd {sd}");
+    assert!(p[3].value.iter().all(|&v| v == 0.5));
+    assert!(p[4].value.iter().all(|&v| v == 0.0));
+    assert_eq!(p.len(), 5, "the last layer has no bias");
+    // The f64 instantiation holds the same values.
+    let m64 = Inits::<f64>::init(11);
+    assert!(m64.parameters()[0]
+        .value
+        .iter()
+        .zip(&p[0].value)
+        .all(|(a, &b)| *a == f64::from(b)));
+}
+
+#[test]
+fn constraints_apply_after_each_update_in_the_training_loop() {
+    use dimflow::tensor_nn::losses::MeanSquaredError;
+    use dimflow::tensor_nn::optim::Optimizer;
+    use dimflow::tensor_nn::train::Compile;
+    use dimflow::tensor_nn::Model;
+    let x = Tensor::<(Batch, Pixels)>::from_fn(&[8], |i| ((i[0] * 6 + i[1]) as f32 * 0.37).sin());
+    let y = Tensor::<(Batch, Classes)>::from_fn(&[8], |i| if i[1] == i[0] % 3 { 3.0 } else { -3.0 });
+    let mut t = Regular::new(3).compile(Optimizer::sgd(0.5), MeanSquaredError::default(), vec![]);
+    for _ in 0..5 {
+        let loss = t.train_step(&x, &y).unwrap();
+        assert!(loss.is_finite());
+        let p = t.model.parameters();
+        // MaxNorm(0.5) over axis 0: each unit's column of the [5, 3] kernel has norm <= 0.5.
+        for c in 0..3 {
+            let n = (0..5).map(|r| p[2].value[r * 3 + c].powi(2)).sum::<f32>().sqrt();
+            assert!(n <= 0.5 + 1e-5, "column {c} has norm {n}");
+        }
+        assert!(p[3].value.iter().all(|&b| b >= 0.0), "NonNeg bias");
+    }
+    // The loss the trainer reports includes the penalty (the trainer reads it after the update,
+    // as for every model: weights after the step, activities of this step's forward pass).
+    let out = Model::forward(&t.model, &x);
+    let mse = out
+        .to_vec()
+        .iter()
+        .zip(y.to_vec())
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f32>()
+        / 24.0;
+    let loss = t.train_step(&x, &y).unwrap();
+    let reg = Model::regularization_loss(&t.model);
+    assert!(reg > 0.0);
+    assert!(
+        (loss - (mse + reg)).abs() < 1e-4 * (1.0 + loss.abs()),
+        "{loss} vs {mse} + {reg}"
+    );
 }

@@ -12,6 +12,7 @@ mod checks;
 mod dense;
 mod embedding;
 mod ops;
+mod options;
 mod param;
 mod prelu;
 mod rng;
@@ -25,7 +26,12 @@ pub use ops::{
     accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
     multiply_forward,
 };
+pub use options::{add_penalty_gradient, penalty, DenseOptions, WeightConstraint};
 pub use param::Param;
+
+pub use crate::error::NnError;
+pub use crate::init::Initializer;
+pub use crate::regularizers::Regularizer;
 pub use prelu::PRelu;
 pub use rng::Rng;
 
@@ -44,6 +50,9 @@ pub struct State<F> {
     pub grads: Vec<Vec<F>>,
     /// Integer ids of each input node that holds them (inputs read by an embedding).
     pub ids: Vec<Vec<i64>>,
+    /// Length of the first dim of each input node in the last forward pass (the batch size
+    /// activity penalties are divided by).
+    pub batch: Vec<usize>,
 }
 
 impl<F: Copy + Default> State<F> {
@@ -55,6 +64,7 @@ impl<F: Copy + Default> State<F> {
             masks: vec![Vec::new(); nodes],
             grads: vec![Vec::new(); nodes],
             ids: vec![Vec::new(); nodes],
+            batch: vec![1; nodes],
         }
     }
 
@@ -126,6 +136,11 @@ pub fn load_input<S: Shape, F: Element>(t: &Tensor<S, F>, out: &mut Vec<F>) {
         Some(s) => out.extend_from_slice(s),
         None => out.extend_from_slice(t.contiguous().as_slice().unwrap_or(&[])),
     }
+}
+
+/// Length of the first dim of `t` (1 for a scalar): the batch size of activity penalties.
+pub fn first_len<S: Shape, E: Element>(t: &Tensor<S, E>) -> usize {
+    t.dims().first().copied().unwrap_or(1)
 }
 
 /// Copies integer ids (row-major) into `out`, reusing its capacity.

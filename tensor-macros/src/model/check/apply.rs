@@ -26,10 +26,16 @@ impl Builder<'_> {
             }
             let param = sh.param;
             let kind = match &sh.kind {
-                Some(LayerKind::Dense { units, bias, act }) => LayerKind::Dense {
+                Some(LayerKind::Dense {
+                    units,
+                    bias,
+                    act,
+                    opts,
+                }) => LayerKind::Dense {
                     units: units.clone(),
                     bias: *bias,
                     act: *act,
+                    opts: *opts,
                 },
                 Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
                 Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
@@ -50,7 +56,9 @@ impl Builder<'_> {
         } else if is_known(&key) {
             let kind = interpret(spec, self.errs)?;
             let param = match &kind {
-                LayerKind::Dense { units, bias, .. } => Some(self.new_layer(None, units, *bias)),
+                LayerKind::Dense {
+                    units, bias, opts, ..
+                } => Some(self.new_layer(None, units, *bias, *opts)),
                 LayerKind::Embedding { vocab, dim } => Some(self.new_embedding(None, vocab, dim)),
                 _ => None,
             };

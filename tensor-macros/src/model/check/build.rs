@@ -6,7 +6,8 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use super::ir::{
-    CountCheck, DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size, StaticCheck,
+    CountCheck, DenseOpts, DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size,
+    StaticCheck,
 };
 use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
 use super::normalise::{layer_specs, normalise};
@@ -330,7 +331,9 @@ impl Builder<'_> {
                 None
             };
             let param = match &kind {
-                Some(LayerKind::Dense { units, bias, .. }) => Some(self.new_layer(Some(name), units, *bias)),
+                Some(LayerKind::Dense {
+                    units, bias, opts, ..
+                }) => Some(self.new_layer(Some(name), units, *bias, *opts)),
                 Some(LayerKind::Embedding { vocab, dim }) => Some(self.new_embedding(Some(name), vocab, dim)),
                 _ => None,
             };
@@ -362,7 +365,13 @@ impl Builder<'_> {
 
     /// A dense layer (auto-named `denseN` unless bound to a name), with the const check that
     /// its units have a static size.
-    pub(super) fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
+    pub(super) fn new_layer(
+        &mut self,
+        name: Option<&Ident>,
+        units: &Ident,
+        bias: bool,
+        opts: DenseOpts,
+    ) -> usize {
         let field = match name {
             Some(n) => n.clone(),
             None => self.auto_name("dense"),
@@ -379,7 +388,7 @@ impl Builder<'_> {
             field,
             inputs: None,
             units,
-            kind: ParamKind::Dense { bias },
+            kind: ParamKind::Dense { bias, opts },
         });
         self.layers.len() - 1
     }

@@ -101,6 +101,8 @@ pub enum ParamKind {
     Dense {
         /// Whether it has a bias.
         bias: bool,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// An embedding table (`inputs` is the vocabulary, `units` the embedding dim).
     Embedding,
@@ -113,6 +115,52 @@ pub enum ParamKind {
         /// Variance epsilon.
         epsilon: f64,
     },
+}
+
+/// An initializer, as tensor-nn's `Initializer`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum InitIr {
+    /// A variant without arguments (`HeNormal`, `Zeros`, ...).
+    Named(&'static str),
+    /// `Constant(v)`.
+    Constant(f64),
+    /// `RandomUniform(min, max)`.
+    RandomUniform(f64, f64),
+    /// `RandomNormal(mean, stddev)`.
+    RandomNormal(f64, f64),
+    /// `TruncatedNormal(mean, stddev)`.
+    TruncatedNormal(f64, f64),
+}
+
+/// A weight constraint, as tensor-nn's `fused::WeightConstraint`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum ConstraintIr {
+    /// `MaxNorm(max_value)`.
+    MaxNorm(f64),
+    /// `NonNeg`.
+    NonNeg,
+    /// `UnitNorm`.
+    UnitNorm,
+}
+
+/// The options of a dense layer (all `None` by default: Glorot uniform, zero bias, nothing
+/// else). Regularizers are `(l1, l2)`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub struct DenseOpts {
+    /// `kernel_initializer` (or `initializer`).
+    pub kernel_init: Option<InitIr>,
+    /// `bias_initializer`.
+    pub bias_init: Option<InitIr>,
+    /// `kernel_regularizer`.
+    pub kernel_reg: Option<(f64, f64)>,
+    /// `bias_regularizer`.
+    pub bias_reg: Option<(f64, f64)>,
+    /// `activity_regularizer`.
+    pub activity_reg: Option<(f64, f64)>,
+    /// `kernel_constraint`.
+    pub kernel_constraint: Option<ConstraintIr>,
+    /// `bias_constraint`.
+    pub bias_constraint: Option<ConstraintIr>,
 }
 
 /// What a node computes.

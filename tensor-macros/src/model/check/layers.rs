@@ -3,7 +3,7 @@
 
 use syn::Ident;
 
-use super::ir::Act;
+use super::ir::{Act, DenseOpts};
 use crate::model::ast::ShapeSpec;
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
@@ -43,6 +43,8 @@ pub enum LayerKind {
         bias: bool,
         /// Activation given with `activation = ...`.
         act: Option<Act>,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// An activation; `Softmax(Dim)` names the dim it normalises.
     Act(Act, Option<Ident>),
@@ -75,7 +77,7 @@ pub fn is_known(name: &str) -> bool {
     KNOWN.contains(&name)
 }
 
-fn number(arg: &Arg) -> Option<f64> {
+pub(super) fn number(arg: &Arg) -> Option<f64> {
     match &arg.value {
         ArgValue::Float(v) => Some(*v),
         ArgValue::Int(i, neg) => i.base10_parse::<f64>().ok().map(|v| if *neg { -v } else { v }),
@@ -144,7 +146,7 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         Some(LayerKind::Act(a, None))
     };
     match kind.as_str() {
-        "Dense" => dense(spec, errs),
+        "Dense" => super::dense::dense(spec, errs),
         "Relu" | "ReLU" => act(Act::Relu, errs),
         "Gelu" | "GELU" => act(Act::Gelu, errs),
         "Softplus" => act(Act::Softplus, errs),
@@ -310,63 +312,6 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         }
         _ => None,
     }
-}
-
-fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
-    const FORM: &str = "`Dense` needs its units as a named dim: `Dense(Hidden)` with `Hidden` from `dims!`, or an inline dim `Dense(H1 = 256)`";
-    let args = spec.args.as_deref().unwrap_or(&[]);
-    let Some(first) = args.first() else {
-        errs.range(spec.span, spec.end, FORM);
-        return None;
-    };
-    let units = match (&first.key, &first.value) {
-        (None, ArgValue::Ident(d)) => Some(d.clone()),
-        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
-        (None, ArgValue::Int(i, _)) => {
-            errs.at(
-                i.span(),
-                format!("`Dense` units are named dims, not bare numbers: declare one inline, e.g. `Dense(H = {})`", i.base10_digits()),
-            );
-            None
-        }
-        _ => {
-            errs.range(first.span, first.end, FORM);
-            None
-        }
-    };
-    let mut bias = true;
-    let mut act = None;
-    for arg in &args[1..] {
-        let key = arg.key.as_ref().map(|k| k.to_string());
-        match (key.as_deref(), &arg.value) {
-            (Some("bias" | "use_bias"), ArgValue::Bool(b)) => bias = *b,
-            (Some("activation"), ArgValue::Ident(a)) => {
-                let spec = LayerSpec {
-                    kind: a.clone(),
-                    args: None,
-                    span: a.span(),
-                    end: a.span(),
-                };
-                match interpret(&spec, errs) {
-                    Some(LayerKind::Act(a, None)) => act = Some(a),
-                    _ => errs.at(
-                        a.span(),
-                        format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear"),
-                    ),
-                }
-            }
-            _ => errs.range(
-                arg.span,
-                arg.end,
-                "unknown argument of `Dense`; expected `bias = true|false` or `activation = Relu` after the units",
-            ),
-        }
-    }
-    Some(LayerKind::Dense {
-        units: units?,
-        bias,
-        act,
-    })
 }
 
 /// The known name closest to `name` (edit distance at most 2), for "did you mean" hints.

@@ -3,6 +3,7 @@
 
 mod apply;
 mod build;
+mod dense;
 pub mod ir;
 mod layers;
 mod merge;

@@ -25,6 +25,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
             stmts.push(quote!(__st.zero_grad(#il);));
         }
     }
+    stmts.extend(super::options::penalty_gradients(g));
     for (o, gname) in g.outputs.iter().zip(grads) {
         if need[o.node] {
             let n = Literal::usize_unsuffixed(g.buffer(o.node));
@@ -64,7 +65,14 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                 } else {
                     quote!(::core::option::Option::None)
                 };
+                let activity = super::options::dense_opts(g, *l)
+                    .is_some_and(|o| o.activity_reg.is_some())
+                    .then(|| {
+                        let batch = super::options::batch_tokens(node, quote!(__st), p);
+                        quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
+                    });
                 quote! {
+                    #activity
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
                 }
             }

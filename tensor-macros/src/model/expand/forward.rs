@@ -29,11 +29,17 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
         let stmt = match &node.op {
             Op::Input(k) if g.inputs[*k].ids => {
                 let x = &g.inputs[*k].name;
-                quote!(#fused::load_ids(#x, &mut __st.ids[#il]);)
+                quote! {
+                    #fused::load_ids(#x, &mut __st.ids[#il]);
+                    __st.batch[#il] = #fused::first_len(#x);
+                }
             }
             Op::Input(k) => {
                 let x = &g.inputs[*k].name;
-                quote!(#fused::load_input(#x, &mut __st.outs[#il]);)
+                quote! {
+                    #fused::load_input(#x, &mut __st.outs[#il]);
+                    __st.batch[#il] = #fused::first_len(#x);
+                }
             }
             Op::Embedding(l, k) => {
                 let f = &g.layers[*l].field;

@@ -4,6 +4,7 @@
 
 mod backward;
 mod forward;
+mod options;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -167,8 +168,12 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
         match l.kind {
-            ParamKind::Dense { bias } => {
+            ParamKind::Dense { bias, opts } if opts == Default::default() => {
                 quote!(#f: #fused::Dense::new(#fs, #inputs, #units, #bias, &mut __init),)
+            }
+            ParamKind::Dense { bias, opts } => {
+                let o = options::options_tokens(&opts, &p);
+                quote!(#f: #fused::Dense::with_options(#fs, #inputs, #units, #bias, #o, &mut __init),)
             }
             ParamKind::BatchNorm { momentum, epsilon } => {
                 quote!(#f: #fused::BatchNorm::new(#fs, #units, #momentum, #epsilon),)
@@ -237,6 +242,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     let infer_body = forward::body(g, &p, false);
     let train_body = forward::body(g, &p, true);
     let backward_body = backward::body(g, &p, &out_names);
+    let reg_body = options::loss_body(g, &p);
+    let constraints = options::constraints_method(g, &p);
     let infer_locals = state_locals(g, false);
     let train_locals = state_locals(g, true);
 
@@ -326,6 +333,13 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 #backward_body
             }
 
+            /// The regularization penalty of the last `forward_train` (weight penalties, and
+            /// activity penalties of those outputs), to be added to the loss; 0 without
+            /// regularizers.
+            #vis fn regularization_loss(&self) -> f64 {
+                #reg_body
+            }
+
             /// Every parameter (kernel, then bias, layer by layer).
             #vis fn parameters(&self) -> ::std::vec::Vec<&#fused::Param<__F>> {
                 let mut __v = ::std::vec::Vec::new();
@@ -364,6 +378,12 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             fn params(&self) -> ::std::vec::Vec<#krate::ParamRef<'_>> {
                 self.parameters().into_iter().map(|p| p.as_param_ref()).collect()
             }
+
+            fn regularization_loss(&self) -> f32 {
+                #name::<f32>::regularization_loss(self) as f32
+            }
+
+            #constraints
         }
     }
 }

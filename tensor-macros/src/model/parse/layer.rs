@@ -63,6 +63,20 @@ fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
         let shape = super::parse_shape(input)?;
         end = shape.span;
         ArgValue::Shape(shape)
+    } else if !neg && input.peek(Ident) && input.peek2(syn::token::Paren) {
+        let id: Ident = input.parse()?;
+        let content;
+        let paren = parenthesized!(content in input);
+        end = paren.span.close();
+        let mut args = Vec::new();
+        while !content.is_empty() {
+            args.push(parse_arg(&content, &id)?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        ArgValue::Call(id, args)
     } else if !neg && input.peek(Ident) {
         let id: Ident = input.parse()?;
         end = id.span();
