@@ -764,3 +764,185 @@ fn constraints_apply_after_each_update_in_the_training_loop() {
         "{loss} vs {mse} + {reg}"
     );
 }
+
+dims! { Code = 2; }
+
+model! {
+    /// A model used as a layer by other models.
+    pub struct Encoder: [Batch, Pixels] -> [Batch, Code] {
+        Dense(Hidden, kernel_regularizer = L2(0.02)), Elu, Dense(Code), Tanh
+    }
+}
+
+model! {
+    /// `Encoder` nested in a sequential model, between two dense layers.
+    struct WithEncoder: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Pixels), Relu, Encoder(Code), Dense(Classes)
+    }
+}
+
+#[test]
+fn nested_model_gradients_and_names() {
+    let model = WithEncoder::<f64>::init(3);
+    let x = input::<(Batch, Pixels)>(4, 3, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dense1.kernel",
+            "dense1.bias",
+            "encoder1.dense1.kernel",
+            "encoder1.dense1.bias",
+            "encoder1.dense2.kernel",
+            "encoder1.dense2.bias",
+            "dense2.kernel",
+            "dense2.bias"
+        ]
+    );
+}
+
+model! {
+    /// The outer layers of `WithEncoder` on their own, to compose by hand.
+    struct Front: [Batch, Pixels] -> [Batch, Pixels] {
+        Dense(Pixels), Relu
+    }
+}
+
+model! {
+    /// See `Front`.
+    struct Back: [Batch, Code] -> [Batch, Classes] {
+        Dense(Classes)
+    }
+}
+
+#[test]
+fn nested_model_forward_is_the_composition() {
+    let mut m = WithEncoder::<f64>::init(3);
+    let (mut f, mut e, mut b) = (
+        Front::<f64>::init(1),
+        Encoder::<f64>::init(2),
+        Back::<f64>::init(4),
+    );
+    // Give the outer model the parts' values, matched by name.
+    for p in m.parameters_mut() {
+        let (src, name) = match p.name.strip_prefix("encoder1.") {
+            Some(rest) => (e.parameters_mut(), rest.to_string()),
+            None if p.name.starts_with("dense1") => (f.parameters_mut(), p.name.clone()),
+            None => (b.parameters_mut(), p.name.replace("dense2", "dense1")),
+        };
+        let q = src.into_iter().find(|q| q.name == name).unwrap();
+        p.value = q.value.clone();
+    }
+    let x = input::<(Batch, Pixels)>(4, 3, 6);
+    let want = b.forward(&e.forward(&f.forward(&x))).to_vec();
+    assert_eq!(m.forward(&x).to_vec(), want);
+    // The nested model's penalty counts in the outer one.
+    let _ = m.forward_train(&x);
+    let _ = e.forward_train(&f.forward(&x));
+    assert_eq!(m.regularization_loss(), e.regularization_loss());
+    assert!(m.regularization_loss() > 0.0);
+}
+
+model! {
+    /// Functional form: a named nested model, parameters `encoder.*`.
+    struct TwoViews(a: [Batch, Pixels], b: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let encoder = Encoder(Code);
+        let other = Encoder(Code);
+        y = concat(a >> encoder, b >> other) >> Dense(Classes);
+    }
+}
+
+#[test]
+fn named_nested_models_in_the_functional_form() {
+    let model = TwoViews::<f64>::init(8);
+    let a = input::<(Batch, Pixels)>(1, 3, 6);
+    let b = input::<(Batch, Pixels)>(2, 3, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&a, &b).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+    let p = model.parameters();
+    assert_eq!(p[0].name, "encoder.dense1.kernel");
+    assert_eq!(p[4].name, "other.dense1.kernel");
+    // Two separately seeded encoders.
+    assert_ne!(p[0].value, p[4].value);
+}
+
+/// A hand-written layer: `y = x ⊙ s`, a learned scale per feature (the example of
+/// `FusedLayer`'s docs).
+#[derive(Debug, Clone)]
+pub struct Scale<F> {
+    s: Param<F>,
+    x: Vec<F>,
+}
+
+impl<F: dimflow::tensor_core::Float> dimflow::tensor_nn::fused::FusedLayer<F> for Scale<F> {
+    type InFeatures = Hidden;
+    type OutFeatures = Hidden;
+    fn build(seed: u64) -> Self {
+        let v = noise(seed, 5)
+            .iter()
+            .map(|&v| F::from_f64(1.0 + 0.5 * v))
+            .collect();
+        Scale {
+            s: Param::new("scale".into(), vec![5], v),
+            x: Vec::new(),
+        }
+    }
+    fn forward_rows(&self, x: &[F], _rows: usize, out: &mut Vec<F>) {
+        out.clear();
+        out.extend(
+            x.chunks_exact(5)
+                .flat_map(|r| r.iter().zip(&self.s.value).map(|(&a, &b)| a * b)),
+        );
+    }
+    fn forward_train_rows(&mut self, x: &[F], rows: usize, out: &mut Vec<F>) {
+        self.x.clear();
+        self.x.extend_from_slice(x);
+        self.forward_rows(x, rows, out);
+    }
+    fn backward_rows(&mut self, grad: &[F], _rows: usize, grad_in: Option<&mut [F]>) {
+        for (g, x) in grad.chunks_exact(5).zip(self.x.chunks_exact(5)) {
+            for j in 0..5 {
+                self.s.grad[j] = self.s.grad[j] + g[j] * x[j];
+            }
+        }
+        if let Some(gi) = grad_in {
+            for (k, d) in gi.iter_mut().enumerate() {
+                *d = *d + grad[k] * self.s.value[k % 5];
+            }
+        }
+    }
+    fn layer_params(&self) -> Vec<&Param<F>> {
+        vec![&self.s]
+    }
+    fn layer_params_mut(&mut self) -> Vec<&mut Param<F>> {
+        vec![&mut self.s]
+    }
+}
+
+model! {
+    /// A user layer between dense layers.
+    struct Scaled: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden), Tanh, Scale(Hidden), Dense(Classes)
+    }
+}
+seq_model_check!(user_layer_gradients, Scaled, (Batch, Pixels), 6);
+
+#[test]
+fn user_layer_names_and_forward() {
+    let m = Scaled::<f64>::init(1);
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[2], "scale1.scale");
+    assert_eq!(names.len(), 5);
+}

@@ -11,6 +11,7 @@ mod batch_norm;
 mod checks;
 mod dense;
 mod embedding;
+mod layer;
 mod ops;
 mod options;
 mod param;
@@ -22,6 +23,7 @@ pub use batch_norm::BatchNorm;
 pub use checks::{require_same_count, require_size, require_static, size_of_dim};
 pub use dense::Dense;
 pub use embedding::Embedding;
+pub use layer::{prefix_names, rows_tensor, FusedLayer};
 pub use ops::{
     accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
     multiply_forward,

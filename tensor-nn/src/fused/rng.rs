@@ -24,6 +24,11 @@ impl Rng {
         &mut self.0
     }
 
+    /// A seed for a nested layer's own stream.
+    pub fn next_seed(&mut self) -> u64 {
+        self.0.gen::<u64>()
+    }
+
     /// A uniform draw from `[-limit, limit)`.
     pub fn symmetric(&mut self, limit: f32) -> f32 {
         (self.unit() * 2.0 - 1.0) * limit

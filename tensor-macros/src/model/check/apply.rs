@@ -3,7 +3,7 @@
 
 use super::build::Builder;
 use super::ir::{show_shape, Act, Node, Op, ParamKind};
-use super::layers::{interpret, is_known, LayerKind};
+use super::layers::{interpret, is_known, user_layer, LayerKind};
 use crate::model::ast::LayerSpec;
 
 impl Builder<'_> {
@@ -50,6 +50,10 @@ impl Builder<'_> {
                 Some(LayerKind::Flatten(d)) => LayerKind::Flatten(d.clone()),
                 Some(LayerKind::Reshape(t)) => LayerKind::Reshape(t.clone()),
                 Some(LayerKind::PRelu) => LayerKind::PRelu,
+                Some(LayerKind::User { ty, out }) => LayerKind::User {
+                    ty: ty.clone(),
+                    out: out.clone(),
+                },
                 None => return None,
             };
             (kind, param)
@@ -63,6 +67,8 @@ impl Builder<'_> {
                 _ => None,
             };
             (kind, param)
+        } else if let Some(kind) = user_layer(spec) {
+            (kind, None)
         } else {
             self.unknown_layer(spec);
             return None;
@@ -232,6 +238,10 @@ impl Builder<'_> {
                     lead,
                 });
                 Some(self.nodes.len() - 1)
+            }
+            LayerKind::User { ty, out } => {
+                *fusable = None;
+                self.user(spec, cur, param, &ty, &out)
             }
             LayerKind::Dropout(rate) => {
                 *fusable = None;

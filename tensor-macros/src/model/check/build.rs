@@ -6,10 +6,10 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use super::ir::{
-    CountCheck, DenseOpts, DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size,
-    StaticCheck,
+    CountCheck, DenseOpts, DimRef, Graph, InputIr, LayerCheck, Node, Op, OutputIr, ParamKind, ParamLayer,
+    Size, StaticCheck,
 };
-use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
+use super::layers::{closest, interpret, is_known, user_layer, LayerKind, KNOWN};
 use super::normalise::{layer_specs, normalise};
 use crate::model::ast::{ArgValue, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
 use crate::model::errors::Errors;
@@ -40,11 +40,12 @@ pub(super) struct Builder<'a> {
     pub(super) poisoned: HashSet<String>,
     pub(super) id_inputs: HashSet<usize>,
     pub(super) outputs: HashSet<String>,
-    pub(super) counters: HashMap<&'static str, usize>,
+    pub(super) counters: HashMap<String, usize>,
     pub(super) taken: HashSet<String>,
     pub(super) static_checks: Vec<StaticCheck>,
     pub(super) lead_checks: Vec<(usize, usize, usize)>,
     pub(super) count_checks: Vec<CountCheck>,
+    pub(super) layer_checks: Vec<LayerCheck>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.
@@ -67,6 +68,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         static_checks: Vec::new(),
         lead_checks: Vec::new(),
         count_checks: Vec::new(),
+        layer_checks: Vec::new(),
     };
     for port in inputs.iter().chain(outputs.iter()) {
         b.taken.insert(port.name.to_string());
@@ -203,6 +205,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         static_checks: b.static_checks,
         lead_checks: b.lead_checks,
         count_checks: b.count_checks,
+        layer_checks: b.layer_checks,
         sequential,
     })
 }
@@ -326,6 +329,8 @@ impl Builder<'_> {
         if let Some(spec) = lone_layer {
             let kind = if is_known(&spec.kind.to_string()) {
                 interpret(&spec, self.errs)
+            } else if let Some(k) = user_layer(&spec) {
+                Some(k)
             } else {
                 self.unknown_layer(&spec);
                 None
@@ -385,6 +390,7 @@ impl Builder<'_> {
             });
         }
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: None,
             units,
@@ -411,6 +417,7 @@ impl Builder<'_> {
             }
         }
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: Some(vocab),
             units: dim,
@@ -437,8 +444,8 @@ impl Builder<'_> {
         }
     }
 
-    pub(super) fn auto_name(&mut self, kind: &'static str) -> Ident {
-        let c = self.counters.entry(kind).or_insert(0);
+    pub(super) fn auto_name(&mut self, kind: &str) -> Ident {
+        let c = self.counters.entry(kind.to_string()).or_insert(0);
         loop {
             *c += 1;
             let f = format!("{kind}{c}");
@@ -461,6 +468,7 @@ impl Builder<'_> {
             None => self.auto_name("batch_norm"),
         };
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: Some(features.clone()),
             units: features,
@@ -483,6 +491,7 @@ impl Builder<'_> {
             None => self.auto_name(prefix),
         };
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: Some(features.clone()),
             units: features,

@@ -84,6 +84,8 @@ pub enum Act {
 
 /// A layer with parameters (a field of the generated struct).
 pub struct ParamLayer {
+    /// The type of a nested model or user layer (`None` for the built-in layers).
+    pub ty: Option<Ident>,
     /// Field and parameter-name prefix (`dense1`, or the user's name for a shared layer).
     pub field: Ident,
     /// Input features (set by the first application).
@@ -108,6 +110,8 @@ pub enum ParamKind {
     Embedding,
     /// PReLU with a learned slope per feature of the last dim (`units`).
     PRelu,
+    /// A nested model or user layer (`inputs` and `units` are its in and out dims).
+    User,
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
         /// Moving-statistics momentum.
@@ -189,6 +193,8 @@ pub enum Op {
     Reshape,
     /// PReLU (index into `Graph::layers`).
     PRelu(usize),
+    /// A nested model or user layer (index into `Graph::layers`).
+    User(usize),
 }
 
 /// One node of the graph.
@@ -249,6 +255,20 @@ pub struct CountCheck {
     pub to: (String, String, Size),
 }
 
+/// A check that a user layer's `InFeatures` (`input = true`) or `OutFeatures` is `dim`.
+pub struct LayerCheck {
+    /// Span of the layer's token (or of the dim the user wrote).
+    pub span: proc_macro2::Span,
+    /// The layer's type.
+    pub ty: Ident,
+    /// Which side.
+    pub input: bool,
+    /// The dim the graph has there.
+    pub dim: DimRef,
+    /// The layer (for messages).
+    pub layer: String,
+}
+
 /// The checked model.
 pub struct Graph {
     /// Inputs, in declaration order; input `k` is node `k`.
@@ -268,6 +288,8 @@ pub struct Graph {
     pub lead_checks: Vec<(usize, usize, usize)>,
     /// Const checks that a reshape keeps the static element count.
     pub count_checks: Vec<CountCheck>,
+    /// Checks that nested models and user layers read and make the dims the graph says.
+    pub layer_checks: Vec<LayerCheck>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }
@@ -279,7 +301,7 @@ impl Graph {
         for (i, n) in self.nodes.iter().enumerate() {
             need[i] = matches!(
                 n.op,
-                Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..) | Op::PRelu(_)
+                Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..) | Op::PRelu(_) | Op::User(_)
             ) || n.args.iter().any(|&a| need[a]);
         }
         need

@@ -63,6 +63,14 @@ pub enum LayerKind {
     Reshape(ShapeSpec),
     /// `PReLU`: a learned slope per feature.
     PRelu,
+    /// A layer type the macro cannot see (another `model!`, or a user type implementing
+    /// `FusedLayer`), written with the dim it makes: `Encoder(Code)`.
+    User {
+        /// The type.
+        ty: Ident,
+        /// The dim it makes (its `OutFeatures`).
+        out: Ident,
+    },
     /// `BatchNorm(momentum = .., epsilon = ..)`.
     BatchNorm {
         /// Moving-statistics momentum (Keras' default 0.99).
@@ -70,6 +78,28 @@ pub enum LayerKind {
         /// Variance epsilon (Keras' default 0.001).
         epsilon: f64,
     },
+}
+
+/// A layer written `Type(OutDim)` whose type `model!` does not know: a nested model or a user
+/// layer. Names close to a known layer (`Dens(Hidden)`) stay unknown-layer errors.
+pub fn user_layer(spec: &LayerSpec) -> Option<LayerKind> {
+    let name = spec.kind.to_string();
+    if is_known(&name) || closest(&name, KNOWN.iter().copied()).is_some() {
+        return None;
+    }
+    match spec.args.as_deref() {
+        Some(
+            [Arg {
+                key: None,
+                value: ArgValue::Ident(out),
+                ..
+            }],
+        ) => Some(LayerKind::User {
+            ty: spec.kind.clone(),
+            out: out.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// Whether `name` is a layer kind `model!` knows.

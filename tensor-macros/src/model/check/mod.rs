@@ -10,5 +10,6 @@ mod merge;
 mod normalise;
 mod report;
 mod reshape;
+mod user;
 
 pub use build::check;

@@ -11,16 +11,26 @@ use crate::model::check::ir::{Graph, Op};
 
 /// Statements of `backward`. Expects `__st`, the layer fields as locals and the output gradients
 /// by the names in `grads`.
-pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
+/// With `with_input`, the gradient of the (single, float) input is computed too, into
+/// `__st.grads[0]` (a nested model's backward).
+pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStream {
     let fused = &p.fused;
-    let need = g.needs_grad();
+    let need = if with_input {
+        vec![true; g.nodes.len()]
+    } else {
+        g.needs_grad()
+    };
     let mut stmts = Vec::new();
     for l in &g.layers {
         let f = &l.field;
-        stmts.push(quote!(#f.zero_grad();));
+        stmts.push(match l.ty {
+            Some(_) => quote!(#fused::FusedLayer::zero_grad(#f);),
+            None => quote!(#f.zero_grad();),
+        });
     }
     for (i, n) in g.nodes.iter().enumerate() {
-        if need[i] && !matches!(n.op, Op::Input(_) | Op::Reshape) {
+        let input = matches!(n.op, Op::Input(_));
+        if need[i] && !matches!(n.op, Op::Reshape) && (!input || with_input) {
             let il = Literal::usize_unsuffixed(i);
             stmts.push(quote!(__st.zero_grad(#il);));
         }
@@ -44,6 +54,17 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
         let lit = |a: usize| Literal::usize_unsuffixed(g.buffer(a));
         let body = match &node.op {
             Op::Input(_) | Op::Reshape => continue,
+            Op::User(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#fused::FusedLayer::backward_rows(#f, __g, #rows, #gin);)
+            }
             Op::PRelu(l) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];

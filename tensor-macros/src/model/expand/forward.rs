@@ -118,6 +118,20 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                 }}
             }
             Op::Reshape => continue,
+            Op::User(l) => {
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                let call = if training {
+                    quote!(forward_train_rows)
+                } else {
+                    quote!(forward_rows)
+                };
+                quote! {{
+                    #rows_decl
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::FusedLayer::#call(#f, &__prev[#a], __rows, __out);
+                }}
+            }
             Op::PRelu(l) => {
                 let f = &g.layers[*l].field;
                 let a = arg(0);

@@ -4,6 +4,7 @@
 
 mod backward;
 mod forward;
+mod nested;
 mod options;
 
 use proc_macro2::{Literal, TokenStream};
@@ -160,6 +161,10 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
             ParamKind::Embedding => quote!(#f: #fused::Embedding<__F>,),
             ParamKind::PRelu => quote!(#f: #fused::PRelu<__F>,),
+            ParamKind::User => {
+                let ty = &l.ty;
+                quote!(#f: #ty<__F>,)
+            }
         }
     });
     let inits = g.layers.iter().map(|l| {
@@ -182,16 +187,32 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
             ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
+            ParamKind::User => {
+                let ty = &l.ty;
+                quote!(#f: {
+                    let mut __l = <#ty<__F> as #fused::FusedLayer<__F>>::build(__init.next_seed());
+                    #fused::prefix_names(&mut __l, #fs);
+                    __l
+                },)
+            }
         }
     });
     let params = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(__v.extend(self.#f.params());)
+        match l.ty {
+            Some(_) => quote!(__v.extend(#fused::FusedLayer::layer_params(&self.#f));),
+            None => quote!(__v.extend(self.#f.params());),
+        }
     });
     let params_mut = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(__v.extend(self.#f.params_mut());)
+        match l.ty {
+            Some(_) => quote!(__v.extend(#fused::FusedLayer::layer_params_mut(&mut self.#f));),
+            None => quote!(__v.extend(self.#f.params_mut());),
+        }
     });
+    let layer_checks = nested::layer_checks(g, &p);
+    let fused_layer = nested::fused_layer_impl(input, g, &p);
 
     let f_ty = quote!(__F);
     let in_names: Vec<&Ident> = g.inputs.iter().map(|i| &i.name).collect();
@@ -241,7 +262,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
 
     let infer_body = forward::body(g, &p, false);
     let train_body = forward::body(g, &p, true);
-    let backward_body = backward::body(g, &p, &out_names);
+    let backward_body = backward::body(g, &p, &out_names, false);
     let reg_body = options::loss_body(g, &p);
     let constraints = options::constraints_method(g, &p);
     let infer_locals = state_locals(g, false);
@@ -272,6 +293,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #(#inline_dims)*
         #(#checks)*
         #(#count_checks)*
+        #layer_checks
 
         #(#attrs)*
         #doc_attr
@@ -354,6 +376,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 __v
             }
         }
+
+        #fused_layer
 
         impl #krate::Model for #name<f32> {
             type Input = #in_ty32;

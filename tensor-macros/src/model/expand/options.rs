@@ -109,6 +109,7 @@ pub fn batch_tokens(node: &Node, state: TokenStream, p: &Paths) -> TokenStream {
 
 /// The body of the generic `regularization_loss` (an `f64`).
 pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
+    let fused = &p.fused;
     let mut terms = Vec::new();
     for (l, layer) in g.layers.iter().enumerate() {
         if let Some(o) = dense_opts(g, l) {
@@ -117,6 +118,10 @@ pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
                 terms.push(quote!(+ self.#f.regularization_loss()));
             }
         }
+    }
+    for layer in g.layers.iter().filter(|l| l.ty.is_some()) {
+        let f = &layer.field;
+        terms.push(quote!(+ #fused::FusedLayer::layer_regularization_loss(&self.#f)));
     }
     for (i, node) in g.nodes.iter().enumerate() {
         if let Op::Dense(l, _) = node.op {
