@@ -16,10 +16,10 @@ use super::param::Param;
 /// layer value: the layer keeps the buffers of its last training forward pass.
 ///
 /// ```
-/// use dimflow::prelude::*;
-/// use dimflow::tensor_nn::fused::{FusedLayer, Param};
+/// use tensor_core::Float;
+/// use tensor_nn::fused::{prefix_names, FusedLayer, Param};
 ///
-/// dims! { Batch; Pixels = 4; Classes = 2; }
+/// tensor_macros::dims! { crate = ::tensor_core; Pixels = 4; }
 ///
 /// /// `y = x ⊙ s`: a learned scale per feature.
 /// #[derive(Debug, Clone)]
@@ -59,17 +59,19 @@ use super::param::Param;
 ///     fn layer_params_mut(&mut self) -> Vec<&mut Param<F>> { vec![&mut self.s] }
 /// }
 ///
-/// model! {
-///     /// A hand-written layer inside a model.
-///     pub struct Scaled: [Batch, Pixels] -> [Batch, Classes] {
-///         Scale(Pixels), Dense(Classes)
-///     }
-/// }
-///
-/// let m = Scaled::new(1);
-/// assert_eq!(m.parameters()[0].name, "scale1.scale");
-/// let y = m.forward(&Tensor::<(Batch, Pixels)>::full(1.0, &[3]));
-/// assert_eq!(y.dims(), &[3, 2]);
+/// // In a model: `model! { struct Net: [Batch, Pixels] -> [Batch, Classes] { Scale(Pixels), Dense(Classes) } }`
+/// // names its parameter `scale1.scale` and calls these methods; by hand:
+/// let mut l = Scale::<f64>::build(0);
+/// prefix_names(&mut l, "scale1");
+/// assert_eq!(l.layer_params()[0].name, "scale1.scale");
+/// let mut y = Vec::new();
+/// l.forward_train_rows(&[1.0, 2.0, 3.0, 4.0], 1, &mut y);
+/// l.zero_grad();
+/// let mut gx = vec![0.0; 4];
+/// l.backward_rows(&[1.0; 4], 1, Some(&mut gx));
+/// // ∂L/∂s = x, ∂L/∂x = s = 1.
+/// assert_eq!(l.layer_params()[0].grad, [1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(gx, [1.0; 4]);
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a layer `model!` can apply",

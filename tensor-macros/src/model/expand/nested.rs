@@ -23,6 +23,8 @@ pub fn layer_checks(g: &Graph, p: &Paths) -> TokenStream {
         let proj = respan(quote!(<#ty<f32> as #fused::FusedLayer<f32>>::#side), c.span);
         let check = match (&c.dim.ident, c.input) {
             (Some(d), true) => {
+                // Point at the layer, where the dim is read, not where it was made.
+                let d = syn::Ident::new(&d.to_string(), c.span);
                 let f = respan(quote!(#krate::assert_same_dim), c.span);
                 quote_spanned!(c.span=> #f::<#d, #proj>())
             }
@@ -56,7 +58,7 @@ pub fn fused_layer_impl(input: &ModelInput, g: &Graph, p: &Paths) -> TokenStream
     let name = &input.name;
     let (b, fin, fout) = (&i.dims[0], &i.dims[1], &o.dims[1]);
     let grad = format_ident!("grad");
-    let body = super::backward::body(g, p, &[grad.clone()], true);
+    let body = super::backward::body(g, p, std::slice::from_ref(&grad), true);
     let fields = g.layers.iter().map(|l| &l.field);
     let zero = Literal::usize_unsuffixed(0);
     quote! {
