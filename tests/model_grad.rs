@@ -946,3 +946,58 @@ fn user_layer_names_and_forward() {
     assert_eq!(names[2], "scale1.scale");
     assert_eq!(names.len(), 5);
 }
+
+model! {
+    /// Softmax over a run-time dim in the middle (each feature normalised over the steps).
+    struct OverTime: [Batch, Time, Feat] -> [Batch, Time, Classes] {
+        Dense(Hidden), Softmax(Time), Dense(Classes)
+    }
+}
+
+#[test]
+fn softmax_over_a_run_time_middle_dim() {
+    let model = OverTime::<f64>::init(3);
+    let x: Tensor<(Batch, Time, Feat), f64> = Tensor::from_vec(noise(4, 2 * 3 * 3), &[2, 3]).unwrap();
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+model! {
+    /// Softmax over a static middle dim after a reshape.
+    struct OverRows: [Batch, Pixels] -> [Batch, Rows, Cols] {
+        Dense(Pixels), Reshape([Rows, Cols]), Softmax(Rows)
+    }
+}
+
+#[test]
+fn softmax_over_a_static_middle_dim() {
+    let model = OverRows::<f64>::init(5);
+    let x = input::<(Batch, Pixels)>(6, 3, 6);
+    let y = model.forward(&x).to_vec();
+    // Every (sample, column) fibre over `Rows` sums to 1; and it is the softmax of the dense
+    // output's values at stride `Cols` (z recomputed from the parameters).
+    let p = model.parameters();
+    let xv = x.to_vec();
+    for r in 0..3 {
+        let z: Vec<f64> = (0..6)
+            .map(|j| p[1].value[j] + (0..6).map(|i| xv[r * 6 + i] * p[0].value[i * 6 + j]).sum::<f64>())
+            .collect();
+        for c in 0..3 {
+            let s: f64 = (0..2).map(|k| z[k * 3 + c].exp()).sum();
+            for k in 0..2 {
+                let want = z[k * 3 + c].exp() / s;
+                assert!((y[r * 6 + k * 3 + c] - want).abs() < 1e-12);
+            }
+        }
+    }
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}

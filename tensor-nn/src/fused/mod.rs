@@ -26,7 +26,7 @@ pub use embedding::Embedding;
 pub use layer::{prefix_names, rows_tensor, FusedLayer};
 pub use ops::{
     accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
-    multiply_forward,
+    multiply_forward, softmax_axis_backward, softmax_axis_forward,
 };
 pub use options::{add_penalty_gradient, penalty, DenseOptions, WeightConstraint};
 pub use param::Param;
@@ -55,6 +55,9 @@ pub struct State<F> {
     /// Length of the first dim of each input node in the last forward pass (the batch size
     /// activity penalties are divided by).
     pub batch: Vec<usize>,
+    /// `(len, inner)` of each node computing a softmax over a dim that is not the last: the
+    /// dim's length and the number of values after it.
+    pub axes: Vec<(usize, usize)>,
 }
 
 impl<F: Copy + Default> State<F> {
@@ -67,6 +70,7 @@ impl<F: Copy + Default> State<F> {
             grads: vec![Vec::new(); nodes],
             ids: vec![Vec::new(); nodes],
             batch: vec![1; nodes],
+            axes: vec![(0, 0); nodes],
         }
     }
 

@@ -110,19 +110,24 @@ impl Builder<'_> {
                 if let Some(d) = axis {
                     let key = d.to_string();
                     let last = shape.last().map(|l| l.name.clone()).unwrap_or_default();
-                    if !shape.iter().any(|s| s.name == key) {
+                    let Some(k) = shape.iter().position(|s| s.name == key) else {
+                        let dims: Vec<String> = shape.iter().map(|s| format!("`{}`", s.name)).collect();
                         self.errs.at(
                             d.span(),
-                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; softmax normalises over the last dim, here `{last}`: write `Softmax` or `Softmax({last})`", show_shape(&shape)),
+                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; name one of its dims ({}), e.g. `Softmax({last})`, the last one, which `Softmax` alone normalises", show_shape(&shape), dims.join(", ")),
                         );
                         return None;
-                    }
+                    };
                     if key != last {
-                        self.errs.at(
-                            d.span(),
-                            format!("`Softmax({key})`: model! normalises over the last dim only, and the last dim of `{}` is `{last}`", show_shape(&shape)),
-                        );
-                        return None;
+                        *fusable = None;
+                        self.nodes.push(Node {
+                            op: Op::SoftmaxAxis(k),
+                            args: vec![cur],
+                            shape,
+                            src,
+                            lead,
+                        });
+                        return Some(self.nodes.len() - 1);
                     }
                 }
                 if let Some(n) = fusable.take() {

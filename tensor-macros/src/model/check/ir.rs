@@ -195,6 +195,8 @@ pub enum Op {
     PRelu(usize),
     /// A nested model or user layer (index into `Graph::layers`).
     User(usize),
+    /// Softmax over the dim at this position (not the last one).
+    SoftmaxAxis(usize),
 }
 
 /// One node of the graph.

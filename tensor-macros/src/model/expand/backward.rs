@@ -54,6 +54,17 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
         let lit = |a: usize| Literal::usize_unsuffixed(g.buffer(a));
         let body = match &node.op {
             Op::Input(_) | Op::Reshape => continue,
+            Op::SoftmaxAxis(_) => {
+                let a = node.args[0];
+                if !need[a] {
+                    continue;
+                }
+                let al = lit(a);
+                quote! {
+                    let (__len, __inner) = __st.axes[#il];
+                    #fused::softmax_axis_backward(&__st.outs[#il], __g, &mut __lo[#al], __len, __inner);
+                }
+            }
             Op::User(l) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];

@@ -118,6 +118,26 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                 }}
             }
             Op::Reshape => continue,
+            Op::SoftmaxAxis(k) => {
+                let a = arg(0);
+                let x = &g.inputs[node.src].name;
+                // Each dim's length: the input's for the leading ones, static after them.
+                let len = |j: usize| {
+                    if j < node.lead {
+                        quote!(#x.dims()[#j])
+                    } else {
+                        size_tokens(&node.shape[j].size, p)
+                    }
+                };
+                let axis = len(*k);
+                let inner = (k + 1..node.shape.len()).map(len);
+                quote! {{
+                    __st.axes[#il] = (#axis, 1 #(* #inner)*);
+                    let (__len, __inner) = __st.axes[#il];
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::softmax_axis_forward(&__prev[#a], __out, __len, __inner);
+                }}
+            }
             Op::User(l) => {
                 let f = &g.layers[*l].field;
                 let a = arg(0);
