@@ -34,8 +34,13 @@ model! {
     }
 }
 
+/// A batch of images.
+type Images = Tensor<(Batch, Rows, Cols)>;
+/// Class indices, one per image.
+type Labels = Tensor<(Batch,)>;
+
 /// The first `n` images of a split as `[n, 28, 28]`, with their labels.
-fn head(split: &IdxSplit, n: usize) -> Result<(Tensor<(Batch, Rows, Cols)>, Tensor<(Batch,)>), NnError> {
+fn head(split: &IdxSplit, n: usize) -> Result<(Images, Labels), NnError> {
     let n = n.min(split.len());
     let x = Tensor::from_vec(split.images[..n * split.features].to_vec(), &[n])?;
     let y = Tensor::from_vec(split.labels[..n].to_vec(), &[n])?;
