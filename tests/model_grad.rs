@@ -40,11 +40,22 @@ fn check<M: Clone>(
     back: impl Fn(&mut M, &[f64]),
     params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
 ) {
+    check_with_penalty(model, run, back, params, |_| 0.0);
+}
+
+/// As [`check`], with `penalty(model)` (read after the training forward pass) added to the loss.
+fn check_with_penalty<M: Clone>(
+    model: &M,
+    run: impl Fn(&mut M) -> Vec<f64>,
+    back: impl Fn(&mut M, &[f64]),
+    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
+    penalty: impl Fn(&M) -> f64,
+) {
     // Move away from the zero-bias initial point, where a row of zeros after ReLU/dropout puts a
     // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
     let mut model = model.clone();
     for (i, p) in params(&mut model).into_iter().enumerate() {
-        if p.name.ends_with(".bias") {
+        if p.name.ends_with(".bias") || p.name.ends_with(".alpha") {
             p.value = noise(1000 + i as u64, p.value.len())
                 .iter()
                 .map(|v| 0.5 * v)
@@ -62,7 +73,8 @@ fn check<M: Clone>(
         .collect();
     let loss = |m: &M| -> f64 {
         let mut c = m.clone();
-        run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum()
+        let y: f64 = run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum();
+        y + penalty(&c)
     };
     let h = 1e-6;
     let mut checked = 0;
@@ -458,4 +470,534 @@ fn embedding_lookup_and_gradient() {
     assert_eq!(p[0].shape, [7, 3]);
     // Keras' default initialiser: uniform in [-0.05, 0.05).
     assert!(p[0].value.iter().all(|v| v.abs() <= 0.05));
+}
+
+dims! { Rows = 2; Cols = 3; }
+
+model! {
+    /// A rank-3 input flattened into an unnamed `Rows*Cols` dim, PReLU standalone.
+    struct FlatNet: [Batch, Rows, Cols] -> [Batch, Classes] {
+        Flatten, Dense(Hidden), PReLU, Dense(Classes)
+    }
+}
+seq_model_check!(flatten_and_prelu, FlatNet, (Batch, Rows, Cols), 6);
+
+model! {
+    /// The same layers on the already flat input: same seed, same parameters.
+    struct FlatRef: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden), PReLU, Dense(Classes)
+    }
+}
+
+#[test]
+fn flatten_is_the_row_major_identity() {
+    // Flatten keeps the values in row-major order, so the model equals the one fed with the
+    // flat input; PReLU starts at α = 0 (a ReLU), then with α set both still agree.
+    let mut a = FlatNet::<f64>::init(7);
+    let mut b = FlatRef::<f64>::init(7);
+    let v = noise(3, 4 * 6);
+    let x3: Tensor<(Batch, Rows, Cols), f64> = Tensor::from_vec(v.clone(), &[4]).unwrap();
+    let x2: Tensor<(Batch, Pixels), f64> = Tensor::from_vec(v, &[4]).unwrap();
+    for (pa, pb) in a.parameters_mut().into_iter().zip(b.parameters_mut()) {
+        assert_eq!(pa.name, pb.name);
+        assert_eq!(pa.value, pb.value);
+        if pa.name == "prelu1.alpha" {
+            assert!(pa.value.iter().all(|&v| v == 0.0), "Keras' alpha init is zeros");
+            pa.value = noise(8, pa.value.len());
+            pb.value = pa.value.clone();
+        }
+    }
+    assert_eq!(a.forward(&x3).to_vec(), b.forward(&x2).to_vec());
+    // And PReLU itself by hand: y = h for h > 0, α_j·h otherwise.
+    let p = b.parameters();
+    let (w1, b1, alpha) = (&p[0].value, &p[1].value, &p[2].value);
+    let (w2, b2) = (&p[3].value, &p[4].value);
+    let xv = x2.to_vec();
+    let y = b.forward(&x2).to_vec();
+    for r in 0..4 {
+        let h: Vec<f64> = (0..5)
+            .map(|j| {
+                let z = b1[j] + (0..6).map(|i| xv[r * 6 + i] * w1[i * 5 + j]).sum::<f64>();
+                if z > 0.0 {
+                    z
+                } else {
+                    alpha[j] * z
+                }
+            })
+            .collect();
+        for c in 0..3 {
+            let want = b2[c] + (0..5).map(|j| h[j] * w2[j * 3 + c]).sum::<f64>();
+            assert!((y[r * 3 + c] - want).abs() < 1e-12);
+        }
+    }
+}
+
+model! {
+    /// Reshape a flat vector into rows, a dense layer per row, then flatten into a named dim
+    /// (checked against the product at compile time) and reshape the output back into rows.
+    struct RowNet: [Batch, Pixels] -> [Batch, Rows, Cols] {
+        Reshape([Rows, Cols]), Dense(Hidden), Tanh, Flatten(F = 10), Dense(Pixels), Reshape([Rows, Cols])
+    }
+}
+
+#[test]
+fn reshape_flatten_named_and_reshaped_output() {
+    let model = RowNet::<f64>::init(2);
+    let x = input::<(Batch, Pixels)>(5, 3, 6);
+    let y = model.forward(&x);
+    assert_eq!(y.dims(), &[3, 2, 3]);
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["dense1.kernel", "dense1.bias", "dense2.kernel", "dense2.bias"]
+    );
+    // dense1 acts on each row of 3: its kernel is [Cols, Hidden]; dense2 reads 2·5 = 10.
+    assert_eq!(model.parameters()[0].shape, [3, 5]);
+    assert_eq!(model.parameters()[2].shape, [10, 6]);
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+model! {
+    /// A flattened image merged with a flat input, one PReLU shared by both branches.
+    struct Merged(img: [Batch, Rows, Cols], flat: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let act = PReLU;
+        let a = img >> Flatten(Pixels) >> Dense(Pixels) >> act;
+        let h = add(a, flat >> Dense(Pixels) >> act);
+        y = h >> Dense(Classes);
+    }
+}
+
+#[test]
+fn flatten_into_a_declared_dim_merge_and_shared_prelu() {
+    let model = Merged::<f64>::init(6);
+    let img = input::<(Batch, Rows, Cols)>(1, 3, 6);
+    let flat = input::<(Batch, Pixels)>(2, 3, 6);
+    check(
+        &model,
+        |m| m.forward_train(&img, &flat).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dense1.kernel",
+            "dense1.bias",
+            "act.alpha",
+            "dense2.kernel",
+            "dense2.bias",
+            "dense3.kernel",
+            "dense3.bias"
+        ]
+    );
+}
+
+#[test]
+#[should_panic(expected = "dimension `Batch` has length 3 in input `img` but 2 in input `flat`")]
+fn flattened_and_flat_inputs_must_agree_on_the_batch() {
+    let m = Merged::new(1);
+    let img = Tensor::<(Batch, Rows, Cols)>::full(0.5, &[3]);
+    let flat = Tensor::<(Batch, Pixels)>::full(0.5, &[2]);
+    let _ = m.forward(&img, &flat);
+}
+
+model! {
+    /// Every Dense option: initializers, weight and activity regularizers, constraints.
+    struct Regular: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(
+            Hidden,
+            kernel_initializer = HeNormal,
+            bias_initializer = RandomUniform(-0.1, 0.1),
+            kernel_regularizer = L2(0.01),
+            bias_regularizer = L1(0.02),
+            activity_regularizer = L1L2(l1 = 0.01, l2 = 0.03),
+            activation = Tanh
+        ),
+        Dense(
+            Classes,
+            initializer = LecunUniform,
+            kernel_regularizer = L1L2(0.05, 0.02),
+            kernel_constraint = MaxNorm(0.5),
+            bias_constraint = NonNeg
+        )
+    }
+}
+
+#[test]
+fn regularizer_gradients_match_finite_differences() {
+    let model = Regular::<f64>::init(4);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[4]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+}
+
+/// The penalty recomputed by hand from the parameters:
+/// `0.01·ΣW1² + 0.02·Σ|b1| + (0.01·Σ|a1| + 0.03·Σa1²) / batch + 0.05·Σ|W2| + 0.02·ΣW2²`,
+/// with `a1 = tanh(x·W1 + b1)` the first layer's output (Keras 3 divides activity penalties by
+/// the batch size).
+#[test]
+fn regularization_loss_by_hand() {
+    let mut m = Regular::<f64>::init(4);
+    let x = input::<(Batch, Pixels)>(3, 4, 6);
+    let _ = m.forward_train(&x);
+    let p = m.parameters();
+    let (w1, b1, w2) = (&p[0].value, &p[1].value, &p[2].value);
+    let xv = x.to_vec();
+    let mut act = (0.0, 0.0);
+    for r in 0..4 {
+        for j in 0..5 {
+            let a = (b1[j] + (0..6).map(|i| xv[r * 6 + i] * w1[i * 5 + j]).sum::<f64>()).tanh();
+            act.0 += a.abs();
+            act.1 += a * a;
+        }
+    }
+    let sq = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
+    let ab = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>();
+    // The factors are stored as f32 (as tensor-nn's Regularizer holds them).
+    let f = |v: f64| f64::from(v as f32);
+    let want = f(0.01) * sq(w1)
+        + f(0.02) * ab(b1)
+        + (f(0.01) * act.0 + f(0.03) * act.1) / 4.0
+        + f(0.05) * ab(w2)
+        + f(0.02) * sq(w2);
+    assert!(
+        (m.regularization_loss() - want).abs() < 1e-12,
+        "{} vs {want}",
+        m.regularization_loss()
+    );
+    assert!(want > 0.0);
+}
+
+dims! { Wide = 400; Wide2 = 300; }
+
+model! {
+    /// Initializers on layers large enough for their statistics.
+    struct Inits: [Batch, Wide] -> [Batch, Wide2] {
+        Dense(Wide2, initializer = HeNormal, bias_initializer = Ones),
+        Dense(W3 = 200, kernel_initializer = HeUniform, bias_initializer = Constant(0.5)),
+        Dense(Wide2, kernel_initializer = Zeros, use_bias = false)
+    }
+}
+
+#[test]
+fn initializers_follow_keras_formulas() {
+    let m = Inits::new(11);
+    let p = m.parameters();
+    let stats = |v: &[f32]| {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    };
+    // He normal: a normal truncated at 2σ' with σ' = sqrt(2 / fan_in) / 0.8796 has standard
+    // deviation sqrt(2 / fan_in) = sqrt(2 / 400).
+    let (mean, sd) = stats(&p[0].value);
+    let want = (2.0f64 / 400.0).sqrt();
+    assert!(mean.abs() < 0.01 * want * 10.0, "mean {mean}");
+    assert!((sd / want - 1.0).abs() < 0.03, "sd {sd} vs {want}");
+    let bound = 2.0 * want / 0.879_625_7 + 1e-6;
+    assert!(p[0].value.iter().all(|v| f64::from(v.abs()) <= bound));
+    assert!(p[1].value.iter().all(|&v| v == 1.0));
+    // He uniform: U(±sqrt(6 / fan_in)), fan_in = 300; standard deviation limit / sqrt(3).
+    let limit = (6.0f64 / 300.0).sqrt();
+    assert!(p[2].value.iter().all(|v| f64::from(v.abs()) <= limit + 1e-6));
+    let (_, sd) = stats(&p[2].value);
+    assert!((sd / (limit / 3f64.sqrt()) - 1.0).abs() < 0.03, "sd {sd}");
+    assert!(p[3].value.iter().all(|&v| v == 0.5));
+    assert!(p[4].value.iter().all(|&v| v == 0.0));
+    assert_eq!(p.len(), 5, "the last layer has no bias");
+    // The f64 instantiation holds the same values.
+    let m64 = Inits::<f64>::init(11);
+    assert!(m64.parameters()[0]
+        .value
+        .iter()
+        .zip(&p[0].value)
+        .all(|(a, &b)| *a == f64::from(b)));
+}
+
+#[test]
+fn constraints_apply_after_each_update_in_the_training_loop() {
+    use dimflow::tensor_nn::losses::MeanSquaredError;
+    use dimflow::tensor_nn::optim::Optimizer;
+    use dimflow::tensor_nn::train::Compile;
+    use dimflow::tensor_nn::Model;
+    let x = Tensor::<(Batch, Pixels)>::from_fn(&[8], |i| ((i[0] * 6 + i[1]) as f32 * 0.37).sin());
+    let y = Tensor::<(Batch, Classes)>::from_fn(&[8], |i| if i[1] == i[0] % 3 { 3.0 } else { -3.0 });
+    let mut t = Regular::new(3).compile(Optimizer::sgd(0.5), MeanSquaredError::default(), vec![]);
+    for _ in 0..5 {
+        let loss = t.train_step(&x, &y).unwrap();
+        assert!(loss.is_finite());
+        let p = t.model.parameters();
+        // MaxNorm(0.5) over axis 0: each unit's column of the [5, 3] kernel has norm <= 0.5.
+        for c in 0..3 {
+            let n = (0..5).map(|r| p[2].value[r * 3 + c].powi(2)).sum::<f32>().sqrt();
+            assert!(n <= 0.5 + 1e-5, "column {c} has norm {n}");
+        }
+        assert!(p[3].value.iter().all(|&b| b >= 0.0), "NonNeg bias");
+    }
+    // The loss the trainer reports includes the penalty (the trainer reads it after the update,
+    // as for every model: weights after the step, activities of this step's forward pass).
+    let out = Model::forward(&t.model, &x);
+    let mse = out
+        .to_vec()
+        .iter()
+        .zip(y.to_vec())
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f32>()
+        / 24.0;
+    let loss = t.train_step(&x, &y).unwrap();
+    let reg = Model::regularization_loss(&t.model);
+    assert!(reg > 0.0);
+    assert!(
+        (loss - (mse + reg)).abs() < 1e-4 * (1.0 + loss.abs()),
+        "{loss} vs {mse} + {reg}"
+    );
+}
+
+dims! { Code = 2; }
+
+model! {
+    /// A model used as a layer by other models.
+    pub struct Encoder: [Batch, Pixels] -> [Batch, Code] {
+        Dense(Hidden, kernel_regularizer = L2(0.02)), Elu, Dense(Code), Tanh
+    }
+}
+
+model! {
+    /// `Encoder` nested in a sequential model, between two dense layers.
+    struct WithEncoder: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Pixels), Relu, Encoder(Code), Dense(Classes)
+    }
+}
+
+#[test]
+fn nested_model_gradients_and_names() {
+    let model = WithEncoder::<f64>::init(3);
+    let x = input::<(Batch, Pixels)>(4, 3, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+    let names: Vec<&str> = model.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dense1.kernel",
+            "dense1.bias",
+            "encoder1.dense1.kernel",
+            "encoder1.dense1.bias",
+            "encoder1.dense2.kernel",
+            "encoder1.dense2.bias",
+            "dense2.kernel",
+            "dense2.bias"
+        ]
+    );
+}
+
+model! {
+    /// The outer layers of `WithEncoder` on their own, to compose by hand.
+    struct Front: [Batch, Pixels] -> [Batch, Pixels] {
+        Dense(Pixels), Relu
+    }
+}
+
+model! {
+    /// See `Front`.
+    struct Back: [Batch, Code] -> [Batch, Classes] {
+        Dense(Classes)
+    }
+}
+
+#[test]
+fn nested_model_forward_is_the_composition() {
+    let mut m = WithEncoder::<f64>::init(3);
+    let (mut f, mut e, mut b) = (
+        Front::<f64>::init(1),
+        Encoder::<f64>::init(2),
+        Back::<f64>::init(4),
+    );
+    // Give the outer model the parts' values, matched by name.
+    for p in m.parameters_mut() {
+        let (src, name) = match p.name.strip_prefix("encoder1.") {
+            Some(rest) => (e.parameters_mut(), rest.to_string()),
+            None if p.name.starts_with("dense1") => (f.parameters_mut(), p.name.clone()),
+            None => (b.parameters_mut(), p.name.replace("dense2", "dense1")),
+        };
+        let q = src.into_iter().find(|q| q.name == name).unwrap();
+        p.value = q.value.clone();
+    }
+    let x = input::<(Batch, Pixels)>(4, 3, 6);
+    let want = b.forward(&e.forward(&f.forward(&x))).to_vec();
+    assert_eq!(m.forward(&x).to_vec(), want);
+    // The nested model's penalty counts in the outer one.
+    let _ = m.forward_train(&x);
+    let _ = e.forward_train(&f.forward(&x));
+    assert_eq!(m.regularization_loss(), e.regularization_loss());
+    assert!(m.regularization_loss() > 0.0);
+}
+
+model! {
+    /// Functional form: a named nested model, parameters `encoder.*`.
+    struct TwoViews(a: [Batch, Pixels], b: [Batch, Pixels]) -> (y: [Batch, Classes]) {
+        let encoder = Encoder(Code);
+        let other = Encoder(Code);
+        y = concat(a >> encoder, b >> other) >> Dense(Classes);
+    }
+}
+
+#[test]
+fn named_nested_models_in_the_functional_form() {
+    let model = TwoViews::<f64>::init(8);
+    let a = input::<(Batch, Pixels)>(1, 3, 6);
+    let b = input::<(Batch, Pixels)>(2, 3, 6);
+    check_with_penalty(
+        &model,
+        |m| m.forward_train(&a, &b).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+    let p = model.parameters();
+    assert_eq!(p[0].name, "encoder.dense1.kernel");
+    assert_eq!(p[4].name, "other.dense1.kernel");
+    // Two separately seeded encoders.
+    assert_ne!(p[0].value, p[4].value);
+}
+
+/// A hand-written layer: `y = x ⊙ s`, a learned scale per feature (the example of
+/// `FusedLayer`'s docs).
+#[derive(Debug, Clone)]
+pub struct Scale<F> {
+    s: Param<F>,
+    x: Vec<F>,
+}
+
+impl<F: dimflow::tensor_core::Float> dimflow::tensor_nn::fused::FusedLayer<F> for Scale<F> {
+    type InFeatures = Hidden;
+    type OutFeatures = Hidden;
+    fn build(seed: u64) -> Self {
+        let v = noise(seed, 5)
+            .iter()
+            .map(|&v| F::from_f64(1.0 + 0.5 * v))
+            .collect();
+        Scale {
+            s: Param::new("scale".into(), vec![5], v),
+            x: Vec::new(),
+        }
+    }
+    fn forward_rows(&self, x: &[F], _rows: usize, out: &mut Vec<F>) {
+        out.clear();
+        out.extend(
+            x.chunks_exact(5)
+                .flat_map(|r| r.iter().zip(&self.s.value).map(|(&a, &b)| a * b)),
+        );
+    }
+    fn forward_train_rows(&mut self, x: &[F], rows: usize, out: &mut Vec<F>) {
+        self.x.clear();
+        self.x.extend_from_slice(x);
+        self.forward_rows(x, rows, out);
+    }
+    fn backward_rows(&mut self, grad: &[F], _rows: usize, grad_in: Option<&mut [F]>) {
+        for (g, x) in grad.chunks_exact(5).zip(self.x.chunks_exact(5)) {
+            for j in 0..5 {
+                self.s.grad[j] = self.s.grad[j] + g[j] * x[j];
+            }
+        }
+        if let Some(gi) = grad_in {
+            for (k, d) in gi.iter_mut().enumerate() {
+                *d = *d + grad[k] * self.s.value[k % 5];
+            }
+        }
+    }
+    fn layer_params(&self) -> Vec<&Param<F>> {
+        vec![&self.s]
+    }
+    fn layer_params_mut(&mut self) -> Vec<&mut Param<F>> {
+        vec![&mut self.s]
+    }
+}
+
+model! {
+    /// A user layer between dense layers.
+    struct Scaled: [Batch, Pixels] -> [Batch, Classes] {
+        Dense(Hidden), Tanh, Scale(Hidden), Dense(Classes)
+    }
+}
+seq_model_check!(user_layer_gradients, Scaled, (Batch, Pixels), 6);
+
+#[test]
+fn user_layer_names_and_forward() {
+    let m = Scaled::<f64>::init(1);
+    let names: Vec<&str> = m.parameters().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[2], "scale1.scale");
+    assert_eq!(names.len(), 5);
+}
+
+model! {
+    /// Softmax over a run-time dim in the middle (each feature normalised over the steps).
+    struct OverTime: [Batch, Time, Feat] -> [Batch, Time, Classes] {
+        Dense(Hidden), Softmax(Time), Dense(Classes)
+    }
+}
+
+#[test]
+fn softmax_over_a_run_time_middle_dim() {
+    let model = OverTime::<f64>::init(3);
+    let x: Tensor<(Batch, Time, Feat), f64> = Tensor::from_vec(noise(4, 2 * 3 * 3), &[2, 3]).unwrap();
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[2, 3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
+}
+
+model! {
+    /// Softmax over a static middle dim after a reshape.
+    struct OverRows: [Batch, Pixels] -> [Batch, Rows, Cols] {
+        Dense(Pixels), Reshape([Rows, Cols]), Softmax(Rows)
+    }
+}
+
+#[test]
+fn softmax_over_a_static_middle_dim() {
+    let model = OverRows::<f64>::init(5);
+    let x = input::<(Batch, Pixels)>(6, 3, 6);
+    let y = model.forward(&x).to_vec();
+    // Every (sample, column) fibre over `Rows` sums to 1; and it is the softmax of the dense
+    // output's values at stride `Cols` (z recomputed from the parameters).
+    let p = model.parameters();
+    let xv = x.to_vec();
+    for r in 0..3 {
+        let z: Vec<f64> = (0..6)
+            .map(|j| p[1].value[j] + (0..6).map(|i| xv[r * 6 + i] * p[0].value[i * 6 + j]).sum::<f64>())
+            .collect();
+        for c in 0..3 {
+            let s: f64 = (0..2).map(|k| z[k * 3 + c].exp()).sum();
+            for k in 0..2 {
+                let want = z[k * 3 + c].exp() / s;
+                assert!((y[r * 6 + k * 3 + c] - want).abs() < 1e-12);
+            }
+        }
+    }
+    check(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| m.backward(&Tensor::from_vec(w.to_vec(), &[3]).unwrap()),
+        |m| m.parameters_mut(),
+    );
 }

@@ -44,6 +44,25 @@ dimflow::model! {
     }
 }
 
+/// User types named like the option values and the reshape layers.
+pub struct Initializer;
+/// See `Initializer`.
+pub struct Regularizer;
+/// See `Initializer`.
+pub struct PRelu;
+
+dimflow::dims! { Rows = 2; Cols = 2; }
+
+dimflow::model! {
+    /// Reshapes, PReLU and every kind of Dense option, with constraints and regularizers.
+    pub struct Options: [Batch, Rows, Cols] -> [Batch, Rows, Cols] {
+        Flatten, Dense(H2 = 3, kernel_initializer = HeNormal, bias_initializer = Constant(0.1),
+            kernel_regularizer = L2(0.01), bias_regularizer = L1, activity_regularizer = L1L2(0.01, 0.01),
+            kernel_constraint = MaxNorm(2.0), bias_constraint = NonNeg), PReLU,
+        Dense(F, kernel_constraint = UnitNorm), Reshape([Rows, Cols])
+    }
+}
+
 fn result_ok() -> Result<usize> {
     let m = Hygienic::new(3);
     let x = dimflow::tensor_core::Tensor::<(Batch, F)>::full(0.5, &[2]);
@@ -55,7 +74,13 @@ fn result_ok() -> Result<usize> {
 
 #[test]
 fn expands_cleanly_and_runs() {
-    let _ = (Tensor, Dense, Vec, Option, State);
+    let _ = (Tensor, Dense, Vec, Option, State, Initializer, Regularizer, PRelu);
+    let mut o = Options::new(2);
+    let img = dimflow::tensor_core::Tensor::<(Batch, Rows, Cols)>::full(0.5, &[3]);
+    let out = o.forward_train(&img);
+    assert_eq!(out.dims(), &[3, 2, 2]);
+    o.backward(&out);
+    assert!(o.regularization_loss() > 0.0);
     let mut n = NoParams::new(0);
     let x = dimflow::tensor_core::Tensor::<(Batch, F)>::full(-1.0, &[2]);
     let y = n.forward_train(&x);

@@ -60,6 +60,16 @@ pub trait Model {
         0.0
     }
 
+    /// Projects the parameters that carry constraints (e.g. a `model!` dense layer with
+    /// `kernel_constraint = MaxNorm(3.0)`); the training loop calls it after every optimizer
+    /// update. Does nothing by default.
+    ///
+    /// # Errors
+    /// When a constraint cannot be applied (a parameter of the wrong length).
+    fn apply_constraints(&mut self) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     /// Fraction of exactly-zero outputs of each ReLU layer in the last `forward_train`, by
     /// layer name, for dead-ReLU monitoring (empty when the model does not track it).
     fn relu_zero_fractions(&self) -> Vec<(String, f32)> {

@@ -94,6 +94,10 @@ pub enum ArgValue {
     Bool(bool),
     /// A number (float literal, possibly negated) as f64.
     Float(f64),
+    /// A shape in brackets: the target of `Reshape([Rows, Cols])`.
+    Shape(ShapeSpec),
+    /// A name with arguments: `L2(0.01)`, `MaxNorm(3.0)`.
+    Call(Ident, Vec<Arg>),
 }
 
 /// A statement of the functional form.

@@ -145,3 +145,41 @@ fn print_expansion() {
     });
     println!("{out}");
 }
+
+#[test]
+fn flatten_multiplies_sizes_and_shares_buffers() {
+    let (g, errs) = checked(quote! {
+        struct Net: [Batch, Rows, Cols] -> [Batch, Classes] {
+            Flatten, Dense(H = 12), Flatten(F = 12), Reshape([A, B]), Flatten, Dense(Classes)
+        }
+    });
+    assert!(errs.is_empty());
+    let Some(g) = g else { panic!("no graph") };
+    let flat = &g.nodes[1];
+    assert!(matches!(flat.op, Op::Reshape));
+    let names: Vec<&str> = flat.shape.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["Batch", "Rows*Cols"]);
+    assert_eq!(flat.lead, 1);
+    // Reshapes read their operand's buffer: node 5 (the last flatten) is held by node 2 (dense).
+    assert_eq!(g.buffer(1), 0);
+    assert_eq!(g.buffer(5), 2);
+    // `F = 12` against `H` (12) is decided by the macro; `[A, B]` (sizes from `dims!`) is a
+    // const check; the unnamed flattens need none.
+    assert_eq!(g.count_checks.len(), 1);
+    assert_eq!(g.count_checks[0].layer, "reshape1");
+}
+
+#[test]
+fn reshape_errors_are_reported_together() {
+    let (g, errs) = checked(quote! {
+        struct Net: [Batch, Pixels] -> [Batch, Classes] {
+            Dense(H = 12), Flatten(F = 10), Dense(Classes), Reshape([Batch, C]), PReLU(0.1)
+        }
+    });
+    assert!(g.is_none());
+    let msg = errs.to_compile_errors().to_string();
+    assert!(
+        msg.contains("`[H]` holds 12 elements but `[F]` holds 10"),
+        "{msg}"
+    );
+}

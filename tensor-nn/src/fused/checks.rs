@@ -50,6 +50,31 @@ pub const fn require_size<D: Dim>(expected: usize, what: &str) {
     }
 }
 
+/// Fails compilation when a reshape changes the element count of a sample: `layer` turns
+/// `from` (whose dims after the first, `from_tail`, hold `n` elements) into `to` (`to_tail`,
+/// `m` elements). A count of 0 means a run-time dim is involved; [`require_static`] reports it.
+pub const fn require_same_count(n: usize, m: usize, layer: &str, shapes: [&str; 4]) {
+    if n != m && n != 0 && m != 0 {
+        Msg::new()
+            .push("`")
+            .push(layer)
+            .push("` cannot reshape `")
+            .push(shapes[0])
+            .push("` to `")
+            .push(shapes[1])
+            .push("`: `")
+            .push(shapes[2])
+            .push("` holds ")
+            .push_num(n)
+            .push(" elements but `")
+            .push(shapes[3])
+            .push("` holds ")
+            .push_num(m)
+            .push("; a reshape keeps the element count of every sample")
+            .fail();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +88,8 @@ mod tests {
 
     const _: () = require_static::<Hidden>("dense1", "its units");
     const _: () = require_size::<Hidden>(128, "the concat");
+    const _: () = require_same_count(784, 784, "flatten1", ["[B, H, W]", "[B, F]", "[H, W]", "[F]"]);
+    const _: () = require_same_count(0, 784, "flatten1", ["[B, S, W]", "[B, F]", "[S, W]", "[F]"]);
     const SIZE: usize = size_of_dim::<Hidden>();
 
     #[test]

@@ -11,20 +11,30 @@ mod batch_norm;
 mod checks;
 mod dense;
 mod embedding;
+mod layer;
 mod ops;
+mod options;
 mod param;
+mod prelu;
 mod rng;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
-pub use checks::{require_size, require_static, size_of_dim};
+pub use checks::{require_same_count, require_size, require_static, size_of_dim};
 pub use dense::Dense;
 pub use embedding::Embedding;
+pub use layer::{prefix_names, rows_tensor, FusedLayer};
 pub use ops::{
     accumulate, accumulate_product, add_forward, concat_backward, concat_forward, copy_into, dropout_forward,
-    multiply_forward,
+    multiply_forward, softmax_axis_backward, softmax_axis_forward,
 };
+pub use options::{add_penalty_gradient, penalty, DenseOptions, WeightConstraint};
 pub use param::Param;
+
+pub use crate::error::NnError;
+pub use crate::init::Initializer;
+pub use crate::regularizers::Regularizer;
+pub use prelu::PRelu;
 pub use rng::Rng;
 
 use tensor_core::{Element, Shape, Tensor};
@@ -42,6 +52,12 @@ pub struct State<F> {
     pub grads: Vec<Vec<F>>,
     /// Integer ids of each input node that holds them (inputs read by an embedding).
     pub ids: Vec<Vec<i64>>,
+    /// Length of the first dim of each input node in the last forward pass (the batch size
+    /// activity penalties are divided by).
+    pub batch: Vec<usize>,
+    /// `(len, inner)` of each node computing a softmax over a dim that is not the last: the
+    /// dim's length and the number of values after it.
+    pub axes: Vec<(usize, usize)>,
 }
 
 impl<F: Copy + Default> State<F> {
@@ -53,6 +69,8 @@ impl<F: Copy + Default> State<F> {
             masks: vec![Vec::new(); nodes],
             grads: vec![Vec::new(); nodes],
             ids: vec![Vec::new(); nodes],
+            batch: vec![1; nodes],
+            axes: vec![(0, 0); nodes],
         }
     }
 
@@ -126,6 +144,11 @@ pub fn load_input<S: Shape, F: Element>(t: &Tensor<S, F>, out: &mut Vec<F>) {
     }
 }
 
+/// Length of the first dim of `t` (1 for a scalar): the batch size of activity penalties.
+pub fn first_len<S: Shape, E: Element>(t: &Tensor<S, E>) -> usize {
+    t.dims().first().copied().unwrap_or(1)
+}
+
 /// Copies integer ids (row-major) into `out`, reusing its capacity.
 pub fn load_ids<S: Shape>(t: &Tensor<S, i64>, out: &mut Vec<i64>) {
     out.clear();
@@ -135,13 +158,14 @@ pub fn load_ids<S: Shape>(t: &Tensor<S, i64>, out: &mut Vec<i64>) {
     }
 }
 
-/// Builds an output tensor: the leading lengths `lead`, then `last`.
+/// Builds an output tensor: the leading lengths `lead` (taken from an input), then the static
+/// lengths `tail`.
 ///
 /// # Panics
 /// If the lengths disagree with `S` or with `data` (impossible for shapes checked by `model!`).
-pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], last: usize) -> Tensor<S, F> {
+pub fn output_tensor<S: Shape, F: Element>(data: &[F], lead: &[usize], tail: &[usize]) -> Tensor<S, F> {
     let mut dims: Vec<usize> = lead.to_vec();
-    dims.push(last);
+    dims.extend_from_slice(tail);
     match Tensor::from_vec_dims(data.to_vec(), &dims) {
         Ok(t) => t,
         Err(e) => panic!("model!: output of the wrong size: {e}"),

@@ -19,6 +19,16 @@ impl Rng {
         self.0.gen::<f32>()
     }
 
+    /// The ChaCha stream itself, for tensor-nn's initializers.
+    pub(crate) fn chacha(&mut self) -> &mut ChaCha8Rng {
+        &mut self.0
+    }
+
+    /// A seed for a nested layer's own stream.
+    pub fn next_seed(&mut self) -> u64 {
+        self.0.gen::<u64>()
+    }
+
     /// A uniform draw from `[-limit, limit)`.
     pub fn symmetric(&mut self, limit: f32) -> f32 {
         (self.unit() * 2.0 - 1.0) * limit

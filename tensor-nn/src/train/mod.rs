@@ -230,6 +230,7 @@ where
             c.apply(p.value, p.shape)?;
         }
         drop(params);
+        self.model.apply_constraints()?;
         for m in &mut self.metrics {
             m.update(&pred, &target, rows, sample_weight)?;
         }

@@ -2,8 +2,8 @@
 //! activations (fused into a preceding dense layer of the same chain) and dropout.
 
 use super::build::Builder;
-use super::ir::{show_shape, Act, Node, Op};
-use super::layers::{interpret, is_known, LayerKind};
+use super::ir::{show_shape, Act, Node, Op, ParamKind};
+use super::layers::{interpret, is_known, user_layer, LayerKind};
 use crate::model::ast::LayerSpec;
 
 impl Builder<'_> {
@@ -26,10 +26,16 @@ impl Builder<'_> {
             }
             let param = sh.param;
             let kind = match &sh.kind {
-                Some(LayerKind::Dense { units, bias, act }) => LayerKind::Dense {
+                Some(LayerKind::Dense {
+                    units,
+                    bias,
+                    act,
+                    opts,
+                }) => LayerKind::Dense {
                     units: units.clone(),
                     bias: *bias,
                     act: *act,
+                    opts: *opts,
                 },
                 Some(LayerKind::Act(a, d)) => LayerKind::Act(*a, d.clone()),
                 Some(LayerKind::Dropout(r)) => LayerKind::Dropout(*r),
@@ -41,17 +47,28 @@ impl Builder<'_> {
                     momentum: *momentum,
                     epsilon: *epsilon,
                 },
+                Some(LayerKind::Flatten(d)) => LayerKind::Flatten(d.clone()),
+                Some(LayerKind::Reshape(t)) => LayerKind::Reshape(t.clone()),
+                Some(LayerKind::PRelu) => LayerKind::PRelu,
+                Some(LayerKind::User { ty, out }) => LayerKind::User {
+                    ty: ty.clone(),
+                    out: out.clone(),
+                },
                 None => return None,
             };
             (kind, param)
         } else if is_known(&key) {
             let kind = interpret(spec, self.errs)?;
             let param = match &kind {
-                LayerKind::Dense { units, bias, .. } => Some(self.new_layer(None, units, *bias)),
+                LayerKind::Dense {
+                    units, bias, opts, ..
+                } => Some(self.new_layer(None, units, *bias, *opts)),
                 LayerKind::Embedding { vocab, dim } => Some(self.new_embedding(None, vocab, dim)),
                 _ => None,
             };
             (kind, param)
+        } else if let Some(kind) = user_layer(spec) {
+            (kind, None)
         } else {
             self.unknown_layer(spec);
             return None;
@@ -93,19 +110,24 @@ impl Builder<'_> {
                 if let Some(d) = axis {
                     let key = d.to_string();
                     let last = shape.last().map(|l| l.name.clone()).unwrap_or_default();
-                    if !shape.iter().any(|s| s.name == key) {
+                    let Some(k) = shape.iter().position(|s| s.name == key) else {
+                        let dims: Vec<String> = shape.iter().map(|s| format!("`{}`", s.name)).collect();
                         self.errs.at(
                             d.span(),
-                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; softmax normalises over the last dim, here `{last}`: write `Softmax` or `Softmax({last})`", show_shape(&shape)),
+                            format!("`Softmax({key})`: the tensor `{}` has no dimension `{key}`; name one of its dims ({}), e.g. `Softmax({last})`, the last one, which `Softmax` alone normalises", show_shape(&shape), dims.join(", ")),
                         );
                         return None;
-                    }
+                    };
                     if key != last {
-                        self.errs.at(
-                            d.span(),
-                            format!("`Softmax({key})`: model! normalises over the last dim only, and the last dim of `{}` is `{last}`", show_shape(&shape)),
-                        );
-                        return None;
+                        *fusable = None;
+                        self.nodes.push(Node {
+                            op: Op::SoftmaxAxis(k),
+                            args: vec![cur],
+                            shape,
+                            src,
+                            lead,
+                        });
+                        return Some(self.nodes.len() - 1);
                     }
                 }
                 if let Some(n) = fusable.take() {
@@ -179,6 +201,52 @@ impl Builder<'_> {
                     lead,
                 });
                 Some(self.nodes.len() - 1)
+            }
+            LayerKind::Flatten(d) => {
+                *fusable = None;
+                self.reshape(spec, cur, Some(d.as_ref()), None)
+            }
+            LayerKind::Reshape(t) => {
+                *fusable = None;
+                self.reshape(spec, cur, None, Some(&t))
+            }
+            LayerKind::PRelu => {
+                *fusable = None;
+                let last = shape.last()?.clone();
+                let p = match param {
+                    Some(p) => {
+                        let prev = &self.layers[p].units;
+                        if prev.name != last.name {
+                            let msg = format!(
+                                "layer `{key}` was built for inputs whose last dim is {} (its first use), but here it is applied to `{}` whose last dim is {}; a shared layer keeps one slope per feature, so every input needs the same feature dim",
+                                prev.describe(), show_shape(&shape), last.describe()
+                            );
+                            self.errs.range(spec.span, spec.end, msg);
+                            return None;
+                        }
+                        p
+                    }
+                    None => {
+                        let name = self.shared.contains_key(&key).then(|| spec.kind.clone());
+                        let p = self.new_per_feature(name.as_ref(), "prelu", last, ParamKind::PRelu);
+                        if let Some(sh) = self.shared.get_mut(&key) {
+                            sh.param = Some(p);
+                        }
+                        p
+                    }
+                };
+                self.nodes.push(Node {
+                    op: Op::PRelu(p),
+                    args: vec![cur],
+                    shape,
+                    src,
+                    lead,
+                });
+                Some(self.nodes.len() - 1)
+            }
+            LayerKind::User { ty, out } => {
+                *fusable = None;
+                self.user(spec, cur, param, &ty, &out)
             }
             LayerKind::Dropout(rate) => {
                 *fusable = None;

@@ -5,8 +5,11 @@ use std::collections::{HashMap, HashSet};
 use proc_macro2::Span;
 use syn::Ident;
 
-use super::ir::{DimRef, Graph, InputIr, Node, Op, OutputIr, ParamKind, ParamLayer, Size, StaticCheck};
-use super::layers::{closest, interpret, is_known, LayerKind, KNOWN};
+use super::ir::{
+    CountCheck, DenseOpts, DimRef, Graph, InputIr, LayerCheck, Node, Op, OutputIr, ParamKind, ParamLayer,
+    Size, StaticCheck,
+};
+use super::layers::{closest, interpret, is_known, user_layer, LayerKind, KNOWN};
 use super::normalise::{layer_specs, normalise};
 use crate::model::ast::{ArgValue, Expr, LayerSpec, ModelInput, Port, Source, Stmt};
 use crate::model::errors::Errors;
@@ -37,10 +40,12 @@ pub(super) struct Builder<'a> {
     pub(super) poisoned: HashSet<String>,
     pub(super) id_inputs: HashSet<usize>,
     pub(super) outputs: HashSet<String>,
-    pub(super) counters: HashMap<&'static str, usize>,
+    pub(super) counters: HashMap<String, usize>,
     pub(super) taken: HashSet<String>,
     pub(super) static_checks: Vec<StaticCheck>,
-    pub(super) lead_checks: Vec<(usize, usize)>,
+    pub(super) lead_checks: Vec<(usize, usize, usize)>,
+    pub(super) count_checks: Vec<CountCheck>,
+    pub(super) layer_checks: Vec<LayerCheck>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.
@@ -62,6 +67,8 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         taken: HashSet::new(),
         static_checks: Vec::new(),
         lead_checks: Vec::new(),
+        count_checks: Vec::new(),
+        layer_checks: Vec::new(),
     };
     for port in inputs.iter().chain(outputs.iter()) {
         b.taken.insert(port.name.to_string());
@@ -197,6 +204,8 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         inline_dims: b.inline_dims,
         static_checks: b.static_checks,
         lead_checks: b.lead_checks,
+        count_checks: b.count_checks,
+        layer_checks: b.layer_checks,
         sequential,
     })
 }
@@ -214,6 +223,7 @@ impl Builder<'_> {
             let declaring: &[crate::model::ast::Arg] = match (spec.kind.to_string().as_str(), &spec.args) {
                 ("Dense", Some(a)) => &a[..a.len().min(1)],
                 ("Embedding", Some(a)) => &a[..a.len().min(2)],
+                ("Flatten", Some(a)) => &a[..a.len().min(1)],
                 _ => continue,
             };
             for first in declaring {
@@ -225,9 +235,11 @@ impl Builder<'_> {
                     Ok(0) => self.errs.range(
                         first.span,
                         first.end,
-                        format!(
-                            "dimension `{key}` cannot have size 0: a dense layer needs at least one unit"
-                        ),
+                        if spec.kind == "Flatten" {
+                            format!("dimension `{key}` cannot have size 0: a flattened dim holds every element of a sample")
+                        } else {
+                            format!("dimension `{key}` cannot have size 0: a dense layer needs at least one unit")
+                        },
                     ),
                     Ok(n) if !*neg => {
                         if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -252,7 +264,7 @@ impl Builder<'_> {
         }
     }
 
-    fn dim_ref(&self, d: &Ident) -> DimRef {
+    pub(super) fn dim_ref(&self, d: &Ident) -> DimRef {
         let name = d.to_string();
         let size = match self.inline.get(&name) {
             Some(&n) => Size::Lit(n),
@@ -317,12 +329,16 @@ impl Builder<'_> {
         if let Some(spec) = lone_layer {
             let kind = if is_known(&spec.kind.to_string()) {
                 interpret(&spec, self.errs)
+            } else if let Some(k) = user_layer(&spec) {
+                Some(k)
             } else {
                 self.unknown_layer(&spec);
                 None
             };
             let param = match &kind {
-                Some(LayerKind::Dense { units, bias, .. }) => Some(self.new_layer(Some(name), units, *bias)),
+                Some(LayerKind::Dense {
+                    units, bias, opts, ..
+                }) => Some(self.new_layer(Some(name), units, *bias, *opts)),
                 Some(LayerKind::Embedding { vocab, dim }) => Some(self.new_embedding(Some(name), vocab, dim)),
                 _ => None,
             };
@@ -354,7 +370,13 @@ impl Builder<'_> {
 
     /// A dense layer (auto-named `denseN` unless bound to a name), with the const check that
     /// its units have a static size.
-    pub(super) fn new_layer(&mut self, name: Option<&Ident>, units: &Ident, bias: bool) -> usize {
+    pub(super) fn new_layer(
+        &mut self,
+        name: Option<&Ident>,
+        units: &Ident,
+        bias: bool,
+        opts: DenseOpts,
+    ) -> usize {
         let field = match name {
             Some(n) => n.clone(),
             None => self.auto_name("dense"),
@@ -368,10 +390,11 @@ impl Builder<'_> {
             });
         }
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: None,
             units,
-            kind: ParamKind::Dense { bias },
+            kind: ParamKind::Dense { bias, opts },
         });
         self.layers.len() - 1
     }
@@ -394,6 +417,7 @@ impl Builder<'_> {
             }
         }
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: Some(vocab),
             units: dim,
@@ -420,8 +444,8 @@ impl Builder<'_> {
         }
     }
 
-    fn auto_name(&mut self, kind: &'static str) -> Ident {
-        let c = self.counters.entry(kind).or_insert(0);
+    pub(super) fn auto_name(&mut self, kind: &str) -> Ident {
+        let c = self.counters.entry(kind.to_string()).or_insert(0);
         loop {
             *c += 1;
             let f = format!("{kind}{c}");
@@ -444,10 +468,34 @@ impl Builder<'_> {
             None => self.auto_name("batch_norm"),
         };
         self.layers.push(ParamLayer {
+            ty: None,
             field,
             inputs: Some(features.clone()),
             units: features,
             kind: ParamKind::BatchNorm { momentum, epsilon },
+        });
+        self.layers.len() - 1
+    }
+
+    /// A layer with one parameter per feature of `features` (created at its first application,
+    /// auto-named `{prefix}N` unless bound to a name).
+    pub(super) fn new_per_feature(
+        &mut self,
+        name: Option<&Ident>,
+        prefix: &'static str,
+        features: DimRef,
+        kind: ParamKind,
+    ) -> usize {
+        let field = match name {
+            Some(n) => n.clone(),
+            None => self.auto_name(prefix),
+        };
+        self.layers.push(ParamLayer {
+            ty: None,
+            field,
+            inputs: Some(features.clone()),
+            units: features,
+            kind,
         });
         self.layers.len() - 1
     }
@@ -528,7 +576,7 @@ impl Builder<'_> {
             let hint = closest(&key, KNOWN.iter().copied())
                 .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default();
-            format!("unknown layer `{key}`: {hint}model! knows Dense, Embedding, BatchNorm, Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
+            format!("unknown layer `{key}`: {hint}model! knows Dense, Embedding, BatchNorm, Flatten, Reshape, Relu, LeakyRelu, PReLU, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear and Dropout")
         };
         self.errs.at(spec.kind.span(), msg);
     }

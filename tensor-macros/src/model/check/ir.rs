@@ -12,6 +12,8 @@ pub enum Size {
     Of(Ident),
     /// The sum of several sizes (the last dim of a concat).
     Sum(Vec<Size>),
+    /// The product of several sizes (the dim `Flatten` makes of the dims it merges).
+    Product(Vec<Size>),
 }
 
 impl Size {
@@ -23,6 +25,9 @@ impl Size {
             Size::Sum(parts) => parts
                 .iter()
                 .try_fold(0usize, |acc, p| acc.checked_add(p.known()?)),
+            Size::Product(parts) => parts
+                .iter()
+                .try_fold(1usize, |acc, p| acc.checked_mul(p.known()?)),
         }
     }
 }
@@ -79,6 +84,8 @@ pub enum Act {
 
 /// A layer with parameters (a field of the generated struct).
 pub struct ParamLayer {
+    /// The type of a nested model or user layer (`None` for the built-in layers).
+    pub ty: Option<Ident>,
     /// Field and parameter-name prefix (`dense1`, or the user's name for a shared layer).
     pub field: Ident,
     /// Input features (set by the first application).
@@ -96,9 +103,15 @@ pub enum ParamKind {
     Dense {
         /// Whether it has a bias.
         bias: bool,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// An embedding table (`inputs` is the vocabulary, `units` the embedding dim).
     Embedding,
+    /// PReLU with a learned slope per feature of the last dim (`units`).
+    PRelu,
+    /// A nested model or user layer (`inputs` and `units` are its in and out dims).
+    User,
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
         /// Moving-statistics momentum.
@@ -106,6 +119,52 @@ pub enum ParamKind {
         /// Variance epsilon.
         epsilon: f64,
     },
+}
+
+/// An initializer, as tensor-nn's `Initializer`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum InitIr {
+    /// A variant without arguments (`HeNormal`, `Zeros`, ...).
+    Named(&'static str),
+    /// `Constant(v)`.
+    Constant(f64),
+    /// `RandomUniform(min, max)`.
+    RandomUniform(f64, f64),
+    /// `RandomNormal(mean, stddev)`.
+    RandomNormal(f64, f64),
+    /// `TruncatedNormal(mean, stddev)`.
+    TruncatedNormal(f64, f64),
+}
+
+/// A weight constraint, as tensor-nn's `fused::WeightConstraint`.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum ConstraintIr {
+    /// `MaxNorm(max_value)`.
+    MaxNorm(f64),
+    /// `NonNeg`.
+    NonNeg,
+    /// `UnitNorm`.
+    UnitNorm,
+}
+
+/// The options of a dense layer (all `None` by default: Glorot uniform, zero bias, nothing
+/// else). Regularizers are `(l1, l2)`.
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+pub struct DenseOpts {
+    /// `kernel_initializer` (or `initializer`).
+    pub kernel_init: Option<InitIr>,
+    /// `bias_initializer`.
+    pub bias_init: Option<InitIr>,
+    /// `kernel_regularizer`.
+    pub kernel_reg: Option<(f64, f64)>,
+    /// `bias_regularizer`.
+    pub bias_reg: Option<(f64, f64)>,
+    /// `activity_regularizer`.
+    pub activity_reg: Option<(f64, f64)>,
+    /// `kernel_constraint`.
+    pub kernel_constraint: Option<ConstraintIr>,
+    /// `bias_constraint`.
+    pub bias_constraint: Option<ConstraintIr>,
 }
 
 /// What a node computes.
@@ -129,6 +188,15 @@ pub enum Op {
     Multiply,
     /// Concatenation along the last dim.
     Concat,
+    /// `Flatten` / `Reshape`: the same values under another shape (no copy: the node shares
+    /// its operand's buffers).
+    Reshape,
+    /// PReLU (index into `Graph::layers`).
+    PRelu(usize),
+    /// A nested model or user layer (index into `Graph::layers`).
+    User(usize),
+    /// Softmax over the dim at this position (not the last one).
+    SoftmaxAxis(usize),
 }
 
 /// One node of the graph.
@@ -142,7 +210,8 @@ pub struct Node {
     /// The input whose leading dims this node carries.
     pub src: usize,
     /// How many of that input's dims lead this node's shape (all but the last, or all of them
-    /// after an embedding, which appends a dim).
+    /// after an embedding, which appends a dim, or only the first after a reshape); the dims
+    /// after them have static sizes.
     pub lead: usize,
 }
 
@@ -176,6 +245,32 @@ pub struct StaticCheck {
     pub role: String,
 }
 
+/// A const check that a reshape keeps the element count, for sizes the macro cannot see.
+pub struct CountCheck {
+    /// Span of the layer (the error points at it).
+    pub span: proc_macro2::Span,
+    /// The layer (`reshape1`).
+    pub layer: String,
+    /// The shape before, and its dims after the first (the ones reshaped).
+    pub from: (String, String, Size),
+    /// The shape after, and its dims after the first.
+    pub to: (String, String, Size),
+}
+
+/// A check that a user layer's `InFeatures` (`input = true`) or `OutFeatures` is `dim`.
+pub struct LayerCheck {
+    /// Span of the layer's token (or of the dim the user wrote).
+    pub span: proc_macro2::Span,
+    /// The layer's type.
+    pub ty: Ident,
+    /// Which side.
+    pub input: bool,
+    /// The dim the graph has there.
+    pub dim: DimRef,
+    /// The layer (for messages).
+    pub layer: String,
+}
+
 /// The checked model.
 pub struct Graph {
     /// Inputs, in declaration order; input `k` is node `k`.
@@ -190,8 +285,13 @@ pub struct Graph {
     pub inline_dims: Vec<(Ident, usize)>,
     /// Const checks to emit.
     pub static_checks: Vec<StaticCheck>,
-    /// Pairs of inputs merged together: their leading lengths must agree at run time.
-    pub lead_checks: Vec<(usize, usize)>,
+    /// Pairs of inputs merged together, with how many leading dims they share: their lengths
+    /// must agree at run time.
+    pub lead_checks: Vec<(usize, usize, usize)>,
+    /// Const checks that a reshape keeps the static element count.
+    pub count_checks: Vec<CountCheck>,
+    /// Checks that nested models and user layers read and make the dims the graph says.
+    pub layer_checks: Vec<LayerCheck>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }
@@ -201,9 +301,21 @@ impl Graph {
     pub fn needs_grad(&self) -> Vec<bool> {
         let mut need = vec![false; self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
-            need[i] = matches!(n.op, Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..))
-                || n.args.iter().any(|&a| need[a]);
+            need[i] = matches!(
+                n.op,
+                Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..) | Op::PRelu(_) | Op::User(_)
+            ) || n.args.iter().any(|&a| need[a]);
         }
         need
+    }
+}
+
+impl Graph {
+    /// The node whose buffers hold node `n`'s values: a reshape shares its operand's.
+    pub fn buffer(&self, mut n: usize) -> usize {
+        while let Op::Reshape = self.nodes[n].op {
+            n = self.nodes[n].args[0];
+        }
+        n
     }
 }

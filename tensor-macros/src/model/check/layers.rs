@@ -3,12 +3,17 @@
 
 use syn::Ident;
 
-use super::ir::Act;
+use super::ir::{Act, DenseOpts};
+use crate::model::ast::ShapeSpec;
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 17] = [
+pub const KNOWN: [&str; 21] = [
+    "Flatten",
+    "Reshape",
+    "PReLU",
+    "PRelu",
     "Embedding",
     "BatchNorm",
     "Dense",
@@ -38,6 +43,8 @@ pub enum LayerKind {
         bias: bool,
         /// Activation given with `activation = ...`.
         act: Option<Act>,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// An activation; `Softmax(Dim)` names the dim it normalises.
     Act(Act, Option<Ident>),
@@ -50,6 +57,20 @@ pub enum LayerKind {
         /// The embedding dim.
         dim: Ident,
     },
+    /// `Flatten` (an unnamed product dim) or `Flatten(Features)` / `Flatten(F = 784)`.
+    Flatten(Option<Ident>),
+    /// `Reshape([Rows, Cols])`: new dims after the first.
+    Reshape(ShapeSpec),
+    /// `PReLU`: a learned slope per feature.
+    PRelu,
+    /// A layer type the macro cannot see (another `model!`, or a user type implementing
+    /// `FusedLayer`), written with the dim it makes: `Encoder(Code)`.
+    User {
+        /// The type.
+        ty: Ident,
+        /// The dim it makes (its `OutFeatures`).
+        out: Ident,
+    },
     /// `BatchNorm(momentum = .., epsilon = ..)`.
     BatchNorm {
         /// Moving-statistics momentum (Keras' default 0.99).
@@ -59,12 +80,34 @@ pub enum LayerKind {
     },
 }
 
+/// A layer written `Type(OutDim)` whose type `model!` does not know: a nested model or a user
+/// layer. Names close to a known layer (`Dens(Hidden)`) stay unknown-layer errors.
+pub fn user_layer(spec: &LayerSpec) -> Option<LayerKind> {
+    let name = spec.kind.to_string();
+    if is_known(&name) || closest(&name, KNOWN.iter().copied()).is_some() {
+        return None;
+    }
+    match spec.args.as_deref() {
+        Some(
+            [Arg {
+                key: None,
+                value: ArgValue::Ident(out),
+                ..
+            }],
+        ) => Some(LayerKind::User {
+            ty: spec.kind.clone(),
+            out: out.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Whether `name` is a layer kind `model!` knows.
 pub fn is_known(name: &str) -> bool {
     KNOWN.contains(&name)
 }
 
-fn number(arg: &Arg) -> Option<f64> {
+pub(super) fn number(arg: &Arg) -> Option<f64> {
     match &arg.value {
         ArgValue::Float(v) => Some(*v),
         ArgValue::Int(i, neg) => i.base10_parse::<f64>().ok().map(|v| if *neg { -v } else { v }),
@@ -133,7 +176,7 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         Some(LayerKind::Act(a, None))
     };
     match kind.as_str() {
-        "Dense" => dense(spec, errs),
+        "Dense" => super::dense::dense(spec, errs),
         "Relu" | "ReLU" => act(Act::Relu, errs),
         "Gelu" | "GELU" => act(Act::Gelu, errs),
         "Softplus" => act(Act::Softplus, errs),
@@ -232,6 +275,50 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
             }
             Some(LayerKind::BatchNorm { momentum, epsilon })
         }
+        "PReLU" | "PRelu" => {
+            no_args(spec, errs);
+            Some(LayerKind::PRelu)
+        }
+        "Flatten" => match spec.args.as_deref() {
+            None | Some([]) => Some(LayerKind::Flatten(None)),
+            Some(
+                [Arg {
+                    key: None,
+                    value: ArgValue::Ident(d),
+                    ..
+                }]
+                | [Arg {
+                    key: Some(d),
+                    value: ArgValue::Int(..),
+                    ..
+                }],
+            ) => Some(LayerKind::Flatten(Some(d.clone()))),
+            Some([first, ..]) => {
+                errs.range(
+                    first.span,
+                    spec.end,
+                    "`Flatten` takes at most the name of the dim it makes: `Flatten`, `Flatten(Features)` or `Flatten(F = 784)`",
+                );
+                None
+            }
+        },
+        "Reshape" => match spec.args.as_deref() {
+            Some(
+                [Arg {
+                    key: None,
+                    value: ArgValue::Shape(target),
+                    ..
+                }],
+            ) if !target.dims.is_empty() => Some(LayerKind::Reshape(target.clone())),
+            _ => {
+                errs.range(
+                    spec.span,
+                    spec.end,
+                    "`Reshape` takes the new dims after the first (batch) dim, in brackets: `Reshape([Rows, Cols])`",
+                );
+                None
+            }
+        },
         "Dropout" => {
             let args = spec.args.as_deref().unwrap_or(&[]);
             let Some(arg) = args.first() else {
@@ -255,63 +342,6 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         }
         _ => None,
     }
-}
-
-fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
-    const FORM: &str = "`Dense` needs its units as a named dim: `Dense(Hidden)` with `Hidden` from `dims!`, or an inline dim `Dense(H1 = 256)`";
-    let args = spec.args.as_deref().unwrap_or(&[]);
-    let Some(first) = args.first() else {
-        errs.range(spec.span, spec.end, FORM);
-        return None;
-    };
-    let units = match (&first.key, &first.value) {
-        (None, ArgValue::Ident(d)) => Some(d.clone()),
-        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
-        (None, ArgValue::Int(i, _)) => {
-            errs.at(
-                i.span(),
-                format!("`Dense` units are named dims, not bare numbers: declare one inline, e.g. `Dense(H = {})`", i.base10_digits()),
-            );
-            None
-        }
-        _ => {
-            errs.range(first.span, first.end, FORM);
-            None
-        }
-    };
-    let mut bias = true;
-    let mut act = None;
-    for arg in &args[1..] {
-        let key = arg.key.as_ref().map(|k| k.to_string());
-        match (key.as_deref(), &arg.value) {
-            (Some("bias" | "use_bias"), ArgValue::Bool(b)) => bias = *b,
-            (Some("activation"), ArgValue::Ident(a)) => {
-                let spec = LayerSpec {
-                    kind: a.clone(),
-                    args: None,
-                    span: a.span(),
-                    end: a.span(),
-                };
-                match interpret(&spec, errs) {
-                    Some(LayerKind::Act(a, None)) => act = Some(a),
-                    _ => errs.at(
-                        a.span(),
-                        format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear"),
-                    ),
-                }
-            }
-            _ => errs.range(
-                arg.span,
-                arg.end,
-                "unknown argument of `Dense`; expected `bias = true|false` or `activation = Relu` after the units",
-            ),
-        }
-    }
-    Some(LayerKind::Dense {
-        units: units?,
-        bias,
-        act,
-    })
 }
 
 /// The known name closest to `name` (edit distance at most 2), for "did you mean" hints.

@@ -71,11 +71,12 @@ impl Builder<'_> {
             return None;
         }
         let src = self.nodes[args[0]].src;
-        let lead = self.nodes[args[0]].lead;
+        let lead = args.iter().map(|&a| self.nodes[a].lead).min().unwrap_or(0);
         for &a in &args[1..] {
             let s = self.nodes[a].src;
-            if s != src && !self.lead_checks.contains(&(src, s)) {
-                self.lead_checks.push((src, s));
+            // The dims both operands take from their inputs (the rest are static).
+            if s != src && !self.lead_checks.contains(&(src, s, lead)) {
+                self.lead_checks.push((src, s, lead));
             }
         }
         let mut shape = first.clone();

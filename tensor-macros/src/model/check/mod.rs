@@ -3,10 +3,13 @@
 
 mod apply;
 mod build;
+mod dense;
 pub mod ir;
 mod layers;
 mod merge;
 mod normalise;
 mod report;
+mod reshape;
+mod user;
 
 pub use build::check;

@@ -11,37 +11,82 @@ use crate::model::check::ir::{Graph, Op};
 
 /// Statements of `backward`. Expects `__st`, the layer fields as locals and the output gradients
 /// by the names in `grads`.
-pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
+/// With `with_input`, the gradient of the (single, float) input is computed too, into
+/// `__st.grads[0]` (a nested model's backward).
+pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStream {
     let fused = &p.fused;
-    let need = g.needs_grad();
+    let need = if with_input {
+        vec![true; g.nodes.len()]
+    } else {
+        g.needs_grad()
+    };
     let mut stmts = Vec::new();
     for l in &g.layers {
         let f = &l.field;
-        stmts.push(quote!(#f.zero_grad();));
+        stmts.push(match l.ty {
+            Some(_) => quote!(#fused::FusedLayer::zero_grad(#f);),
+            None => quote!(#f.zero_grad();),
+        });
     }
     for (i, n) in g.nodes.iter().enumerate() {
-        if need[i] && !matches!(n.op, Op::Input(_)) {
+        let input = matches!(n.op, Op::Input(_));
+        if need[i] && !matches!(n.op, Op::Reshape) && (!input || with_input) {
             let il = Literal::usize_unsuffixed(i);
             stmts.push(quote!(__st.zero_grad(#il);));
         }
     }
+    stmts.extend(super::options::penalty_gradients(g));
     for (o, gname) in g.outputs.iter().zip(grads) {
         if need[o.node] {
-            let n = Literal::usize_unsuffixed(o.node);
+            let n = Literal::usize_unsuffixed(g.buffer(o.node));
             stmts.push(quote!(#fused::accumulate_tensor(#gname, &mut __st.grads[#n]);));
         }
     }
     for (i, node) in g.nodes.iter().enumerate().rev() {
-        if !need[i] || matches!(node.op, Op::Input(_)) {
+        if !need[i] || matches!(node.op, Op::Input(_) | Op::Reshape) {
             continue;
         }
         let il = Literal::usize_unsuffixed(i);
         let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
         // Rows of this node: its output buffer's length over its last dim's size.
         let rows = quote!(#fused::rows_in(__st.outs[#il].len(), #cols));
-        let lit = |a: usize| Literal::usize_unsuffixed(a);
+        // Operands' buffers (a reshape shares its operand's, so its gradient lands there).
+        let lit = |a: usize| Literal::usize_unsuffixed(g.buffer(a));
         let body = match &node.op {
-            Op::Input(_) => continue,
+            Op::Input(_) | Op::Reshape => continue,
+            Op::SoftmaxAxis(_) => {
+                let a = node.args[0];
+                if !need[a] {
+                    continue;
+                }
+                let al = lit(a);
+                quote! {
+                    let (__len, __inner) = __st.axes[#il];
+                    #fused::softmax_axis_backward(&__st.outs[#il], __g, &mut __lo[#al], __len, __inner);
+                }
+            }
+            Op::User(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#fused::FusedLayer::backward_rows(#f, __g, #rows, #gin);)
+            }
+            Op::PRelu(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote!(#f.backward(&__st.outs[#al], __g, #gin);)
+            }
             Op::Dense(l, act) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
@@ -52,7 +97,14 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident]) -> TokenStream {
                 } else {
                     quote!(::core::option::Option::None)
                 };
+                let activity = super::options::dense_opts(g, *l)
+                    .is_some_and(|o| o.activity_reg.is_some())
+                    .then(|| {
+                        let batch = super::options::batch_tokens(node, quote!(__st), p);
+                        quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
+                    });
                 quote! {
+                    #activity
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
                 }
             }

@@ -14,25 +14,32 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
     let mut stmts = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
         let il = Literal::usize_unsuffixed(i);
-        let arg = |k: usize| Literal::usize_unsuffixed(node.args[k]);
+        // Operands are read from their buffers (a reshape shares its operand's).
+        let arg = |k: usize| Literal::usize_unsuffixed(g.buffer(node.args[k]));
         // Rows of the node's first operand: its buffer length over its last dim's size.
         let rows_decl = node.args.first().map(|&a| {
             let c = g.nodes[a]
                 .shape
                 .last()
                 .map_or(quote!(1), |d| size_tokens(&d.size, p));
-            let al = Literal::usize_unsuffixed(a);
+            let al = Literal::usize_unsuffixed(g.buffer(a));
             quote!(let __rows = #fused::rows_in(__st.outs[#al].len(), #c);)
         });
         let cols = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
         let stmt = match &node.op {
             Op::Input(k) if g.inputs[*k].ids => {
                 let x = &g.inputs[*k].name;
-                quote!(#fused::load_ids(#x, &mut __st.ids[#il]);)
+                quote! {
+                    #fused::load_ids(#x, &mut __st.ids[#il]);
+                    __st.batch[#il] = #fused::first_len(#x);
+                }
             }
             Op::Input(k) => {
                 let x = &g.inputs[*k].name;
-                quote!(#fused::load_input(#x, &mut __st.outs[#il]);)
+                quote! {
+                    #fused::load_input(#x, &mut __st.outs[#il]);
+                    __st.batch[#il] = #fused::first_len(#x);
+                }
             }
             Op::Embedding(l, k) => {
                 let f = &g.layers[*l].field;
@@ -110,13 +117,56 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     #fused::#f(&__prev[#a], &__prev[#b], __out);
                 }}
             }
+            Op::Reshape => continue,
+            Op::SoftmaxAxis(k) => {
+                let a = arg(0);
+                let x = &g.inputs[node.src].name;
+                // Each dim's length: the input's for the leading ones, static after them.
+                let len = |j: usize| {
+                    if j < node.lead {
+                        quote!(#x.dims()[#j])
+                    } else {
+                        size_tokens(&node.shape[j].size, p)
+                    }
+                };
+                let axis = len(*k);
+                let inner = (k + 1..node.shape.len()).map(len);
+                quote! {{
+                    __st.axes[#il] = (#axis, 1 #(* #inner)*);
+                    let (__len, __inner) = __st.axes[#il];
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::softmax_axis_forward(&__prev[#a], __out, __len, __inner);
+                }}
+            }
+            Op::User(l) => {
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                let call = if training {
+                    quote!(forward_train_rows)
+                } else {
+                    quote!(forward_rows)
+                };
+                quote! {{
+                    #rows_decl
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #fused::FusedLayer::#call(#f, &__prev[#a], __rows, __out);
+                }}
+            }
+            Op::PRelu(l) => {
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    #f.forward(&__prev[#a], __out);
+                }}
+            }
             Op::Concat => {
                 let parts = node.args.iter().map(|&a| {
                     let c = g.nodes[a]
                         .shape
                         .last()
                         .map_or(quote!(1), |d| size_tokens(&d.size, p));
-                    let a = Literal::usize_unsuffixed(a);
+                    let a = Literal::usize_unsuffixed(g.buffer(a));
                     quote!((__prev[#a].as_slice(), #c))
                 });
                 quote! {{
@@ -128,11 +178,10 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
         };
         stmts.push(stmt);
     }
-    let lead_checks = g.lead_checks.iter().map(|&(a, b)| {
+    let lead_checks = g.lead_checks.iter().map(|&(a, b, lead)| {
         let (ia, ib) = (&g.inputs[a], &g.inputs[b]);
         let (xa, xb) = (&ia.name, &ib.name);
         let (sa, sb) = (xa.to_string(), xb.to_string());
-        let lead = ia.dims.len().saturating_sub(1);
         let names = ia.dims[..lead].iter().map(|d| d.to_string());
         quote! {
             #fused::check_same_lead([#sa, #sb], [&#xa.dims()[..#lead], &#xb.dims()[..#lead]], &[#(#names),*]);
@@ -143,11 +192,11 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
         .iter()
         .map(|o| {
             let node = &g.nodes[o.node];
-            let n = Literal::usize_unsuffixed(o.node);
+            let n = Literal::usize_unsuffixed(g.buffer(o.node));
             let x = &g.inputs[node.src].name;
             let lead = node.lead;
-            let last = node.shape.last().map_or(quote!(1), |d| size_tokens(&d.size, p));
-            quote!(#fused::output_tensor(&__st.outs[#n], &#x.dims()[..#lead], #last))
+            let tail = node.shape[lead..].iter().map(|d| size_tokens(&d.size, p));
+            quote!(#fused::output_tensor(&__st.outs[#n], &#x.dims()[..#lead], &[#(#tail),*]))
         })
         .collect();
     let result = match &outs[..] {

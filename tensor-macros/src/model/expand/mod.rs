@@ -4,6 +4,8 @@
 
 mod backward;
 mod forward;
+mod nested;
+mod options;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -61,6 +63,10 @@ pub fn size_tokens(s: &Size, p: &Paths) -> TokenStream {
         Size::Sum(parts) => {
             let parts = parts.iter().map(|s| size_tokens(s, p));
             quote!((0 #(+ #parts)*))
+        }
+        Size::Product(parts) => {
+            let parts = parts.iter().map(|s| size_tokens(s, p));
+            quote!((1 #(* #parts)*))
         }
     }
 }
@@ -138,6 +144,15 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             const _: () = #path::<#d>(#who, #role);
         }
     });
+    let count_checks = g.count_checks.iter().map(|c| {
+        let (n, m) = (size_tokens(&c.from.2, &p), size_tokens(&c.to.2, &p));
+        let layer = &c.layer;
+        let shapes = [&c.from.0, &c.to.0, &c.from.1, &c.to.1];
+        let path = respan(quote!(#fused::require_same_count), c.span);
+        quote_spanned! {c.span=>
+            const _: () = #path(#n, #m, #layer, [#(#shapes),*]);
+        }
+    });
 
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
@@ -145,6 +160,11 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::Dense { .. } => quote!(#f: #fused::Dense<__F>,),
             ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
             ParamKind::Embedding => quote!(#f: #fused::Embedding<__F>,),
+            ParamKind::PRelu => quote!(#f: #fused::PRelu<__F>,),
+            ParamKind::User => {
+                let ty = &l.ty;
+                quote!(#f: #ty<__F>,)
+            }
         }
     });
     let inits = g.layers.iter().map(|l| {
@@ -153,8 +173,12 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
         match l.kind {
-            ParamKind::Dense { bias } => {
+            ParamKind::Dense { bias, opts } if opts == Default::default() => {
                 quote!(#f: #fused::Dense::new(#fs, #inputs, #units, #bias, &mut __init),)
+            }
+            ParamKind::Dense { bias, opts } => {
+                let o = options::options_tokens(&opts, &p);
+                quote!(#f: #fused::Dense::with_options(#fs, #inputs, #units, #bias, #o, &mut __init),)
             }
             ParamKind::BatchNorm { momentum, epsilon } => {
                 quote!(#f: #fused::BatchNorm::new(#fs, #units, #momentum, #epsilon),)
@@ -162,16 +186,33 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::Embedding => {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
+            ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
+            ParamKind::User => {
+                let ty = &l.ty;
+                quote!(#f: {
+                    let mut __l = <#ty<__F> as #fused::FusedLayer<__F>>::build(__init.next_seed());
+                    #fused::prefix_names(&mut __l, #fs);
+                    __l
+                },)
+            }
         }
     });
     let params = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(__v.extend(self.#f.params());)
+        match l.ty {
+            Some(_) => quote!(__v.extend(#fused::FusedLayer::layer_params(&self.#f));),
+            None => quote!(__v.extend(self.#f.params());),
+        }
     });
     let params_mut = g.layers.iter().map(|l| {
         let f = &l.field;
-        quote!(__v.extend(self.#f.params_mut());)
+        match l.ty {
+            Some(_) => quote!(__v.extend(#fused::FusedLayer::layer_params_mut(&mut self.#f));),
+            None => quote!(__v.extend(self.#f.params_mut());),
+        }
     });
+    let layer_checks = nested::layer_checks(g, &p);
+    let fused_layer = nested::fused_layer_impl(input, g, &p);
 
     let f_ty = quote!(__F);
     let in_names: Vec<&Ident> = g.inputs.iter().map(|i| &i.name).collect();
@@ -221,7 +262,9 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
 
     let infer_body = forward::body(g, &p, false);
     let train_body = forward::body(g, &p, true);
-    let backward_body = backward::body(g, &p, &out_names);
+    let backward_body = backward::body(g, &p, &out_names, false);
+    let reg_body = options::loss_body(g, &p);
+    let constraints = options::constraints_method(g, &p);
     let infer_locals = state_locals(g, false);
     let train_locals = state_locals(g, true);
 
@@ -249,6 +292,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     quote! {
         #(#inline_dims)*
         #(#checks)*
+        #(#count_checks)*
+        #layer_checks
 
         #(#attrs)*
         #doc_attr
@@ -310,6 +355,13 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 #backward_body
             }
 
+            /// The regularization penalty of the last `forward_train` (weight penalties, and
+            /// activity penalties of those outputs), to be added to the loss; 0 without
+            /// regularizers.
+            #vis fn regularization_loss(&self) -> f64 {
+                #reg_body
+            }
+
             /// Every parameter (kernel, then bias, layer by layer).
             #vis fn parameters(&self) -> ::std::vec::Vec<&#fused::Param<__F>> {
                 let mut __v = ::std::vec::Vec::new();
@@ -324,6 +376,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 __v
             }
         }
+
+        #fused_layer
 
         impl #krate::Model for #name<f32> {
             type Input = #in_ty32;
@@ -348,6 +402,12 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             fn params(&self) -> ::std::vec::Vec<#krate::ParamRef<'_>> {
                 self.parameters().into_iter().map(|p| p.as_param_ref()).collect()
             }
+
+            fn regularization_loss(&self) -> f32 {
+                #name::<f32>::regularization_loss(self) as f32
+            }
+
+            #constraints
         }
     }
 }

@@ -59,7 +59,25 @@ fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
         false
     };
     let end;
-    let value = if !neg && input.peek(Ident) {
+    let value = if !neg && input.peek(syn::token::Bracket) {
+        let shape = super::parse_shape(input)?;
+        end = shape.span;
+        ArgValue::Shape(shape)
+    } else if !neg && input.peek(Ident) && input.peek2(syn::token::Paren) {
+        let id: Ident = input.parse()?;
+        let content;
+        let paren = parenthesized!(content in input);
+        end = paren.span.close();
+        let mut args = Vec::new();
+        while !content.is_empty() {
+            args.push(parse_arg(&content, &id)?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        ArgValue::Call(id, args)
+    } else if !neg && input.peek(Ident) {
         let id: Ident = input.parse()?;
         end = id.span();
         ArgValue::Ident(id)
@@ -83,7 +101,7 @@ fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
     } else {
         return Err(syn::Error::new(
             input.span(),
-            format!("expected an argument of `{kind}`: a dim (`Hidden`), an inline dim (`H = 128`), a number or `key = value`"),
+            format!("expected an argument of `{kind}`: a dim (`Hidden`), an inline dim (`H = 128`), a number, a shape (`[Rows, Cols]`) or `key = value`"),
         ));
     };
     Ok(Arg {

@@ -1,0 +1,267 @@
+//! Interpretation of `Dense(units, options...)`: the units, the bias, the activation and the
+//! Keras options (initializers, regularizers, constraints), each checked with a message that
+//! lists what is valid.
+
+use super::ir::{ConstraintIr, DenseOpts, InitIr};
+use super::layers::{closest, interpret, number, LayerKind};
+use crate::model::ast::{Arg, ArgValue, LayerSpec};
+use crate::model::errors::Errors;
+
+/// Every option `Dense` takes after its units.
+pub const DENSE_OPTIONS: [&str; 11] = [
+    "use_bias",
+    "bias",
+    "activation",
+    "kernel_initializer",
+    "initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+];
+
+const OPTIONS_HELP: &str =
+    "`use_bias = false`, `activation = Relu`, `kernel_initializer = HeNormal` (or `initializer`), \
+`bias_initializer = Zeros`, `kernel_regularizer = L2(0.01)`, `bias_regularizer = L1(0.01)`, \
+`activity_regularizer = L1L2(0.01, 0.01)`, `kernel_constraint = MaxNorm(3.0)`, `bias_constraint = NonNeg`";
+
+/// Initializers without arguments.
+const NAMED_INITS: [&str; 8] = [
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeUniform",
+    "HeNormal",
+    "LecunUniform",
+    "LecunNormal",
+    "Zeros",
+    "Ones",
+];
+
+const INITS_HELP: &str =
+    "GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Zeros, Ones, \
+Constant(0.1), RandomUniform(-0.05, 0.05), RandomNormal(0.0, 0.05), TruncatedNormal(0.0, 0.05)";
+
+/// Interprets `Dense(units, ...)`.
+pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
+    const FORM: &str = "`Dense` needs its units as a named dim: `Dense(Hidden)` with `Hidden` from `dims!`, or an inline dim `Dense(H1 = 256)`";
+    let args = spec.args.as_deref().unwrap_or(&[]);
+    let Some(first) = args.first() else {
+        errs.range(spec.span, spec.end, FORM);
+        return None;
+    };
+    let units = match (&first.key, &first.value) {
+        (None, ArgValue::Ident(d)) => Some(d.clone()),
+        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
+        (None, ArgValue::Int(i, _)) => {
+            errs.at(
+                i.span(),
+                format!("`Dense` units are named dims, not bare numbers: declare one inline, e.g. `Dense(H = {})`", i.base10_digits()),
+            );
+            None
+        }
+        _ => {
+            errs.range(first.span, first.end, FORM);
+            None
+        }
+    };
+    let mut bias = true;
+    let mut act = None;
+    let mut opts = DenseOpts::default();
+    let mut ok = true;
+    for arg in &args[1..] {
+        let Some(key) = &arg.key else {
+            errs.range(
+                arg.span,
+                arg.end,
+                format!("`Dense` takes its units first, then options written `key = value`: {OPTIONS_HELP}"),
+            );
+            ok = false;
+            continue;
+        };
+        let k = key.to_string();
+        let done = match k.as_str() {
+            "bias" | "use_bias" => match arg.value {
+                ArgValue::Bool(b) => {
+                    bias = b;
+                    true
+                }
+                _ => bad(errs, arg, format!("`{k}` is `true` or `false`")),
+            },
+            "activation" => match &arg.value {
+                ArgValue::Ident(a) => {
+                    let spec = LayerSpec {
+                        kind: a.clone(),
+                        args: None,
+                        span: a.span(),
+                        end: a.span(),
+                    };
+                    match interpret(&spec, errs) {
+                        Some(LayerKind::Act(a, None)) => {
+                            act = Some(a);
+                            true
+                        }
+                        _ => bad(errs, arg, format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear")),
+                    }
+                }
+                _ => bad(
+                    errs,
+                    arg,
+                    "expected an activation, e.g. `activation = Relu`".to_string(),
+                ),
+            },
+            "kernel_initializer" | "initializer" => set(&mut opts.kernel_init, initializer(arg, errs)),
+            "bias_initializer" => set(&mut opts.bias_init, initializer(arg, errs)),
+            "kernel_regularizer" => set(&mut opts.kernel_reg, regularizer(arg, errs)),
+            "bias_regularizer" => set(&mut opts.bias_reg, regularizer(arg, errs)),
+            "activity_regularizer" => set(&mut opts.activity_reg, regularizer(arg, errs)),
+            "kernel_constraint" => set(&mut opts.kernel_constraint, constraint(arg, errs)),
+            "bias_constraint" => set(&mut opts.bias_constraint, constraint(arg, errs)),
+            _ => {
+                let hint = closest(&k, DENSE_OPTIONS.iter().copied())
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                errs.at(
+                    key.span(),
+                    format!("unknown option `{k}` of `Dense`: {hint}`Dense` takes {OPTIONS_HELP}"),
+                );
+                false
+            }
+        };
+        ok &= done;
+    }
+    if !bias && (opts.bias_init.is_some() || opts.bias_reg.is_some() || opts.bias_constraint.is_some()) {
+        errs.range(
+            spec.span,
+            spec.end,
+            "this `Dense` has `use_bias = false`, so it cannot take a bias initializer, regularizer or constraint",
+        );
+        ok = false;
+    }
+    ok.then_some(())?;
+    Some(LayerKind::Dense {
+        units: units?,
+        bias,
+        act,
+        opts,
+    })
+}
+
+fn bad(errs: &mut Errors, arg: &Arg, msg: String) -> bool {
+    errs.range(arg.span, arg.end, msg);
+    false
+}
+
+fn set<T>(slot: &mut Option<T>, v: Option<T>) -> bool {
+    let ok = v.is_some();
+    *slot = v;
+    ok
+}
+
+/// The name and the arguments of an option's value (`HeNormal`, `L2(0.01)`).
+fn call(arg: &Arg) -> Option<(String, &[Arg])> {
+    match &arg.value {
+        ArgValue::Ident(i) => Some((i.to_string(), &[])),
+        ArgValue::Call(i, a) => Some((i.to_string(), a)),
+        _ => None,
+    }
+}
+
+/// The numbers of `args` (positional or keyed by `keys`, in order), or `None` when one is
+/// not a number or an unknown key.
+fn numbers(args: &[Arg], keys: &[&str]) -> Option<Vec<f64>> {
+    let mut out = vec![None; keys.len()];
+    for (i, a) in args.iter().enumerate() {
+        let slot = match &a.key {
+            None => i,
+            Some(k) => keys.iter().position(|n| k == n)?,
+        };
+        *out.get_mut(slot)? = Some(number(a)?);
+    }
+    Some(out.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+fn initializer(arg: &Arg, errs: &mut Errors) -> Option<InitIr> {
+    let found = call(arg).and_then(|(name, args)| {
+        if let Some(n) = NAMED_INITS.iter().find(|n| **n == name) {
+            return args.is_empty().then_some(InitIr::Named(n));
+        }
+        let pair = |keys: &[&str]| match numbers(args, keys)?[..] {
+            [a, b] if a.is_finite() && b.is_finite() => Some((a, b)),
+            _ => None,
+        };
+        match name.as_str() {
+            "Constant" => match numbers(args, &["value"])?[..] {
+                [v] if v.is_finite() => Some(InitIr::Constant(v)),
+                _ => None,
+            },
+            "RandomUniform" => pair(&["minval", "maxval"]).map(|(a, b)| InitIr::RandomUniform(a, b)),
+            "RandomNormal" => pair(&["mean", "stddev"]).map(|(a, b)| InitIr::RandomNormal(a, b)),
+            "TruncatedNormal" => pair(&["mean", "stddev"]).map(|(a, b)| InitIr::TruncatedNormal(a, b)),
+            _ => None,
+        }
+    });
+    if found.is_none() {
+        let hint = call(arg)
+            .and_then(|(n, _)| closest(&n, NAMED_INITS.iter().copied()).filter(|c| *c != n))
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        errs.range(
+            arg.span,
+            arg.end,
+            format!("expected an initializer, one of {INITS_HELP}{hint}"),
+        );
+    }
+    found
+}
+
+fn regularizer(arg: &Arg, errs: &mut Errors) -> Option<(f64, f64)> {
+    let found = call(arg).and_then(|(name, args)| {
+        let keys: &[&str] = match name.as_str() {
+            "L1" => &["l1"],
+            "L2" => &["l2"],
+            "L1L2" => &["l1", "l2"],
+            _ => return None,
+        };
+        let given = numbers(args, keys)?;
+        // Keras' defaults: 0.01 for `L1`/`L2`, 0.0 for each factor of `L1L2`.
+        let default = if name == "L1L2" { 0.0 } else { 0.01 };
+        let pick = |i: usize| given.get(i).copied().filter(|v| !v.is_nan()).unwrap_or(default);
+        let (l1, l2) = match name.as_str() {
+            "L1" => (pick(0), 0.0),
+            "L2" => (0.0, pick(0)),
+            _ => (pick(0), pick(1)),
+        };
+        (l1 >= 0.0 && l2 >= 0.0 && l1.is_finite() && l2.is_finite()).then_some((l1, l2))
+    });
+    if found.is_none() {
+        errs.range(
+            arg.span,
+            arg.end,
+            "expected a regularizer: `L1(0.01)`, `L2(0.01)` or `L1L2(l1 = 0.01, l2 = 0.01)`, with factors >= 0",
+        );
+    }
+    found
+}
+
+fn constraint(arg: &Arg, errs: &mut Errors) -> Option<ConstraintIr> {
+    let found = call(arg).and_then(|(name, args)| match (name.as_str(), args.is_empty()) {
+        ("NonNeg", true) => Some(ConstraintIr::NonNeg),
+        ("UnitNorm", true) => Some(ConstraintIr::UnitNorm),
+        ("MaxNorm", true) => Some(ConstraintIr::MaxNorm(2.0)),
+        ("MaxNorm", false) => match numbers(args, &["max_value"])?[..] {
+            [v] if v > 0.0 && v.is_finite() => Some(ConstraintIr::MaxNorm(v)),
+            _ => None,
+        },
+        _ => None,
+    });
+    if found.is_none() {
+        errs.range(
+            arg.span,
+            arg.end,
+            "expected a constraint: `MaxNorm(3.0)` (the largest norm of each unit's weights, > 0), `NonNeg` or `UnitNorm`",
+        );
+    }
+    found
+}
