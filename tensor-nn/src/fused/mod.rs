@@ -9,15 +9,18 @@
 mod activation;
 mod batch_norm;
 mod checks;
+mod conv;
 mod dense;
 mod embedding;
 mod ops;
 mod param;
+mod pool;
 mod rng;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use checks::{require_size, require_static, size_of_dim};
+pub use conv::Conv2D;
 pub use dense::Dense;
 pub use embedding::Embedding;
 pub use ops::{
@@ -25,6 +28,7 @@ pub use ops::{
     multiply_forward,
 };
 pub use param::Param;
+pub use pool::{global_avg_pool_backward, global_avg_pool_forward, Pool2D, PoolKind};
 pub use rng::Rng;
 
 use tensor_core::{Element, Shape, Tensor};
