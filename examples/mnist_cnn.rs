@@ -111,8 +111,8 @@ fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
 
 /// Forward and backward time of the model's two convolutions at `batch` images.
 fn layer_times(batch: usize, seed: u64) {
-    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, Rng};
     use dimflow::tensor_core::kernels::conv::Conv2d;
+    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, Rng};
     let mut rng = Rng::new(seed);
     for (name, input, filters) in [("conv2d1", [28, 28, 1], 32), ("conv2d2", [13, 13, 32], 64)] {
         let mut layer = Conv2D::<f32>::new(name, input, filters, [3, 3], Conv2d::default(), true, &mut rng);
@@ -226,7 +226,13 @@ fn run(args: Args) -> Result<(), NnError> {
         ..FitConfig::default()
     };
     let mut timer = EpochTimer::default();
-    model.fit(&x_train, &y_train, &config, Some((&x_test, &y_test)), &mut [&mut timer])?;
+    model.fit(
+        &x_train,
+        &y_train,
+        &config,
+        Some((&x_test, &y_test)),
+        &mut [&mut timer],
+    )?;
     let total: f64 = timer.seconds.iter().sum();
     let per_epoch = total / timer.seconds.len().max(1) as f64;
     println!(

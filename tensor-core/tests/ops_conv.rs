@@ -306,6 +306,31 @@ fn conv_gradients_match_finite_differences() {
             );
             seed += 3;
         }
+        // one input channel: the direct-loop path (window of 9 ≤ DIRECT_MAX_PATCH inputs)
+        fd_conv(
+            [2, 7, 6, 1],
+            [3, 3],
+            4,
+            Conv2d {
+                stride: (2, 1),
+                padding,
+                ..Conv2d::default()
+            },
+            seed + 5,
+        );
+        // depthwise with multiplier 1 (the channel-wise direct loop)
+        fd_conv(
+            [2, 6, 5, 3],
+            [2, 3],
+            3,
+            Conv2d {
+                padding,
+                groups: 3,
+                stride: (1, 2),
+                dilation: (2, 1),
+            },
+            seed + 6,
+        );
         // dilation 2
         fd_conv(
             [1, 9, 7, 2],
@@ -394,6 +419,37 @@ fn pooling_gradients_match_finite_differences() {
         1e-7,
     );
     assert!(g.is_ok(), "{g:?}");
+}
+
+#[test]
+fn direct_and_gemm_paths_agree() {
+    use tensor_core::kernels::conv::{conv2d_forward, Conv2dGeometry, DIRECT_MAX_PATCH};
+    use tensor_core::kernels::Epilogue;
+    // A 3×3 conv on 1 channel runs direct; the same numbers written as 2 input channels whose
+    // second channel (and its filter taps) is zero run as im2col + GEMM: same outputs.
+    let conv = Conv2d {
+        padding: Padding::Same,
+        stride: (2, 2),
+        ..Conv2d::default()
+    };
+    let (xv, wv) = (values(2 * 7 * 6, 1), values(9 * 5, 2));
+    let g1 = Conv2dGeometry::try_new("t", 2, [7, 6, 1], [3, 3], 5, &conv).unwrap();
+    let g2 = Conv2dGeometry::try_new("t", 2, [7, 6, 2], [3, 3], 5, &conv).unwrap();
+    assert!(g1.is_direct() && !g2.is_direct() && g1.patch_len() <= DIRECT_MAX_PATCH);
+    let x2: Vec<f64> = xv.iter().flat_map(|&v| [v, 0.0]).collect();
+    let w2: Vec<f64> = wv
+        .chunks(5)
+        .flat_map(|r| r.iter().copied().chain([0.0; 5]))
+        .collect();
+    let bias = [0.1, -0.2, 0.3, 0.0, 0.5];
+    let ep = Epilogue {
+        bias: Some(&bias[..]),
+        activation: Some(tensor_core::kernels::UnaryOp::Tanh),
+    };
+    let (mut o1, mut o2, mut col) = (vec![0.0; g1.output_len()], vec![0.0; g2.output_len()], Vec::new());
+    conv2d_forward(&g1, &xv, &wv, ep, &mut o1, &mut col);
+    conv2d_forward(&g2, &x2, &w2, ep, &mut o2, &mut col);
+    close(&o1, &o2, 1e-12, "direct vs gemm");
 }
 
 #[test]
