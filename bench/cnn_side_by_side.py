@@ -62,7 +62,7 @@ def main():
         keras.layers.Dropout(0.5),
         keras.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     class Timer(keras.callbacks.Callback):
         def __init__(self):

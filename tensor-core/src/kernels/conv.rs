@@ -174,6 +174,7 @@ fn bad(op: &'static str, dim: &'static str, len: usize, reason: String) -> Tenso
 }
 
 /// Resolves one axis, or says why it cannot be.
+#[allow(clippy::too_many_arguments)]
 fn axis_window(
     op: &'static str,
     dim: &'static str,
@@ -224,7 +225,7 @@ impl Conv2dGeometry {
     ) -> Result<Self> {
         let [in_h, in_w, in_c] = input;
         let g = conv.groups;
-        if g == 0 || in_c % g != 0 || out_c % g != 0 || out_c == 0 {
+        if g == 0 || !in_c.is_multiple_of(g) || !out_c.is_multiple_of(g) || out_c == 0 {
             return Err(bad(
                 op,
                 "channels",
@@ -939,7 +940,7 @@ pub fn max_pool2d_forward<F: Float + Send + Sync>(
                         match arow.as_deref_mut() {
                             Some(ar) => {
                                 for ch in 0..c {
-                                    if src[ch] > orow[ch] || (ar[ch] == u32::MAX && !(src[ch] < orow[ch])) {
+                                    if ar[ch] == u32::MAX || src[ch] > orow[ch] {
                                         orow[ch] = src[ch];
                                         ar[ch] = (base + ch) as u32;
                                     }
