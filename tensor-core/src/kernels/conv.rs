@@ -16,7 +16,7 @@
 //! `Same` divides by the number of cells inside the image.
 //!
 //! ```
-//! use tensor_core::kernels::conv::{conv2d_forward, Conv2d, Conv2dGeometry, Padding};
+//! use tensor_core::kernels::conv::{conv2d_forward, Conv2d, Conv2dGeometry};
 //! use tensor_core::kernels::Epilogue;
 //!
 //! // a 3×3 image, one channel, a 2×2 all-ones filter, valid padding: sums of 2×2 windows.
