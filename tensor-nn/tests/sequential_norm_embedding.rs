@@ -136,3 +136,45 @@ fn embedding_looks_up_rows_and_scatters_their_gradients() {
     // Row 1 was never looked up: no gradient.
     assert!(model.params_mut()[0].grad[3..6].iter().all(|&g| g == 0.0));
 }
+
+tensor_macros::dims! { crate = ::tensor_core; H = 2; W = 3; C = 2; Flat = 12; }
+
+#[test]
+fn batch_norm_on_images_normalises_each_channel_over_batch_and_pixels() {
+    let mut model = Sequential::builder_image(2, 3, 2, 1)
+        .batch_norm_with(0.99, 0.0)
+        .flatten()
+        .build::<(Batch, H, W, C), (Batch, Flat)>()
+        .unwrap();
+    let x = Tensor::<(Batch, H, W, C)>::from_fn(&[3], |i| {
+        // Channel 1 is channel 0 scaled by 5 and shifted by 7: normalised, they are equal.
+        let v = ((i[0] * 6 + i[1] * 3 + i[2]) as f32 * 0.77).sin();
+        if i[3] == 0 {
+            v
+        } else {
+            5.0 * v + 7.0
+        }
+    });
+    let y = model.forward_train(&x).to_vec();
+    for c in 0..2 {
+        let vals: Vec<f32> = y.iter().skip(c).step_by(2).copied().collect();
+        let mean = vals.iter().sum::<f32>() / 18.0;
+        let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / 18.0;
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "channel {c}: {mean} {var}"
+        );
+    }
+    for pair in y.chunks(2) {
+        assert!((pair[0] - pair[1]).abs() < 1e-4, "{pair:?}");
+    }
+    assert_eq!(model.params()[0].shape, &[2], "one gamma per channel");
+    let mut model = Sequential::builder_image(2, 3, 2, 4)
+        .batch_norm()
+        .flatten()
+        .dense(2, Activation::Linear)
+        .build::<(Batch, H, W, C), (Batch, Out)>()
+        .unwrap();
+    let t: Vec<f32> = (0..6).map(|i| (i as f32 * 0.3).cos()).collect();
+    check_gradients(&mut model, &x, &t);
+}

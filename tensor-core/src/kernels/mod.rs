@@ -28,6 +28,7 @@
 //! assert!((e[1] - std::f32::consts::E).abs() < 1e-6);
 //! ```
 
+pub mod conv;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;

@@ -4,6 +4,7 @@
 pub mod arith;
 pub mod compare;
 pub mod construct;
+pub mod conv;
 pub mod display;
 pub mod join;
 pub mod matmul;

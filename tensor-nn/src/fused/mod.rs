@@ -9,18 +9,21 @@
 mod activation;
 mod batch_norm;
 mod checks;
+mod conv;
 mod dense;
 mod embedding;
 mod layer;
 mod ops;
 mod options;
 mod param;
+mod pool;
 mod prelu;
 mod rng;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use checks::{require_same_count, require_size, require_static, size_of_dim};
+pub use conv::Conv2D;
 pub use dense::Dense;
 pub use embedding::Embedding;
 pub use layer::{prefix_names, rows_tensor, FusedLayer};
@@ -30,11 +33,12 @@ pub use ops::{
 };
 pub use options::{add_penalty_gradient, penalty, DenseOptions, WeightConstraint};
 pub use param::Param;
+pub use pool::{global_avg_pool_backward, global_avg_pool_forward, Pool2D, PoolKind};
+pub use prelu::PRelu;
 
 pub use crate::error::NnError;
 pub use crate::init::Initializer;
 pub use crate::regularizers::Regularizer;
-pub use prelu::PRelu;
 pub use rng::Rng;
 
 use tensor_core::{Element, Shape, Tensor};

@@ -5,12 +5,15 @@ use super::layers::RuntimeLayer;
 use crate::fused;
 use crate::model::{ParamMut, ParamRef};
 
-/// Keras' `BatchNormalization(momentum, epsilon)` over `features` values per sample: batch
-/// statistics in training (updating the moving ones), moving statistics in inference.
+/// Keras' `BatchNormalization(momentum, epsilon)` over the last dim of `features` values: batch
+/// statistics in training (updating the moving ones), moving statistics in inference. Each
+/// sample may hold several groups of `features` values (the pixels of an image with `features`
+/// channels): the statistics then run over the batch and the groups.
 #[derive(Debug, Clone)]
 pub struct BatchNormLayer {
     name: String,
     inner: fused::BatchNorm<f32>,
+    features: usize,
     xhat: Vec<f32>,
     inv_std: Vec<f32>,
 }
@@ -22,6 +25,7 @@ impl BatchNormLayer {
         let name = name.into();
         Self {
             inner: fused::BatchNorm::new(&name, features, momentum, epsilon),
+            features,
             name,
             xhat: Vec::new(),
             inv_std: Vec::new(),
@@ -44,14 +48,16 @@ impl RuntimeLayer for BatchNormLayer {
         out
     }
 
-    fn forward_train(&mut self, x: Vec<f32>, rows: usize) -> Vec<f32> {
+    fn forward_train(&mut self, x: Vec<f32>, _rows: usize) -> Vec<f32> {
+        let rows = x.len() / self.features.max(1);
         let mut out = Vec::with_capacity(x.len());
         self.inner
             .forward_train(&x, rows, &mut out, &mut self.xhat, &mut self.inv_std);
         out
     }
 
-    fn backward(&mut self, dy: &[f32], rows: usize, need_input_grad: bool) -> Option<Vec<f32>> {
+    fn backward(&mut self, dy: &[f32], _rows: usize, need_input_grad: bool) -> Option<Vec<f32>> {
+        let rows = dy.len() / self.features.max(1);
         self.inner.zero_grad();
         let mut dx = need_input_grad.then(|| vec![0.0; dy.len()]);
         self.inner

@@ -20,17 +20,27 @@
 
 mod activation;
 mod batch_norm;
+mod conv;
 mod dense;
 mod dropout;
 mod embedding;
+mod flatten;
 mod layers;
+mod pool;
 
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormLayer;
+pub use conv::{Conv2D, Conv2dOptions};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::EmbeddingLayer;
+pub use flatten::Flatten;
 pub use layers::RuntimeLayer;
+pub use pool::{GlobalAveragePooling2D, Pooling2D};
+pub use tensor_core::kernels::conv::{Padding, Pool2d};
+
+use crate::fused::{Pool2D, PoolKind};
+use crate::init::Initializer;
 
 use std::marker::PhantomData;
 
@@ -43,11 +53,16 @@ use crate::init::{seeded_rng, NnRng};
 use crate::model::{Model, ParamMut, ParamRef};
 use crate::regularizers::Regularizer;
 
-/// Builds a [`Sequential`] layer by layer; names layers `dense1`, `relu1`, `dropout1`, ….
+/// Builds a [`Sequential`] layer by layer; names layers `dense1`, `relu1`, `dropout1`,
+/// `conv2d1`, `max_pooling2d1`, ….
 #[derive(Debug)]
 pub struct SequentialBuilder {
     input_features: usize,
     features: usize,
+    /// `[h, w, c]` of each sample while the model still works on images.
+    image: Option<[usize; 3]>,
+    /// The first error of an image layer, reported by `build`.
+    error: Option<NnError>,
     rng: NnRng,
     seed: u64,
     layers: Vec<Box<dyn RuntimeLayer>>,
@@ -80,6 +95,7 @@ impl SequentialBuilder {
         }
         self.layers.push(Box::new(layer));
         self.features = units;
+        self.image = None;
         if activation != Activation::Linear {
             self = self.activation(activation);
         }
@@ -102,7 +118,8 @@ impl SequentialBuilder {
         self
     }
 
-    /// Appends Keras' `BatchNormalization(momentum = 0.99, epsilon = 1e-3)` over the features.
+    /// Appends Keras' `BatchNormalization(momentum = 0.99, epsilon = 1e-3)` over the features,
+    /// or over the channels of an image (statistics over the batch and every pixel).
     pub fn batch_norm(self) -> Self {
         self.batch_norm_with(0.99, 1e-3)
     }
@@ -110,12 +127,9 @@ impl SequentialBuilder {
     /// Appends batch normalisation with the given momentum and epsilon.
     pub fn batch_norm_with(mut self, momentum: f64, epsilon: f64) -> Self {
         let name = self.next_name("batch_normalization");
-        self.layers.push(Box::new(BatchNormLayer::new(
-            name,
-            self.features,
-            momentum,
-            epsilon,
-        )));
+        let features = self.image.map_or(self.features, |[_, _, c]| c);
+        self.layers
+            .push(Box::new(BatchNormLayer::new(name, features, momentum, epsilon)));
         self
     }
 
@@ -128,22 +142,161 @@ impl SequentialBuilder {
         self.layers
             .push(Box::new(EmbeddingLayer::new(name, vocab, dim, seed)));
         self.features *= dim;
+        self.image = None;
         self
     }
 
-    /// Appends any layer.
+    /// Appends any layer (the image geometry is forgotten: image layers cannot follow it).
     pub fn layer(mut self, layer: Box<dyn RuntimeLayer>) -> Self {
         self.features = layer.output_features(self.features);
         self.layers.push(layer);
+        self.image = None;
+        self
+    }
+
+    /// The current image `[h, w, c]`, or records why an image layer cannot be added here.
+    fn image_for(&mut self, what: &'static str) -> Option<[usize; 3]> {
+        if self.error.is_some() {
+            return None;
+        }
+        if self.image.is_none() {
+            self.error = Some(NnError::invalid(
+                "Sequential",
+                format!("`{what}` needs images: start with `Sequential::builder_image(h, w, c, seed)` and put it before `flatten`/`dense`"),
+            ));
+        }
+        self.image
+    }
+
+    fn push_image_layer(&mut self, layer: Box<dyn RuntimeLayer>, out: [usize; 3]) {
+        self.features = out.iter().product();
+        self.image = Some(out);
+        self.layers.push(layer);
+    }
+
+    /// Appends a 2-D convolution of `filters` channels with a `kernel = (kh, kw)` window
+    /// (Keras' `Conv2D`); a ReLU runs inside the layer, other activations as a following
+    /// layer. Parameters `conv2dN.kernel` (`[kh, kw, c / groups, filters]`, Glorot uniform) and
+    /// `conv2dN.bias`.
+    pub fn conv2d(self, filters: usize, kernel: (usize, usize), options: Conv2dOptions) -> Self {
+        self.conv_layer("conv2d", filters, kernel, options)
+    }
+
+    /// Appends a depthwise convolution (Keras' `DepthwiseConv2D`): each input channel is
+    /// convolved with its own `depth_multiplier` filters (a grouped convolution with one group
+    /// per channel; kernel `[kh, kw, 1, c · depth_multiplier]`, output channel `c·m + j`).
+    pub fn depthwise_conv2d(
+        self,
+        kernel: (usize, usize),
+        depth_multiplier: usize,
+        options: Conv2dOptions,
+    ) -> Self {
+        let c = self.image.map_or(1, |i| i[2]);
+        let options = Conv2dOptions { groups: c, ..options };
+        self.conv_layer("depthwise_conv2d", c * depth_multiplier, kernel, options)
+    }
+
+    fn conv_layer(
+        mut self,
+        kind: &'static str,
+        filters: usize,
+        kernel: (usize, usize),
+        options: Conv2dOptions,
+    ) -> Self {
+        let Some(input) = self.image_for(kind) else {
+            return self;
+        };
+        let name = self.next_name(kind);
+        let relu = options.activation == Activation::Relu;
+        match Conv2D::try_new(
+            &name,
+            input,
+            filters,
+            kernel,
+            &options,
+            relu,
+            Initializer::GlorotUniform,
+            &mut self.rng,
+        ) {
+            Ok(layer) => {
+                let out = layer.output_shape();
+                self.push_image_layer(Box::new(layer), out);
+                if !relu && options.activation != Activation::Linear {
+                    let name = self.next_name(options.activation.name());
+                    self.layers
+                        .push(Box::new(ActivationLayer::new(name, options.activation, out[2])));
+                }
+            }
+            Err(e) => self.error = Some(e.into()),
+        }
+        self
+    }
+
+    fn pool_layer(mut self, kind: PoolKind, pool: Pool2d) -> Self {
+        let what = if kind == PoolKind::Max {
+            "max_pooling2d"
+        } else {
+            "average_pooling2d"
+        };
+        let Some(input) = self.image_for(what) else {
+            return self;
+        };
+        match Pool2D::try_new(kind, input, pool) {
+            Ok(inner) => {
+                let name = self.next_name(what);
+                let out = inner.output_shape();
+                let len = input.iter().product();
+                self.push_image_layer(Box::new(Pooling2D::new(name, inner, len)), out);
+            }
+            Err(e) => self.error = Some(e.into()),
+        }
+        self
+    }
+
+    /// Appends max pooling (Keras' `MaxPooling2D`; `Pool2d::default()` is a 2×2 window,
+    /// stride 2, valid padding).
+    pub fn max_pool2d(self, pool: Pool2d) -> Self {
+        self.pool_layer(PoolKind::Max, pool)
+    }
+
+    /// Appends average pooling (Keras' `AveragePooling2D`: with `Same` padding, windows are
+    /// averaged over their cells inside the image).
+    pub fn avg_pool2d(self, pool: Pool2d) -> Self {
+        self.pool_layer(PoolKind::Average, pool)
+    }
+
+    /// Appends global average pooling (Keras' `GlobalAveragePooling2D`): `[h, w, c]` → `c`.
+    pub fn global_avg_pool2d(mut self) -> Self {
+        let Some(input) = self.image_for("global_average_pooling2d") else {
+            return self;
+        };
+        let name = self.next_name("global_average_pooling2d");
+        self.layers
+            .push(Box::new(GlobalAveragePooling2D::new(name, input)));
+        self.features = input[2];
+        self.image = None;
+        self
+    }
+
+    /// Appends `Flatten`: the image's `h · w · c` values become the features of the following
+    /// dense layers.
+    pub fn flatten(mut self) -> Self {
+        let name = self.next_name("flatten");
+        self.layers.push(Box::new(Flatten::new(name)));
+        self.image = None;
         self
     }
 
     /// Finishes the model for input tensors of shape `I` and outputs of shape `O`.
     ///
     /// # Errors
-    /// [`NnError::InvalidArgument`] when `O` is not rank 2, or when a static size of `I`
+    /// The first error of an image layer (a window that does not fit, an image layer without
+    /// image input, channels not divisible by the groups); [`NnError::InvalidArgument`] when `O` is not rank 2, or when a static size of `I`
     /// (beyond the first dim) or `O`'s second dim disagrees with the layers' sizes.
     pub fn build<I: Shape, O: Shape>(self) -> Result<Sequential<I, O>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         if I::RANK < 2 || O::RANK != 2 {
             return Err(NnError::invalid(
                 "Sequential::build",
@@ -204,11 +357,23 @@ impl Sequential<(), ()> {
         SequentialBuilder {
             input_features,
             features: input_features,
+            image: None,
+            error: None,
             rng: seeded_rng(seed),
             seed,
             layers: Vec::new(),
             counts: Default::default(),
         }
+    }
+}
+
+impl Sequential<(), ()> {
+    /// Starts a model taking images of `h × w` pixels and `c` channels (NHWC: each sample's
+    /// values are row-major `[h, w, c]`), so that convolution and pooling layers can follow.
+    pub fn builder_image(h: usize, w: usize, c: usize, seed: u64) -> SequentialBuilder {
+        let mut b = Sequential::builder(h * w * c, seed);
+        b.image = Some([h, w, c]);
+        b
     }
 }
 

@@ -1,0 +1,268 @@
+//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 12] [--batch-size 128] [--threads N] [--seed 42]`
+//!
+//! Keras' classic small CNN for MNIST, built with the run-time `Sequential` builder over NHWC
+//! images: Conv2D(32, 3×3, relu) → MaxPooling2D(2) → Conv2D(64, 3×3, relu) → MaxPooling2D(2)
+//! → Flatten → Dropout(0.5) → Dense(10) (softmax folded into the cross-entropy), trained with
+//! Adam at batch 128. Prints the training time of each epoch, the test accuracy and the
+//! prediction latency. `bench/cnn_side_by_side.py` trains the same model with Keras.
+//! `--layer-times` instead times the forward and backward passes of the two convolutions at
+//! batch 128 (median of several runs) and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use dimflow::prelude::*;
+use dimflow::tensor_nn::activations::Activation;
+use dimflow::tensor_nn::data::Rows;
+use dimflow::tensor_nn::io::idx::{load_idx_dataset, IdxSplit};
+use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
+use dimflow::tensor_nn::metrics::SparseCategoricalAccuracy;
+use dimflow::tensor_nn::optim::Optimizer;
+use dimflow::tensor_nn::sequential::{Conv2dOptions, Pool2d, Sequential};
+use dimflow::tensor_nn::train::callbacks::Callback;
+use dimflow::tensor_nn::train::{Compile, FitConfig, TrainState};
+use dimflow::tensor_nn::{Model, NnError};
+
+dims! { Batch; Pixels = 784; Classes = 10; }
+
+/// A batch of 28×28 grey images, row-major (NHWC with one channel).
+type Images = Tensor<(Batch, Pixels)>;
+/// Class indices, one per image.
+type Labels = Tensor<(Batch,)>;
+
+/// The CNN: 28×28×1 → 26×26×32 → 13×13×32 → 11×11×64 → 5×5×64 → 1600 → 10.
+fn build_model(seed: u64) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
+    let relu = Conv2dOptions {
+        activation: Activation::Relu,
+        ..Conv2dOptions::default()
+    };
+    Sequential::builder_image(28, 28, 1, seed)
+        .conv2d(32, (3, 3), relu)
+        .max_pool2d(Pool2d::default())
+        .conv2d(64, (3, 3), relu)
+        .max_pool2d(Pool2d::default())
+        .flatten()
+        .dropout(0.5)
+        .dense(10, Activation::Linear)
+        .build::<(Batch, Pixels), (Batch, Classes)>()
+}
+
+/// Prints the training time of each epoch (from its start to its last step, without the
+/// validation pass) and keeps the times.
+#[derive(Default)]
+struct EpochTimer {
+    start: Option<Instant>,
+    last_step: Option<Instant>,
+    seconds: Vec<f64>,
+}
+
+impl Callback for EpochTimer {
+    fn on_epoch_begin(&mut self, _epoch: usize, _state: &mut TrainState<'_>) -> Result<(), NnError> {
+        self.start = Some(Instant::now());
+        Ok(())
+    }
+    fn on_train_batch_end(
+        &mut self,
+        _step: usize,
+        _logs: &dimflow::tensor_nn::train::Logs,
+        _state: &mut TrainState<'_>,
+    ) -> Result<(), NnError> {
+        self.last_step = Some(Instant::now());
+        Ok(())
+    }
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _logs: &dimflow::tensor_nn::train::Logs,
+        _state: &mut TrainState<'_>,
+    ) -> Result<(), NnError> {
+        if let (Some(s), Some(e)) = (self.start, self.last_step) {
+            let secs = (e - s).as_secs_f64();
+            println!("epoch {}: {secs:.1} s of training", epoch + 1);
+            self.seconds.push(secs);
+        }
+        Ok(())
+    }
+}
+
+struct Args {
+    data: PathBuf,
+    epochs: usize,
+    batch_size: usize,
+    threads: Option<usize>,
+    seed: u64,
+    layer_times: bool,
+}
+
+/// Median seconds of `f` over `runs` calls (after one warm-up call).
+fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Forward and backward time of the model's two convolutions at `batch` images.
+fn layer_times(batch: usize, seed: u64) {
+    use dimflow::tensor_core::kernels::conv::Conv2d;
+    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, Rng};
+    let mut rng = Rng::new(seed);
+    for (name, input, filters) in [("conv2d1", [28, 28, 1], 32), ("conv2d2", [13, 13, 32], 64)] {
+        let mut layer = Conv2D::<f32>::new(name, input, filters, [3, 3], Conv2d::default(), true, &mut rng);
+        let n_in = batch * input.iter().product::<usize>();
+        let x: Vec<f32> = (0..n_in).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+        let mut out = Vec::new();
+        let fwd = median_secs(9, || layer.forward_train(&x, batch, Act::Relu, &mut out, None));
+        let g0: Vec<f32> = out.iter().map(|v| if *v > 0.0 { 0.01 } else { 0.0 }).collect();
+        let mut gx = vec![0.0f32; n_in];
+        let out_c = out.clone();
+        let bwd = median_secs(9, || {
+            let mut g = g0.clone();
+            layer.zero_grad();
+            layer.backward(&x, &out_c, &[], &mut g, batch, Act::Relu, Some(&mut gx));
+        });
+        let flops = 2.0 * layer.geometry(batch).macs() as f64;
+        println!(
+            "{name} {input:?} -> {:?}, batch {batch}: forward {:.2} ms ({:.1} GFLOP/s), backward (dx + dW + db) {:.2} ms ({:.1} GFLOP/s)",
+            layer.output_shape(),
+            fwd * 1e3,
+            flops / fwd / 1e9,
+            bwd * 1e3,
+            2.0 * flops / bwd / 1e9
+        );
+    }
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        data: "data/mnist".into(),
+        epochs: 12,
+        batch_size: 128,
+        threads: None,
+        seed: 42,
+        layer_times: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{flag}: `{v}` is not a whole number"))
+        };
+        match flag.as_str() {
+            "--data" => a.data = value()?.into(),
+            "--epochs" => a.epochs = num(value()?)?,
+            "--batch-size" => a.batch_size = num(value()?)?.max(1),
+            "--threads" => a.threads = Some(num(value()?)?.max(1)),
+            "--seed" => a.seed = num(value()?)? as u64,
+            "--layer-times" => a.layer_times = true,
+            "-h" | "--help" => {
+                return Err(
+                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--seed N] [--layer-times]".into(),
+                )
+            }
+            other => return Err(format!("unknown option `{other}` (try --help)")),
+        }
+    }
+    Ok(a)
+}
+
+fn tensors(split: &IdxSplit) -> Result<(Images, Labels), NnError> {
+    let n = split.len();
+    let x = Tensor::from_vec(split.images.clone(), &[n])?;
+    let y = Tensor::from_vec(split.labels.clone(), &[n])?;
+    Ok((x, y))
+}
+
+/// Median time of one inference forward pass over the first `batch` test images.
+fn predict_latency_us<M: Model<Input = Images>>(model: &M, x: &Images, batch: usize) -> Result<f64, NnError> {
+    let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
+    let mut times: Vec<f64> = (0..if batch == 1 { 500 } else { 50 })
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(model.forward(&xb));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+fn run(args: Args) -> Result<(), NnError> {
+    if let Some(t) = args.threads {
+        dimflow::tensor_core::kernels::set_num_threads(t);
+    }
+    if args.layer_times {
+        layer_times(args.batch_size, args.seed);
+        return Ok(());
+    }
+    let (train, test) = load_idx_dataset(&args.data)?;
+    println!(
+        "{}: {} training and {} test images; {} kernel thread(s)",
+        args.data.display(),
+        train.len(),
+        test.len(),
+        dimflow::tensor_core::kernels::num_threads()
+    );
+    let ((x_train, y_train), (x_test, y_test)) = (tensors(&train)?, tensors(&test)?);
+    println!("model: Conv2D(32,3x3,relu) > MaxPool(2) > Conv2D(64,3x3,relu) > MaxPool(2) > Flatten > Dropout(0.5) > Dense(10)");
+    let mut model = build_model(args.seed)?.compile(
+        Optimizer::adam(0.001),
+        SparseCategoricalCrossentropy::from_logits(),
+        vec![Box::new(SparseCategoricalAccuracy::default())],
+    );
+    let config = FitConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        verbose: 2,
+        ..FitConfig::default()
+    };
+    let mut timer = EpochTimer::default();
+    model.fit(
+        &x_train,
+        &y_train,
+        &config,
+        Some((&x_test, &y_test)),
+        &mut [&mut timer],
+    )?;
+    let total: f64 = timer.seconds.iter().sum();
+    let per_epoch = total / timer.seconds.len().max(1) as f64;
+    println!(
+        "training: {per_epoch:.1} s per epoch, {} samples/s",
+        (train.len() as f64 / per_epoch).round()
+    );
+    let logs = model.evaluate(&x_test, &y_test, 1000)?;
+    println!("test loss: {:.4}", logs["loss"]);
+    println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
+    let (b1, b128) = (
+        predict_latency_us(&model.model, &x_test, 1)?,
+        predict_latency_us(&model.model, &x_test, 128)?,
+    );
+    println!("predict latency: batch 1: {b1:.0} us, batch 128: {b128:.0} us");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
