@@ -9,7 +9,8 @@
 //!   forward, loss, backward, optimizer, metrics), each GEMM of the step timed alone beside a
 //!   square GEMM, and the heap allocations per step;
 //! - `predict`: median latency of `forward` at batch 1 and 128;
-//! - `big`: `fit` for the 784-1024-1024-10 models at batch 256.
+//! - `big`: `fit` for the 784-1024-1024-10 models at batch 256;
+//! - `gemms-big`: each GEMM call of one 784-1024-1024-10 step at batch 256, timed alone.
 //!
 //! Every figure line carries the load average (`/proc/loadavg`). The data are the MNIST files of
 //! `data/mnist` (or `DIMFLOW_DATA`), or uniform noise when they are missing. Thread-CPU time
@@ -456,7 +457,27 @@ fn main() {
                 }
             }
             "breakdown" => breakdown(&x, &y),
-            other => eprintln!("unknown mode `{other}` (fit, big, predict, breakdown)"),
+            "gemms-big" => {
+                println!(
+                    "GEMM calls of one 784-1024-1024-10 step at batch 256 (best of 7) | load {}",
+                    loadavg()
+                );
+                let mut t = 0.0;
+                t += gemm_rate("fwd x·W1", 256, 1024, 784, false, false, 0.0, 3);
+                t += gemm_rate("fwd h1·W2", 256, 1024, 1024, false, false, 0.0, 3);
+                t += gemm_rate("fwd h2·W3", 256, 10, 1024, false, false, 0.0, 20);
+                t += gemm_rate("dW3 = h2ᵀ·dz", 1024, 10, 256, true, false, 1.0, 20);
+                t += gemm_rate("dh2 = dz·W3ᵀ", 256, 1024, 10, false, true, 1.0, 20);
+                t += gemm_rate("dW2 = h1ᵀ·dz (A strided)", 1024, 1024, 256, true, false, 1.0, 3);
+                t += gemm_rate("dh1 = dz·W2ᵀ (B strided)", 256, 1024, 1024, false, true, 1.0, 3);
+                t += gemm_rate("dW1 = xᵀ·dz (A strided)", 784, 1024, 256, true, false, 1.0, 3);
+                println!(
+                    "  sum: {:.0} us CPU per step = {:.0} samples/s if the step were only its GEMMs",
+                    t * 1e6,
+                    256.0 / t
+                );
+            }
+            other => eprintln!("unknown mode `{other}` (fit, big, predict, breakdown, gemms-big)"),
         }
     }
 }
