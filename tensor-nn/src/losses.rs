@@ -521,14 +521,20 @@ impl Loss for SparseCategoricalCrossentropy {
         for (i, (p, g)) in y_pred.chunks(k).zip(grad.chunks_mut(k)).enumerate() {
             let label = class_label(self.name(), y_true[i], k)?;
             if self.from_logits {
-                // log_softmax without temporaries: lse = max + ln Σ e^(x − max); the loss is
-                // lse − x[label] and the gradient softmax − onehot, e^(x − lse).
+                // log_softmax without temporaries, one exp per value: g holds e^(x − max), then
+                // softmax − onehot = e^(x − max) / Σ − onehot; the loss is lse − x[label] with
+                // lse = max + ln Σ.
                 let max = p.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
-                let sum: f64 = p.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+                let mut sum = 0.0;
+                for (gj, &v) in g.iter_mut().zip(p) {
+                    *gj = (f64::from(v) - max).exp();
+                    sum += *gj;
+                }
                 let lse = max + sum.ln();
                 losses[i] = -(f64::from(p[label]) - lse);
-                for (j, (gj, &v)) in g.iter_mut().zip(p).enumerate() {
-                    *gj = (f64::from(v) - lse).exp() - if j == label { 1.0 } else { 0.0 };
+                let inv = 1.0 / sum;
+                for (j, gj) in g.iter_mut().enumerate() {
+                    *gj = *gj * inv - if j == label { 1.0 } else { 0.0 };
                 }
             } else {
                 let q: Vec<f64> = p.iter().map(|&v| f64::from(v).clamp(eps, 1.0 - eps)).collect();
