@@ -214,6 +214,38 @@ mod tests {
         assert_eq!(gx, vec![-1.0, 4.0]);
     }
 
+    /// Both forward paths (the GEMV for up to 4 rows, the GEMM with bias and ReLU in its
+    /// epilogue above that) agree with a naive `max(x·W + b, 0)` summed in f64.
+    #[test]
+    fn forward_paths_match_naive_relu_affine() {
+        let (k, n) = (37, 21);
+        let mut rng = Rng::new(7);
+        let mut d = Dense::<f32>::new("d", k, n, true, &mut rng);
+        if let Some(b) = d.bias.as_mut() {
+            b.value = (0..n).map(|j| j as f32 * 0.05 - 0.5).collect();
+        }
+        for rows in [1, 3, 4, 5, 9] {
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 13) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let mut out = Vec::new();
+            d.forward(&x, rows, Activation::Relu, &mut out, None);
+            for r in 0..rows {
+                for j in 0..n {
+                    let z: f64 = (0..k)
+                        .map(|i| f64::from(x[r * k + i]) * f64::from(d.kernel.value[i * n + j]))
+                        .sum::<f64>()
+                        + f64::from(d.bias.as_ref().map_or(0.0, |b| b.value[j]));
+                    let got = f64::from(out[r * n + j]);
+                    assert!(
+                        (got - z.max(0.0)).abs() < 1e-5,
+                        "rows {rows} ({r}, {j}): {got} vs {z}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn glorot_limit_and_zero_bias() {
         let mut rng = Rng::new(3);
