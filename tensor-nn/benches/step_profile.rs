@@ -324,6 +324,66 @@ fn gemm_rate(
     best_cpu
 }
 
+/// A dense layer's forward two ways, interleaved, by thread CPU: bias copied into C, GEMM
+/// with beta = 1, then a ReLU pass (before `64e2225`); and `gemm_fused` with beta = 0 and the
+/// bias and ReLU in the epilogue (after).
+fn fwd_variants(m: usize, n: usize, k: usize, reps: usize) {
+    use tensor_core::kernels::{gemm_fused, Epilogue, UnaryOp};
+    let x: Vec<f32> = (0..m * k).map(|i| ((i * 13) % 17) as f32 / 17.0).collect();
+    let w: Vec<f32> = (0..k * n).map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.5).collect();
+    let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01 - 0.6).collect();
+    let mut c = vec![0f32; m * n];
+    let args = |c: &mut [f32], beta: f32| {
+        gemm_fused(
+            GemmArgs {
+                m,
+                n,
+                k,
+                alpha: 1.0,
+                a: &x,
+                a_rs: k,
+                a_cs: 1,
+                b: &w,
+                b_rs: n,
+                b_cs: 1,
+                beta,
+                c,
+                c_rs: n,
+            },
+            if beta == 0.0 {
+                Epilogue {
+                    bias: Some(&bias),
+                    activation: Some(UnaryOp::Relu),
+                }
+            } else {
+                Epilogue::default()
+            },
+        )
+    };
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let c0 = thread_cpu();
+        for _ in 0..reps {
+            c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(&bias));
+            args(&mut c, 1.0);
+            c.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        old.push((thread_cpu() - c0) / reps as f64);
+        let c0 = thread_cpu();
+        for _ in 0..reps {
+            args(&mut c, 0.0);
+        }
+        new.push((thread_cpu() - c0) / reps as f64);
+    }
+    black_box(&c);
+    println!(
+        "  dense forward {m}x{n}x{k}: bias copy + beta 1 + ReLU pass {:.1} us CPU (median of 9), gemm_fused beta 0 + epilogue {:.1} us | load {}",
+        median(old) * 1e6,
+        median(new) * 1e6,
+        loadavg()
+    );
+}
+
 /// One `model!` 784-128-10 step, batch 128, cut into the parts `Trainer::train_step` runs.
 fn breakdown(x: &Images, y: &Labels) {
     let batch = 128;
@@ -408,6 +468,8 @@ fn breakdown(x: &Images, y: &Labels) {
         (f1 + b1 + f2 + b2 + d2) * 1e6,
         2.0 * (2 * 128 * 128 * 784 + 3 * 128 * 10 * 128) as f64 * 1e-6
     );
+    fwd_variants(128, 128, 784, 40);
+    fwd_variants(256, 1024, 1024, 3);
     gemm_rate("square reference", 512, 512, 512, false, false, 0.0, 5);
     gemm_rate("square reference", 256, 256, 256, false, false, 0.0, 20);
     gemm_rate("square reference", 128, 128, 128, false, false, 0.0, 100);
