@@ -254,6 +254,7 @@ fn run_steps(steps: usize) {
     let fused = env("DIMFLOW_PATH", "fused") == "fused";
     let (x, labels, ids) = data(if big { 256 } else { 128 });
     let mut grad = Vec::new();
+    let (w0, c0) = (std::time::Instant::now(), thread_cpu());
     match (big, fused) {
         (false, true) => {
             let mut m = Small::new(1);
@@ -272,7 +273,39 @@ fn run_steps(steps: usize) {
             (0..steps).for_each(|_| m.step(&x, &labels));
         }
     }
-    println!("{steps} steps done");
+    let (wall, cpu) = (w0.elapsed().as_secs_f64(), thread_cpu() - c0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{steps} steps done: {:.1} us/step wall, {:.1} us/step thread CPU (set-up included) | load {}",
+        wall / steps as f64 * 1e6,
+        cpu / steps as f64 * 1e6,
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+}
+
+/// `struct timespec` of 64-bit Linux.
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// CPU time of the calling thread in seconds (`CLOCK_THREAD_CPUTIME_ID` = 3 on Linux); at one
+/// kernel thread every GEMM runs on the caller, so this is the whole step's work.
+fn thread_cpu() -> f64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `struct timespec` for the duration of the call, which
+    // only writes into it.
+    let rc = unsafe { clock_gettime(3, &mut ts) };
+    if rc == 0 {
+        ts.sec as f64 + ts.nsec as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
 }
 
 fn main() {

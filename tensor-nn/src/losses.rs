@@ -106,8 +106,13 @@ pub trait Loss: Send + Sync {
         let mut grad = vec![0f64; y_pred.len()];
         self.per_sample(y_pred, y_true, batch, &mut losses, &mut grad)?;
         let weight = |i: usize| sample_weight.map_or(1.0, |w| f64::from(w[i]));
-        let weighted: Vec<f64> = (0..batch).map(|i| losses[i] * weight(i)).collect();
-        let total: f64 = weighted.iter().sum();
+        let mut total = 0f64;
+        let mut per_sample = Vec::with_capacity(batch);
+        for (i, l) in losses.iter().enumerate() {
+            let w = l * weight(i);
+            total += w;
+            per_sample.push(w as f32);
+        }
         let divisor = match self.reduction() {
             Reduction::None | Reduction::Sum => 1.0,
             Reduction::SumOverBatchSize => batch as f64,
@@ -118,18 +123,15 @@ pub trait Loss: Send + Sync {
         };
         // Keras uses divide_no_nan: a zero divisor gives a zero loss.
         let scale = if divisor == 0.0 { 0.0 } else { 1.0 / divisor };
-        let grad = grad
-            .chunks(features)
-            .enumerate()
-            .flat_map(|(i, row)| {
-                let s = weight(i) * scale;
-                row.iter().map(move |g| (g * s) as f32)
-            })
-            .collect();
+        let mut out = Vec::with_capacity(grad.len());
+        for (i, row) in grad.chunks(features).enumerate() {
+            let s = weight(i) * scale;
+            out.extend(row.iter().map(|g| (g * s) as f32));
+        }
         Ok(LossOutput {
             value: (total * scale) as f32,
-            per_sample: weighted.iter().map(|&x| x as f32).collect(),
-            grad,
+            per_sample,
+            grad: out,
         })
     }
 }
@@ -519,10 +521,20 @@ impl Loss for SparseCategoricalCrossentropy {
         for (i, (p, g)) in y_pred.chunks(k).zip(grad.chunks_mut(k)).enumerate() {
             let label = class_label(self.name(), y_true[i], k)?;
             if self.from_logits {
-                let (logp, sm) = log_softmax(p);
-                losses[i] = -logp[label];
-                for j in 0..k {
-                    g[j] = sm[j] - if j == label { 1.0 } else { 0.0 };
+                // log_softmax without temporaries, one exp per value: g holds e^(x − max), then
+                // softmax − onehot = e^(x − max) / Σ − onehot; the loss is lse − x[label] with
+                // lse = max + ln Σ.
+                let max = p.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+                let mut sum = 0.0;
+                for (gj, &v) in g.iter_mut().zip(p) {
+                    *gj = (f64::from(v) - max).exp();
+                    sum += *gj;
+                }
+                let lse = max + sum.ln();
+                losses[i] = -(f64::from(p[label]) - lse);
+                let inv = 1.0 / sum;
+                for (j, gj) in g.iter_mut().enumerate() {
+                    *gj = *gj * inv - if j == label { 1.0 } else { 0.0 };
                 }
             } else {
                 let q: Vec<f64> = p.iter().map(|&v| f64::from(v).clamp(eps, 1.0 - eps)).collect();

@@ -7,7 +7,8 @@
 //! Map: [`dispatch`] (instruction-set detection, `DIMFLOW_ISA`, entry points), `simd` (the
 //! `Simd` token trait and its AVX2 / AVX-512F impls: all intrinsics live there), `elementwise`
 //! and `math` (element-wise, reductions, exp/tanh/sigmoid/erf written once over `Simd`),
-//! [`gemm`](mod@gemm) (API and the blocked driver), `pack` and `microkernel` (packing and register
+//! [`gemm`](mod@gemm) (API and the blocked driver), [`gemv`] (a few rows times a row-major
+//! matrix, unpacked), `pack` and `microkernel` (packing and register
 //! tiles), [`prepacked`] (weights packed once), [`threads`] (the pool).
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod conv;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;
+pub mod gemv;
 mod math;
 mod microkernel;
 mod pack;

@@ -2,13 +2,18 @@
 //! applied right after the GEMM, and a backward pass that forms `∂L/∂z` in place and feeds it to
 //! two strided GEMMs (`xᵀ·∂z` and `∂z·Wᵀ`, no transposed copies).
 
-use tensor_core::kernels::{gemm, GemmArgs};
+use tensor_core::kernels::gemv::gemv_rows;
+use tensor_core::kernels::{gemm, gemm_fused, Epilogue, GemmArgs, UnaryOp};
 use tensor_core::Float;
 
 use super::activation::Activation;
 use super::options::{add_penalty_gradient, penalty, sample, DenseOptions};
 use super::param::Param;
 use super::rng::Rng;
+
+/// Up to this many rows, the forward pass streams the kernel through [`gemv_rows`] instead of
+/// the packed GEMM.
+const SMALL_BATCH: usize = 4;
 
 /// Weights of one dense layer: a kernel `[inputs, units]` and an optional bias `[units]`.
 #[derive(Debug, Clone)]
@@ -140,34 +145,50 @@ impl<F: Float> Dense<F> {
     pub fn forward(&self, x: &[F], rows: usize, act: Activation, out: &mut Vec<F>, pre: Option<&mut Vec<F>>) {
         let n = rows * self.units;
         out.resize(n, F::zero());
-        match &self.bias {
-            Some(b) if self.units > 0 => out
-                .chunks_exact_mut(self.units)
-                .for_each(|row| row.copy_from_slice(&b.value)),
-            _ => out.iter_mut().for_each(|v| *v = F::zero()),
-        }
-        if rows > 0 && self.units > 0 {
-            gemm(GemmArgs {
-                m: rows,
-                n: self.units,
-                k: self.inputs,
-                alpha: F::one(),
-                a: x,
-                a_rs: self.inputs,
-                a_cs: 1,
-                b: &self.kernel.value,
-                b_rs: self.units,
-                b_cs: 1,
-                beta: F::one(),
-                c: out,
-                c_rs: self.units,
-            });
+        // ReLU runs in the GEMM's epilogue unless the pre-activation is kept.
+        let mut fused_act = false;
+        if rows > SMALL_BATCH && self.units > 0 {
+            // Bias (and ReLU) in the epilogue, per cache block; beta = 0 never reads `out`.
+            fused_act = act == Activation::Relu && pre.is_none();
+            gemm_fused(
+                GemmArgs {
+                    m: rows,
+                    n: self.units,
+                    k: self.inputs,
+                    alpha: F::one(),
+                    a: x,
+                    a_rs: self.inputs,
+                    a_cs: 1,
+                    b: &self.kernel.value,
+                    b_rs: self.units,
+                    b_cs: 1,
+                    beta: F::zero(),
+                    c: out,
+                    c_rs: self.units,
+                },
+                Epilogue {
+                    bias: self.bias.as_ref().map(|b| b.value.as_slice()),
+                    activation: fused_act.then_some(UnaryOp::Relu),
+                },
+            );
+        } else {
+            match &self.bias {
+                Some(b) if self.units > 0 => out
+                    .chunks_exact_mut(self.units)
+                    .for_each(|row| row.copy_from_slice(&b.value)),
+                _ => out.iter_mut().for_each(|v| *v = F::zero()),
+            }
+            // A few rows (inference on single samples): stream the row-major kernel once
+            // instead of packing it for the blocked GEMM.
+            gemv_rows(rows, self.inputs, self.units, x, &self.kernel.value, out);
         }
         if let Some(pre) = pre {
             pre.clear();
             pre.extend_from_slice(out);
         }
-        act.forward_in_place(out, self.units);
+        if !fused_act {
+            act.forward_in_place(out, self.units);
+        }
     }
 
     /// Backward pass of [`Dense::forward`]: `grad` holds `∂L/∂a` and is turned into `∂L/∂z` in
@@ -275,6 +296,38 @@ mod tests {
         assert_eq!(d.kernel.grad, vec![1., 2., 0., 2., 4., 0.]);
         assert_eq!(d.bias.as_ref().map(|b| b.grad.clone()), Some(vec![1., 2., 0.]));
         assert_eq!(gx, vec![-1.0, 4.0]);
+    }
+
+    /// Both forward paths (the GEMV for up to 4 rows, the GEMM with bias and ReLU in its
+    /// epilogue above that) agree with a naive `max(x·W + b, 0)` summed in f64.
+    #[test]
+    fn forward_paths_match_naive_relu_affine() {
+        let (k, n) = (37, 21);
+        let mut rng = Rng::new(7);
+        let mut d = Dense::<f32>::new("d", k, n, true, &mut rng);
+        if let Some(b) = d.bias.as_mut() {
+            b.value = (0..n).map(|j| j as f32 * 0.05 - 0.5).collect();
+        }
+        for rows in [1, 3, 4, 5, 9] {
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 13) % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let mut out = Vec::new();
+            d.forward(&x, rows, Activation::Relu, &mut out, None);
+            for r in 0..rows {
+                for j in 0..n {
+                    let z: f64 = (0..k)
+                        .map(|i| f64::from(x[r * k + i]) * f64::from(d.kernel.value[i * n + j]))
+                        .sum::<f64>()
+                        + f64::from(d.bias.as_ref().map_or(0.0, |b| b.value[j]));
+                    let got = f64::from(out[r * n + j]);
+                    assert!(
+                        (got - z.max(0.0)).abs() < 1e-5,
+                        "rows {rows} ({r}, {j}): {got} vs {z}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -222,7 +222,8 @@ impl Optimizer {
 
     /// [`Optimizer::apply`] with this optimizer's own rule, over every parameter given.
     fn apply_own(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
-        let mut grads: Vec<Vec<f32>> = Vec::with_capacity(params.len());
+        // Filled only when clipping (no allocation otherwise).
+        let mut grads: Vec<Vec<f32>> = Vec::new();
         for p in params.iter() {
             if p.grad.len() != p.value.len() {
                 return Err(NnError::Length {
@@ -243,15 +244,14 @@ impl Optimizer {
                 }
             }
         }
-        let trainable: Vec<usize> = (0..params.len()).filter(|&i| params[i].trainable).collect();
         // Gradients are copied only when clipping has to change them.
         let clipping = match self.clip {
             Some(GradientClip::Value(v) | GradientClip::Norm(v) | GradientClip::GlobalNorm(v)) => v > 0.0,
             None => false,
         };
         if clipping {
-            for &i in &trainable {
-                grads.push(params[i].grad.to_vec());
+            for p in params.iter().filter(|p| p.trainable) {
+                grads.push(p.grad.to_vec());
             }
         }
         match self.clip {
@@ -262,16 +262,15 @@ impl Optimizer {
         }
         let lr = self.learning_rate.at(self.iterations);
         if let Some(wd) = self.weight_decay {
-            for &i in &trainable {
-                for v in params[i].value.iter_mut() {
+            for p in params.iter_mut().filter(|p| p.trainable) {
+                for v in p.value.iter_mut() {
                     *v -= *v * wd * lr;
                 }
             }
         }
         let step = self.iterations + 1;
         let names = self.rule.slot_names();
-        for (j, &i) in trainable.iter().enumerate() {
-            let p = &mut params[i];
+        for (j, p) in params.iter_mut().filter(|p| p.trainable).enumerate() {
             let g: &[f32] = if clipping { &grads[j] } else { p.grad };
             let n = p.value.len();
             let rule = &self.rule;

@@ -1,5 +1,6 @@
 //! A fully connected layer `y = x·W + b`, with GEMMs over strided views (no transposed copies).
 
+use tensor_core::kernels::gemv::gemv_rows;
 use tensor_core::kernels::{gemm, GemmArgs};
 
 use super::layers::RuntimeLayer;
@@ -7,7 +8,7 @@ use crate::init::{Initializer, NnRng};
 use crate::model::{ParamMut, ParamRef};
 use crate::regularizers::Regularizer;
 
-/// Up to this many rows, the forward pass uses axpy loops instead of a packed GEMM.
+/// Up to this many rows, the forward pass uses the GEMV kernel instead of a packed GEMM.
 const SMALL_BATCH: usize = 4;
 
 /// Dense layer: kernel `(inputs, units)`, bias `(units,)`.
@@ -89,15 +90,9 @@ impl Dense {
             y.extend_from_slice(&self.bias);
         }
         if rows > 0 && rows <= SMALL_BATCH {
-            // A packed GEMM would repack the whole kernel for a handful of rows; a row-by-row
-            // axpy over the row-major kernel streams it once and vectorises.
-            for (xr, yr) in x.chunks(k).zip(y.chunks_mut(n)) {
-                for (&xi, wr) in xr.iter().zip(self.kernel.chunks(n)) {
-                    for (o, &w) in yr.iter_mut().zip(wr) {
-                        *o += xi * w;
-                    }
-                }
-            }
+            // A packed GEMM would repack the whole kernel for a handful of rows; the GEMV
+            // kernel streams the row-major kernel once with the outputs in registers.
+            gemv_rows(rows, k, n, x, &self.kernel, &mut y);
         } else if rows > 0 && k > 0 && n > 0 {
             gemm(GemmArgs {
                 m: rows,

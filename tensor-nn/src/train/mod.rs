@@ -213,7 +213,7 @@ where
             crate::error::check_len("train_step", "sample_weight", rows, w.len())?;
         }
         let out = self.model.forward_train(x);
-        let pred = out.values().into_owned();
+        let pred = out.values();
         let target = y.values();
         let l = self.loss.compute(&pred, &target, rows, sample_weight)?;
         let grad = out.with_values(l.grad)?;
@@ -441,6 +441,10 @@ where
             }
         }
         let mut last_logs = Logs::new();
+        // The per-step logs, updated in place (no allocation after the first step); built only
+        // when a progress bar or a callback reads them.
+        let mut step_logs = Logs::new();
+        let wants_step_logs = config.verbose > 0 || !callbacks.is_empty();
         for epoch in config.initial_epoch..config.epochs {
             self.reset_metrics();
             let mut loss_mean = Mean::new("loss");
@@ -471,14 +475,15 @@ where
                 };
                 let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
                 loss_mean.update_value(loss, rows as f32);
-                let mut logs = self.metric_logs("");
-                logs.insert("loss".into(), loss_mean.result());
-                let mut st = self.state(config, steps, &mut state_flags);
-                if config.verbose > 0 {
-                    progress.on_train_batch_end(step, &logs, &mut st)?;
-                }
-                for cb in callbacks.iter_mut() {
-                    cb.on_train_batch_end(step, &logs, &mut st)?;
+                if wants_step_logs {
+                    self.update_step_logs(&mut step_logs, loss_mean.result());
+                    let mut st = self.state(config, steps, &mut state_flags);
+                    if config.verbose > 0 {
+                        progress.on_train_batch_end(step, &step_logs, &mut st)?;
+                    }
+                    for cb in callbacks.iter_mut() {
+                        cb.on_train_batch_end(step, &step_logs, &mut st)?;
+                    }
                 }
                 step += 1;
                 if state_flags.0 {
@@ -548,6 +553,28 @@ where
 
     fn reset_metrics(&mut self) {
         self.metrics.iter_mut().for_each(|m| m.reset());
+    }
+
+    /// Sets `logs` to the metrics' results and `loss` as [`Trainer::metric_logs`] would build
+    /// them, reusing the keys already there.
+    fn update_step_logs(&self, logs: &mut Logs, loss: f32) {
+        let fresh =
+            logs.len() != self.metrics.len() + 1 || !self.metrics.iter().all(|m| logs.contains_key(m.name()));
+        if fresh {
+            *logs = self.metric_logs("");
+        } else {
+            for m in &self.metrics {
+                if let Some(v) = logs.get_mut(m.name()) {
+                    *v = m.result();
+                }
+            }
+        }
+        match logs.get_mut("loss") {
+            Some(v) => *v = loss,
+            None => {
+                logs.insert("loss".into(), loss);
+            }
+        }
     }
 
     fn metric_logs(&self, prefix: &str) -> Logs {
@@ -817,7 +844,8 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
         let hi = (lo + self.batch_size).min(self.n_train);
         let idx = &self.order[lo..hi];
         self.step += 1;
-        self.last = idx.to_vec();
+        self.last.clear();
+        self.last.extend_from_slice(idx);
         Ok(Some((self.x.gather_rows(idx)?, self.y.gather_rows(idx)?)))
     }
 
