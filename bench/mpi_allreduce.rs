@@ -29,7 +29,10 @@ fn time_all_reduce(comm: &mut Communicator, values: usize, in_place: bool) -> (f
 fn main() {
     // `cargo bench` passes `--bench`: ignore arguments.
     let mut comm = Communicator::init().expect("MPI init");
-    for (name, values) in [("small MLP 784-128-10", 101_770), ("large MLP 784-1024-1024-10", 1_863_690)] {
+    for (name, values) in [
+        ("small MLP 784-128-10", 101_770),
+        ("large MLP 784-1024-1024-10", 1_863_690),
+    ] {
         for in_place in [true, false] {
             let (median, best) = time_all_reduce(&mut comm, values, in_place);
             if comm.rank() == 0 {

@@ -2,8 +2,8 @@
 //! `mpirun -np 2` (a `harness = false` test, so each MPI process runs `main` on its main thread
 //! and initialises MPI once) and checks what the workers report.
 //!
-//! Run: `cargo test --features mpi --test distributed` (needs Open MPI; as root, the
-//! `OMPI_ALLOW_RUN_AS_ROOT*` variables of docs/distributed.md).
+//! Run: `cargo test --features mpi --test distributed` (needs Open MPI; the launcher sets the
+//! `OMPI_*` variables of docs/distributed.md for one machine unless they are set).
 //!
 //! - `equivalence`: 2 workers × batch 64 end, after 20 steps, with the weights (to 1e-5) of one
 //!   process × batch 128 over the same examples, for a `model!` MLP (fused step) and a run-time
@@ -44,6 +44,14 @@ const ROLE: &str = "DIMFLOW_MPI_TEST_ROLE";
 const CKPT: &str = "DIMFLOW_MPI_TEST_CKPT";
 /// Samples: 20 global batches of 128 plus a remainder.
 const N: usize = 2600;
+
+/// A test failure as an error.
+fn fail(op: &'static str, reason: impl Into<String>) -> NnError {
+    NnError::InvalidArgument {
+        op,
+        reason: reason.into(),
+    }
+}
 
 /// A fixed, learnable 4-class problem: the class is the quadrant of (x0, x1).
 fn data() -> (X, Y) {
@@ -104,7 +112,11 @@ fn max_spread(strategy: &mut dyn Strategy, w: &[f32]) -> Result<f64, NnError> {
     let mut sum: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
     strategy.all_reduce_sum(&mut sum)?;
     let world = strategy.world_size() as f64;
-    let mine = w.iter().zip(&sum).map(|(&v, s)| (s - world * f64::from(v)).abs()).fold(0.0, f64::max);
+    let mine = w
+        .iter()
+        .zip(&sum)
+        .map(|(&v, s)| (s - world * f64::from(v)).abs())
+        .fold(0.0, f64::max);
     let mut worst = vec![0.0; strategy.world_size()];
     worst[strategy.rank()] = mine;
     strategy.all_reduce_sum(&mut worst)?;
@@ -135,7 +147,7 @@ fn check<M: Model<Input = X, Output = Tensor<(Batch, Classes)>>>(
          {spread:e}, weights moved {moved:e}, epoch loss {dl} vs {ll}"
     );
     if diff > 1e-5 || spread != 0.0 || moved < 1e-2 || (dl - ll).abs() > 1e-4 {
-        return Err(NnError::invalid("distributed test", format!("{name}: mismatch")));
+        return Err(fail("distributed test", format!("{name}: mismatch")));
     }
     println!("OK {name} rank {rank}");
     Ok(strategy)
@@ -149,25 +161,33 @@ fn equivalence() -> Result<(), NnError> {
     Ok(())
 }
 
-/// Rank 1 dies (SIGABRT) after its 5th step; rank 0 would train for minutes.
-struct DieAt(usize);
+/// On rank 1 after its 5th step: dies (SIGABRT) or makes `fit` fail; rank 0 would train for
+/// minutes.
+struct DieAt {
+    step: usize,
+    abort: bool,
+}
 
 impl Callback for DieAt {
     fn on_train_batch_end(&mut self, step: usize, _: &Logs, _: &mut TrainState<'_>) -> Result<(), NnError> {
-        if step == self.0 {
+        if step == self.step && self.abort {
             println!("rank 1: dying at step {step}");
             std::process::abort();
+        }
+        if step == self.step {
+            println!("rank 1: failing at step {step}");
+            return Err(fail("DieAt", "a callback failed on rank 1"));
         }
         Ok(())
     }
 }
 
-fn crash() -> Result<(), NnError> {
+fn crash(abort: bool) -> Result<(), NnError> {
     let strategy = MpiStrategy::init()?;
     let rank = strategy.rank();
     let (x, y) = data();
     let mut t = compile(Mlp::new(7)).with_strategy(strategy);
-    let mut die = DieAt(5);
+    let mut die = DieAt { step: 5, abort };
     let callbacks: &mut [&mut dyn Callback] = if rank == 1 { &mut [&mut die] } else { &mut [] };
     t.fit(&x, &y, &config(64, 1_000_000, 20), None, callbacks)?;
     println!("rank {rank}: finished training (the crash was not noticed)");
@@ -177,7 +197,7 @@ fn crash() -> Result<(), NnError> {
 /// Two epochs of 10 steps: the first by 2 workers (writing a checkpoint on the chief), the
 /// second resumed from it by this process alone, without or with (`mpi`) a strategy.
 fn resume(first_half: bool, mpi: bool) -> Result<(), NnError> {
-    let path = std::env::var(CKPT).map_err(|_| NnError::invalid("resume", "no checkpoint path"))?;
+    let path = std::env::var(CKPT).map_err(|_| fail("resume", "no checkpoint path"))?;
     let (x, y) = data();
     if first_half {
         let strategy = MpiStrategy::init()?;
@@ -203,9 +223,12 @@ fn resume(first_half: bool, mpi: bool) -> Result<(), NnError> {
     let mut reference = compile(Mlp::new(7));
     reference.fit(&x, &y, &config(128, 2, 10), None, &mut [])?;
     let diff = max_diff(&weights(&t.model), &weights(&reference.model));
-    println!("RESUME from epoch {}: max |w(resumed) - w(1 process, 20 steps)| = {diff:e}", info.epoch);
+    println!(
+        "RESUME from epoch {}: max |w(resumed) - w(1 process, 20 steps)| = {diff:e}",
+        info.epoch
+    );
     if diff > 1e-5 || info.epoch != 1 {
-        return Err(NnError::invalid("resume", "the resumed run diverged"));
+        return Err(fail("resume", "the resumed run diverged"));
     }
     println!("OK resume");
     Ok(())
@@ -214,11 +237,12 @@ fn resume(first_half: bool, mpi: bool) -> Result<(), NnError> {
 fn worker(role: &str) -> ExitCode {
     let result = match role {
         "equivalence" => equivalence(),
-        "crash" => crash(),
+        "crash" => crash(true),
+        "error" => crash(false),
         "resume-first" => resume(true, false),
         "resume-single" => resume(false, false),
         "resume-mpi" => resume(false, true),
-        other => Err(NnError::invalid("distributed test", format!("unknown role {other}"))),
+        other => Err(fail("distributed test", format!("unknown role {other}"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,6 +265,21 @@ fn launch(role: &str, np: Option<usize>, ckpt: &str) -> (Output, Duration) {
         None => Command::new(&exe),
     };
     cmd.env(ROLE, role).env(CKPT, ckpt);
+    // One machine, loopback and shared memory, no pinning of each rank to one core, as root in
+    // CI containers; a variable already set wins.
+    for (k, v) in [
+        ("OMPI_ALLOW_RUN_AS_ROOT", "1"),
+        ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+        ("OMPI_MCA_btl", "self,vader"),
+        ("OMPI_MCA_pml", "ob1"),
+        ("OMPI_MCA_oob_tcp_if_include", "lo"),
+        ("OMPI_MCA_hwloc_base_binding_policy", "none"),
+        ("HWLOC_COMPONENTS", "-gl"),
+    ] {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
     let started = Instant::now();
     let out = cmd
         .output()
@@ -276,23 +315,49 @@ fn main() -> ExitCode {
         "OK Sequential rank 1",
     ] {
         if !out.status.success() || !stdout.contains(needle) {
-            failures.push(format!("equivalence: missing `{needle}` (status {:?})", out.status));
+            failures.push(format!(
+                "equivalence: missing `{needle}` (status {:?})",
+                out.status
+            ));
         }
     }
 
     let (out, elapsed) = launch("crash", Some(2), &ckpt);
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.status.success() || stdout.contains("finished training") || !stdout.contains("dying at step 5") {
-        failures.push(format!("crash: the job did not fail as expected ({:?})", out.status));
+        failures.push(format!(
+            "crash: the job did not fail as expected ({:?})",
+            out.status
+        ));
     }
     if elapsed > Duration::from_secs(20) {
         failures.push(format!("crash: the job took {elapsed:?} to stop"));
     }
 
+    let (out, elapsed) = launch("error", Some(2), &ckpt);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.success()
+        || stdout.contains("finished training")
+        || !stdout.contains("failing at step 5")
+        || !stderr.contains("worker 1 of 2: fit failed: DieAt: invalid argument: a callback failed on rank 1; aborting the MPI job")
+    {
+        failures.push(format!("error: the job did not abort as expected ({:?})", out.status));
+    }
+    if elapsed > Duration::from_secs(20) {
+        failures.push(format!("error: the job took {elapsed:?} to stop"));
+    }
+
     let (first, _) = launch("resume-first", Some(2), &ckpt);
     let (single, _) = launch("resume-single", None, &ckpt);
     let (one, _) = launch("resume-mpi", Some(1), &ckpt);
-    for (name, out) in [("resume-first", &first), ("resume-single", &single), ("resume-mpi", &one)] {
+    for (name, out) in [
+        ("resume-first", &first),
+        ("resume-single", &single),
+        ("resume-mpi", &one),
+    ] {
         if !out.status.success() {
             failures.push(format!("{name}: {:?}", out.status));
         }

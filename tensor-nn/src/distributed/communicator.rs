@@ -38,9 +38,7 @@ impl Communicator {
     /// When MPI was already initialised in this process.
     pub fn init() -> Result<Self> {
         let (universe, _threading) = mpi::initialize_with_threading(Threading::Serialized)
-            .ok_or_else(|| {
-                NnError::invalid("distributed", "MPI is already initialised in this process")
-            })?;
+            .ok_or_else(|| NnError::invalid("distributed", "MPI is already initialised in this process"))?;
         Ok(Self {
             _universe: universe,
             in_place: true,

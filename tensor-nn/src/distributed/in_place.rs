@@ -26,7 +26,10 @@ extern "C" {
 /// handler, MPI aborts the job instead).
 pub(crate) fn all_reduce_sum_in_place(comm: &SimpleCommunicator, buf: &mut [f32]) -> Result<()> {
     let count = c_int::try_from(buf.len()).map_err(|_| {
-        NnError::invalid("all_reduce", format!("{} values exceed MPI's count limit", buf.len()))
+        NnError::invalid(
+            "all_reduce",
+            format!("{} values exceed MPI's count limit", buf.len()),
+        )
     })?;
     // SAFETY: `dimflow_mpi_in_place` only returns the MPI_IN_PLACE constant. `buf` is a valid,
     // exclusively borrowed buffer of `count` f32 values, described by the f32 datatype; with
@@ -45,6 +48,9 @@ pub(crate) fn all_reduce_sum_in_place(comm: &SimpleCommunicator, buf: &mut [f32]
     if rc == 0 {
         Ok(())
     } else {
-        Err(NnError::invalid("all_reduce", format!("MPI_Allreduce failed with code {rc}")))
+        Err(NnError::invalid(
+            "all_reduce",
+            format!("MPI_Allreduce failed with code {rc}"),
+        ))
     }
 }

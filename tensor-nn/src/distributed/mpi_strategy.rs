@@ -71,7 +71,6 @@ impl MpiStrategy {
     pub fn communicator_mut(&mut self) -> &mut Communicator {
         &mut self.comm
     }
-
 }
 
 impl Strategy for MpiStrategy {

@@ -245,7 +245,10 @@ mod tests {
         pack_values(&params, &mut buf);
         assert_eq!(buf, [1.0, 2.0, 3.0]);
         unpack_values(&[7.0, 8.0, 9.0], &mut params).unwrap();
-        assert_eq!((&*params[0].value, &*params[1].value), (&[7.0, 8.0][..], &[9.0][..]));
+        assert_eq!(
+            (&*params[0].value, &*params[1].value),
+            (&[7.0, 8.0][..], &[9.0][..])
+        );
         assert!(unpack_values(&[1.0], &mut params).is_err());
     }
 }

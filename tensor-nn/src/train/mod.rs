@@ -215,7 +215,9 @@ where
 
     /// (rank, world size): (0, 1) without a strategy.
     fn worker(&self) -> (usize, usize) {
-        self.strategy.as_ref().map_or((0, 1), |s| (s.rank(), s.world_size()))
+        self.strategy
+            .as_ref()
+            .map_or((0, 1), |s| (s.rank(), s.world_size()))
     }
 
     /// Averages `logs` over the workers (weighted by `weight` samples) under a strategy.
