@@ -147,7 +147,7 @@ fn strategy(args: &Args) -> Result<Option<Box<dyn Strategy>>, String> {
         return Ok(None);
     }
     let s = MpiStrategy::init().map_err(|e| e.to_string())?;
-    if args.batch_size % s.world_size() != 0 {
+    if !args.batch_size.is_multiple_of(s.world_size()) {
         return Err(format!(
             "--batch-size {} does not split evenly between {} workers",
             args.batch_size,
