@@ -7,6 +7,12 @@
 //! Trains a 784-128-10 MLP with Adam on MNIST (or any dataset in the same IDX layout under
 //! `--data`), showing a Keras-like progress bar, then prints the test accuracy and writes
 //! TensorBoard logs, a CSV log, a checkpoint and the final weights under `--out`.
+//!
+//! `--distributed` trains data-parallel on the processes of an MPI job (build with
+//! `--features mpi`; see docs/distributed.md):
+//! `cargo build --release --features mpi --example mnist && mpirun -np 2 target/release/examples/mnist --distributed`.
+//! `--batch-size` is then the global batch, split evenly between the workers; only rank 0
+//! prints and writes files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +20,7 @@ use std::process::ExitCode;
 use dimflow::prelude::*;
 use dimflow::tensor_nn::activations::Activation;
 use dimflow::tensor_nn::data::Rows;
+use dimflow::tensor_nn::distributed::Strategy;
 use dimflow::tensor_nn::io::idx::{load_idx_dataset, IdxSplit};
 use dimflow::tensor_nn::io::safetensors::save_weights;
 use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
@@ -22,7 +29,7 @@ use dimflow::tensor_nn::optim::Optimizer;
 use dimflow::tensor_nn::sequential::Sequential;
 use dimflow::tensor_nn::train::callbacks::{CsvLogger, ModelCheckpoint};
 use dimflow::tensor_nn::train::tensorboard::TensorBoard;
-use dimflow::tensor_nn::train::{Compile, FitConfig};
+use dimflow::tensor_nn::train::{Callback, Compile, FitConfig};
 use dimflow::tensor_nn::{Model, NnError};
 
 dims! { Batch; Pixels = 784; Classes = 10; }
@@ -65,6 +72,7 @@ struct Args {
     hidden: Vec<usize>,
     sequential: bool,
     sgd: bool,
+    distributed: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         hidden: vec![128],
         sequential: false,
         sgd: false,
+        distributed: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -99,8 +108,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--sgd" => a.sgd = true,
             "--sequential" => a.sequential = true,
+            "--distributed" => a.distributed = true,
             "-h" | "--help" => {
-                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sequential] [--sgd]".into())
+                return Err("usage: mnist [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--out DIR] [--seed N] [--hidden 128[,W...]] [--sequential] [--sgd] [--distributed]".into())
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
@@ -129,32 +139,77 @@ fn predict_latency_us<M: Model<Input = Images>>(model: &M, x: &Images, batch: us
     Ok(times[times.len() / 2])
 }
 
-fn run(args: Args) -> Result<(), NnError> {
+/// The MPI strategy for `--distributed` (the `mpi` feature), else `None`.
+#[cfg(feature = "mpi")]
+fn strategy(args: &Args) -> Result<Option<Box<dyn Strategy>>, String> {
+    use dimflow::tensor_nn::distributed::MpiStrategy;
+    if !args.distributed {
+        return Ok(None);
+    }
+    let s = MpiStrategy::init().map_err(|e| e.to_string())?;
+    if !args.batch_size.is_multiple_of(s.world_size()) {
+        return Err(format!(
+            "--batch-size {} does not split evenly between {} workers",
+            args.batch_size,
+            s.world_size()
+        ));
+    }
+    Ok(Some(Box::new(s)))
+}
+
+/// Without the `mpi` feature, `--distributed` is an error that says how to build.
+#[cfg(not(feature = "mpi"))]
+fn strategy(args: &Args) -> Result<Option<Box<dyn Strategy>>, String> {
+    if args.distributed {
+        return Err("--distributed needs MPI support: build with `cargo build --release --features mpi \
+                    --example mnist` and launch with `mpirun -np 2 target/release/examples/mnist --distributed` \
+                    (see docs/distributed.md)"
+            .into());
+    }
+    Ok(None)
+}
+
+fn run(args: Args, strategy: Option<Box<dyn Strategy>>) -> Result<(), NnError> {
     if let Some(t) = args.threads {
         dimflow::tensor_core::kernels::set_num_threads(t);
     }
+    let chief = strategy.as_ref().is_none_or(|s| s.is_chief());
+    // Only the chief prints.
+    let say = |line: String| {
+        if chief {
+            println!("{line}");
+        }
+    };
     let (train, test) = load_idx_dataset(&args.data)?;
-    println!(
+    if let Some(s) = &strategy {
+        say(format!(
+            "distributed: {} workers, {} samples per worker per step",
+            s.world_size(),
+            args.batch_size / s.world_size()
+        ));
+    }
+    say(format!(
         "{}: {} training and {} test samples of {} features",
         args.data.display(),
         train.len(),
         test.len(),
         train.features
-    );
+    ));
     let data = (tensors(&train)?, tensors(&test)?);
     if args.sequential {
-        println!(
+        say(format!(
             "model: run-time Sequential 784-{}-10",
             args.hidden
                 .iter()
                 .map(|h| h.to_string())
                 .collect::<Vec<_>>()
                 .join("-")
-        );
-        train_and_report(build_model(args.seed, &args.hidden)?, &args, train.len(), data)
+        ));
+        let model = build_model(args.seed, &args.hidden)?;
+        train_and_report(model, &args, train.len(), data, strategy)
     } else {
-        println!("model: model! Mlp 784-128-10 (fused training step)");
-        train_and_report(Mlp::new(args.seed), &args, train.len(), data)
+        say("model: model! Mlp 784-128-10 (fused training step)".into());
+        train_and_report(Mlp::new(args.seed), &args, train.len(), data, strategy)
     }
 }
 
@@ -164,7 +219,11 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
     args: &Args,
     train_len: usize,
     ((x_train, y_train), (x_test, y_test)): ((Images, Labels), (Images, Labels)),
+    strategy: Option<Box<dyn Strategy>>,
 ) -> Result<(), NnError> {
+    let (chief, workers) = strategy
+        .as_ref()
+        .map_or((true, 1), |s| (s.is_chief(), s.world_size()));
     let optimizer = if args.sgd {
         Optimizer::sgd(0.01)
     } else {
@@ -175,6 +234,9 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
         SparseCategoricalCrossentropy::from_logits(),
         vec![Box::new(SparseCategoricalAccuracy::default())],
     );
+    if let Some(s) = strategy {
+        model = model.with_strategy(s);
+    }
     let mut tensorboard = TensorBoard::new(args.out.join("tensorboard"));
     let mut checkpoint = ModelCheckpoint::new(
         args.out
@@ -185,25 +247,37 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
     let mut csv = CsvLogger::new(args.out.join("training.csv"), false);
     let config = FitConfig {
         epochs: args.epochs,
-        batch_size: args.batch_size,
+        // Per worker: each step of `fit` takes `batch_size × workers` samples.
+        batch_size: args.batch_size / workers,
         seed: args.seed,
         ..FitConfig::default()
     };
     let started = std::time::Instant::now();
-    model.fit(
-        &x_train,
-        &y_train,
-        &config,
-        Some((&x_test, &y_test)),
-        &mut [&mut tensorboard, &mut checkpoint, &mut csv],
-    )?;
+    // Only the chief writes TensorBoard logs, checkpoints and the CSV log.
+    let callbacks: &mut [&mut dyn Callback] = if chief {
+        &mut [&mut tensorboard, &mut checkpoint, &mut csv]
+    } else {
+        &mut []
+    };
+    model.fit(&x_train, &y_train, &config, Some((&x_test, &y_test)), callbacks)?;
     let secs = started.elapsed().as_secs_f64();
+    // Under a strategy `evaluate` is collective: every worker calls it.
+    let logs = model.evaluate(&x_test, &y_test, 1024)?;
+    if !chief {
+        return Ok(());
+    }
     println!(
         "trained {} samples/s ({secs:.1} s)",
         ((train_len * args.epochs) as f64 / secs).round()
     );
+    if let Some(s) = model.strategy() {
+        let comm = s.communication_time().as_secs_f64();
+        println!(
+            "gradient all-reduce: {comm:.2} s of {secs:.1} s ({:.1}% of training time)",
+            100.0 * comm / secs
+        );
+    }
 
-    let logs = model.evaluate(&x_test, &y_test, 1024)?;
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
     let (b1, b128) = (
@@ -234,7 +308,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(args) {
+    let strategy = match strategy(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args, strategy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -32,6 +32,8 @@ use rand::seq::SliceRandom;
 
 use crate::constraints::Constraint;
 use crate::data::{Dataset, DatasetIter, ErrorPolicy, Rows};
+use crate::distributed::strategy::{any_worker, average_logs, with_gradients};
+use crate::distributed::Strategy;
 use crate::error::{NnError, Result};
 use crate::init::seeded_rng;
 use crate::losses::Loss;
@@ -101,6 +103,8 @@ pub struct Trainer<M: Model> {
     loss: Box<dyn Loss>,
     metrics: Vec<Box<dyn Metric>>,
     constraints: Vec<(String, Box<dyn Constraint>)>,
+    /// Data-parallel training across processes (`None`: this process alone).
+    strategy: Option<Box<dyn Strategy>>,
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {
@@ -135,6 +139,7 @@ pub trait Compile: Model + Sized {
             loss: Box::new(loss),
             metrics,
             constraints: Vec::new(),
+            strategy: None,
         }
     }
 }
@@ -184,6 +189,45 @@ where
         self
     }
 
+    /// Trains data-parallel with `strategy` (see [`Strategy`]): `fit` then broadcasts the
+    /// chief's weights, trains each worker on its shard, averages the gradients of every step
+    /// and the logs over the workers; `evaluate` averages its logs.
+    pub fn with_strategy(mut self, strategy: impl Strategy + 'static) -> Self {
+        self.strategy = Some(Box::new(strategy));
+        self
+    }
+
+    /// The distribution strategy, if any.
+    pub fn strategy(&self) -> Option<&dyn Strategy> {
+        self.strategy.as_deref()
+    }
+
+    /// The distribution strategy, mutably, if any.
+    pub fn strategy_mut(&mut self) -> Option<&mut (dyn Strategy + 'static)> {
+        self.strategy.as_deref_mut()
+    }
+
+    /// Removes and returns the distribution strategy (to hand it to another trainer: MPI can
+    /// be initialised only once per process).
+    pub fn take_strategy(&mut self) -> Option<Box<dyn Strategy>> {
+        self.strategy.take()
+    }
+
+    /// (rank, world size): (0, 1) without a strategy.
+    fn worker(&self) -> (usize, usize) {
+        self.strategy
+            .as_ref()
+            .map_or((0, 1), |s| (s.rank(), s.world_size()))
+    }
+
+    /// Averages `logs` over the workers (weighted by `weight` samples) under a strategy.
+    fn reduce_logs(&mut self, logs: &mut Logs, weight: f64) -> Result<()> {
+        match self.strategy.as_deref_mut() {
+            Some(s) => average_logs(s, logs, weight),
+            None => Ok(()),
+        }
+    }
+
     /// The loss's name.
     pub fn loss_name(&self) -> &'static str {
         self.loss.name()
@@ -218,7 +262,14 @@ where
         let l = self.loss.compute(&pred, &target, rows, sample_weight)?;
         let grad = out.with_values(l.grad)?;
         self.model.backward(&grad);
-        let mut params = self.model.params_mut();
+        let params = self.model.params_mut();
+        let mut params = match self.strategy.as_deref_mut() {
+            Some(s) => {
+                let averaged = s.average_gradients(&params)?;
+                with_gradients(params, averaged)?
+            }
+            None => params,
+        };
         self.optimizer.apply(&mut params)?;
         for (name, c) in &self.constraints {
             let p = params
@@ -307,10 +358,22 @@ where
             None
         };
         let val: Option<(&M::Input, &Y)> = validation_data.or(split_val.as_ref().map(|(a, b)| (a, b)));
-        let steps = config
-            .steps_per_epoch
-            .unwrap_or(usize::MAX)
-            .min(batches(n_train, config.batch_size));
+        // Under a strategy each step takes a global batch of `batch_size × world` samples, and
+        // the workers train on its consecutive slices; a last partial global batch is dropped
+        // so that every worker makes the same number of steps.
+        let (rank, world) = self.worker();
+        let full = if world > 1 {
+            n_train / (config.batch_size.max(1) * world)
+        } else {
+            batches(n_train, config.batch_size)
+        };
+        if full == 0 {
+            return Err(NnError::invalid(
+                "fit",
+                format!("{n_train} training samples do not fill one batch on each of {world} workers"),
+            ));
+        }
+        let steps = config.steps_per_epoch.unwrap_or(usize::MAX).min(full);
         let mut source = MemorySource {
             x,
             y,
@@ -323,6 +386,8 @@ where
             seed: config.seed,
             order: Vec::new(),
             step: 0,
+            rank,
+            world,
         };
         let bs = config.batch_size;
         let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
@@ -428,6 +493,33 @@ where
         validate: &mut dyn FnMut(&mut Self) -> Result<Option<Logs>>,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
+        let result = self.fit_steps(source, config, validate, callbacks);
+        if let (Err(e), Some(s)) = (&result, self.strategy.as_deref_mut()) {
+            s.on_error(e);
+        }
+        result
+    }
+
+    fn fit_steps<Y: Rows>(
+        &mut self,
+        source: &mut dyn BatchSource<M::Input, Y>,
+        config: &FitConfig,
+        validate: &mut dyn FnMut(&mut Self) -> Result<Option<Logs>>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let quiet;
+        let config = if self.strategy.as_ref().is_some_and(|s| !s.is_chief()) {
+            quiet = FitConfig {
+                verbose: 0,
+                ..config.clone()
+            };
+            &quiet
+        } else {
+            config
+        };
+        if let Some(s) = self.strategy.as_deref_mut() {
+            s.broadcast_params(&mut self.model.params_mut())?;
+        }
         let mut progress = ProgressBar::new(config.verbose);
         let mut history = History::default();
         let mut state_flags = (false, 0u64);
@@ -460,7 +552,17 @@ where
                 }
             }
             let mut step = 0;
-            while let Some((xb, yb)) = source.next_batch()? {
+            let mut seen = 0usize;
+            loop {
+                let next = source.next_batch()?;
+                // Under a strategy the epoch ends when any worker's data ends, so that every
+                // worker makes the same steps.
+                if let Some(s) = self.strategy.as_deref_mut() {
+                    if any_worker(s, next.is_none())? {
+                        break;
+                    }
+                }
+                let Some((xb, yb)) = next else { break };
                 let rows = xb.num_rows();
                 let weights = match (&config.class_weight, source.batch_weights()) {
                     (Some(cw), Some(sw)) => Some(
@@ -475,8 +577,12 @@ where
                 };
                 let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
                 loss_mean.update_value(loss, rows as f32);
-                if wants_step_logs {
+                seen += rows;
+                // Under a strategy every worker averages the step's logs (a collective call), so
+                // all of them must take this branch, whether or not they show anything.
+                if wants_step_logs || self.strategy.is_some() {
                     self.update_step_logs(&mut step_logs, loss_mean.result());
+                    self.reduce_logs(&mut step_logs, seen as f64)?;
                     let mut st = self.state(config, steps, &mut state_flags);
                     if config.verbose > 0 {
                         progress.on_train_batch_end(step, &step_logs, &mut st)?;
@@ -486,6 +592,9 @@ where
                     }
                 }
                 step += 1;
+                if let Some(s) = self.strategy.as_deref_mut() {
+                    state_flags.0 = any_worker(s, state_flags.0)?;
+                }
                 if state_flags.0 {
                     break;
                 }
@@ -493,6 +602,7 @@ where
             let skipped = source.end_epoch();
             let mut logs = self.metric_logs("");
             logs.insert("loss".into(), loss_mean.result());
+            self.reduce_logs(&mut logs, seen as f64)?;
             if let Some((count, _)) = &skipped {
                 logs.insert("skipped".into(), *count as f32);
             }
@@ -510,6 +620,9 @@ where
                 if config.verbose > 0 {
                     progress.on_epoch_end(epoch, &logs, &mut st)?;
                 }
+            }
+            if let Some(s) = self.strategy.as_deref_mut() {
+                state_flags.0 = any_worker(s, state_flags.0)?;
             }
             if config.verbose > 0 {
                 if let Some((count, first)) = skipped.filter(|(c, _)| *c > 0) {
@@ -584,7 +697,8 @@ where
             .collect()
     }
 
-    /// Loss and metrics over `(x, y)` in inference mode, in batches of `batch_size`.
+    /// Loss and metrics over `(x, y)` in inference mode, in batches of `batch_size`. Under a
+    /// strategy every worker must call it: each evaluates its share and the logs are averaged.
     ///
     /// # Errors
     /// When `x` and `y` have different numbers of samples or the loss rejects the targets.
@@ -599,13 +713,17 @@ where
         self.reset_metrics();
         let mut loss_mean = Mean::new("loss");
         let bs = batch_size.max(1);
-        for b in 0..batches(n, bs) {
-            let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+        // Under a strategy each worker evaluates its contiguous share of the samples.
+        let (rank, world) = self.worker();
+        let (lo, hi) = (n * rank / world, n * (rank + 1) / world);
+        for b in 0..batches(hi - lo, bs) {
+            let idx: Vec<usize> = (lo + b * bs..(lo + (b + 1) * bs).min(hi)).collect();
             let (xb, yb) = (x.gather_rows(&idx)?, y.gather_rows(&idx)?);
             self.eval_batch(&xb, &yb, &mut loss_mean)?;
         }
         let mut logs = self.metric_logs("");
         logs.insert("loss".into(), loss_mean.result());
+        self.reduce_logs(&mut logs, (hi - lo) as f64)?;
         self.reset_metrics();
         Ok(logs)
     }
@@ -626,9 +744,10 @@ where
         self.reset_metrics();
         let mut loss_mean = Mean::new("loss");
         let mut it = data.iter()?;
-        let mut seen = 0usize;
+        let (mut seen, mut rows) = (0usize, 0usize);
         for batch in it.by_ref() {
             let (xb, yb) = batch?;
+            rows += xb.num_rows();
             self.eval_batch(&xb, &yb, &mut loss_mean)?;
             seen += 1;
         }
@@ -637,6 +756,7 @@ where
         }
         let mut logs = self.metric_logs("");
         logs.insert("loss".into(), loss_mean.result());
+        self.reduce_logs(&mut logs, rows as f64)?;
         if data.error_policy() == ErrorPolicy::Skip {
             logs.insert("skipped".into(), it.skipped() as f32);
         }
@@ -819,6 +939,9 @@ struct MemorySource<'a, X, Y> {
     sample_weight: Option<&'a [f32]>,
     /// The rows of the last batch.
     last: Vec<usize>,
+    /// This worker's slice of each global batch of `batch_size × world` samples.
+    rank: usize,
+    world: usize,
 }
 
 impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
@@ -840,7 +963,7 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
         if self.step >= self.steps {
             return Ok(None);
         }
-        let lo = self.step * self.batch_size;
+        let lo = (self.step * self.world + self.rank) * self.batch_size;
         let hi = (lo + self.batch_size).min(self.n_train);
         let idx = &self.order[lo..hi];
         self.step += 1;
