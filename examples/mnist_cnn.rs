@@ -1,4 +1,4 @@
-//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 12] [--batch-size 128] [--threads N] [--seed 42]`
+//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 15] [--batch-size 128] [--threads N] [--seed 42]`
 //!
 //! Keras' classic small CNN for MNIST, built with the run-time `Sequential` builder over NHWC
 //! images: Conv2D(32, 3×3, relu) → MaxPooling2D(2) → Conv2D(64, 3×3, relu) → MaxPooling2D(2)
@@ -143,7 +143,7 @@ fn layer_times(batch: usize, seed: u64) {
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         data: "data/mnist".into(),
-        epochs: 12,
+        epochs: 15,
         batch_size: 128,
         threads: None,
         seed: 42,
