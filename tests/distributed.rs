@@ -342,9 +342,13 @@ fn main() -> ExitCode {
     if out.status.success()
         || stdout.contains("finished training")
         || !stdout.contains("failing at step 5")
-        || !stderr.contains("worker 1 of 2: fit failed: DieAt: invalid argument: a callback failed on rank 1; aborting the MPI job")
+        || !stderr.contains("dimflow: worker 1 of 2: fit failed: ")
+        || !stderr.contains("DieAt: invalid argument: a callback failed on rank 1; aborting the MPI job")
     {
-        failures.push(format!("error: the job did not abort as expected ({:?})", out.status));
+        failures.push(format!(
+            "error: the job did not abort as expected ({:?})",
+            out.status
+        ));
     }
     if elapsed > Duration::from_secs(20) {
         failures.push(format!("error: the job took {elapsed:?} to stop"));

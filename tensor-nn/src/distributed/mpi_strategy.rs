@@ -130,11 +130,18 @@ impl Strategy for MpiStrategy {
     /// wait forever in the next collective.
     fn on_error(&mut self, error: &NnError) {
         if self.abort_on_error {
-            eprintln!(
-                "dimflow: worker {} of {}: fit failed: {error}; aborting the MPI job",
+            // One write of the whole line: mpirun forwards each write of each rank as it comes,
+            // so a line written in pieces can be cut by the launcher's own abort banner.
+            let line = format!(
+                "dimflow: worker {} of {}: fit failed: {error}; aborting the MPI job\n",
                 self.comm.rank(),
                 self.comm.size()
             );
+            let mut err = std::io::stderr().lock();
+            // Nothing more can be done if stderr is gone: the abort below still ends the job.
+            let _ = std::io::Write::write_all(&mut err, line.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut err));
+            drop(err);
             self.comm.abort(1);
         }
     }
