@@ -99,3 +99,18 @@ mod tests {
         assert_eq!(m.as_str(), "n=40960");
     }
 }
+
+/// Output length of a window spanning `span` cells moved by `stride` over `len` cells, with
+/// Keras' same (`ceil(len / stride)`) or valid (`(len − span) / stride + 1`) padding; 0 when a
+/// valid window does not fit (`model!` reports that at expansion for the sizes it knows).
+pub const fn window_out(len: usize, span: usize, stride: usize, same: bool) -> usize {
+    if stride == 0 {
+        0
+    } else if same {
+        len.div_ceil(stride)
+    } else if len >= span {
+        (len - span) / stride + 1
+    } else {
+        0
+    }
+}

@@ -224,6 +224,7 @@ impl Builder<'_> {
                 ("Dense", Some(a)) => &a[..a.len().min(1)],
                 ("Embedding", Some(a)) => &a[..a.len().min(2)],
                 ("Flatten", Some(a)) => &a[..a.len().min(1)],
+                ("Conv2D", Some(a)) => &a[..a.len().min(1)],
                 _ => continue,
             };
             for first in declaring {
