@@ -212,3 +212,22 @@ fn conv_forward_is_a_direct_nhwc_convolution() {
         }
     }
 }
+
+model! {
+    /// Two same-size branches named with `out = [..]` (dims from `dims!`, const-checked, and
+    /// inline ones), added, then global average pooling.
+    struct Branches(x: [Batch, Img, ImgW, Chan]) -> (y: [Batch, Classes]) {
+        let a = x >> Conv2D(F3, kernel = 3, padding = Same, out = [Img, ImgW]);
+        let b = x >> Conv2D(F3, kernel = 1, activation = Tanh, out = [Img, ImgW]);
+        let c = add(a, b) >> MaxPool2D(pool = 2, out = [Ph = 3, Pw = 2]);
+        y = c >> Flatten >> Dense(Classes);
+    }
+}
+seq_check!(named_branches_added, Branches);
+
+#[test]
+fn named_outputs_are_dims() {
+    // `Ph` and `Pw` are declared by the model with the sizes the pooling computes.
+    assert_eq!((Ph::SIZE, Pw::SIZE), (Some(3), Some(2)));
+    assert_eq!((Ph::NAME, Pw::NAME), ("Ph", "Pw"));
+}

@@ -114,3 +114,22 @@ pub const fn window_out(len: usize, span: usize, stride: usize, same: bool) -> u
         0
     }
 }
+
+/// Fails compilation when a window spanning `span` cells does not fit the `len` cells of the
+/// input dim `dim` of layer `layer` with valid padding (sizes from `dims!` that `model!` cannot
+/// see).
+pub const fn require_window(len: usize, span: usize, layer: &str, dim: &str) {
+    if len < span {
+        Msg::new()
+            .push("`")
+            .push(layer)
+            .push("`: the window spans ")
+            .push_num(span)
+            .push(" cells but the input dim `")
+            .push(dim)
+            .push("` has only ")
+            .push_num(len)
+            .push(" and `padding = Valid` adds none; use a smaller window or `padding = Same`")
+            .fail();
+    }
+}

@@ -32,7 +32,40 @@ impl ConvArgs {
     }
 }
 
-const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true)`";
+const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
+
+const OUT_FORM: &str = "`out` names the output height and width: `out = [H1 = 26, W1 = 26]` (inline dims, sizes checked) or `out = [H1, W1]` (dims from `dims!` or declared earlier)";
+
+/// `out = [H1 = 26, W1 = 26]` / `out = [H1, W1]`.
+fn out_arg(arg: &Arg, out: &mut Option<Vec<Arg>>, errs: &mut Errors) -> Option<()> {
+    let items = match &arg.value {
+        ArgValue::List(items) => items.clone(),
+        ArgValue::Shape(s) => s
+            .dims
+            .iter()
+            .map(|d| Arg {
+                key: None,
+                value: ArgValue::Ident(d.clone()),
+                span: d.span(),
+                end: d.span(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let well_formed = items.len() == 2
+        && items.iter().all(|a| {
+            matches!(
+                (&a.key, &a.value),
+                (None, ArgValue::Ident(_)) | (Some(_), ArgValue::Int(_, false))
+            )
+        });
+    if !well_formed {
+        errs.range(arg.span, arg.end, OUT_FORM);
+        return None;
+    }
+    *out = Some(items);
+    Some(())
+}
 
 fn positive(arg: &Arg, what: &str, errs: &mut Errors) -> Option<usize> {
     match &arg.value {
@@ -92,6 +125,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         bias: true,
     };
     let mut act = None;
+    let mut out = None;
     let mut ok = true;
     for arg in &args[1..] {
         let key = arg.key.as_ref().map(|k| k.to_string());
@@ -100,6 +134,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
             Some("padding") => padding(arg, errs).map(|p| geom.same = p),
+            Some("out") => out_arg(arg, &mut out, errs),
             Some("bias" | "use_bias") => match arg.value {
                 ArgValue::Bool(b) => {
                     geom.bias = b;
@@ -162,7 +197,12 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         return None;
     }
     let filters = filters?;
-    ok.then_some(LayerKind::Conv2D { filters, geom, act })
+    ok.then_some(LayerKind::Conv2D {
+        filters,
+        geom,
+        act,
+        out,
+    })
 }
 
 /// Interprets `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)` (stride:
@@ -177,6 +217,7 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
         bias: false,
     };
     let mut ok = true;
+    let mut out = None;
     for (i, arg) in spec.args.as_deref().unwrap_or(&[]).iter().enumerate() {
         let key = arg.key.as_ref().map(|k| k.to_string());
         let done = match key.as_deref() {
@@ -184,11 +225,12 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
             Some("pool" | "pool_size") => positive(arg, "pool size", errs).map(|k| geom.kernel = k),
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("padding") => padding(arg, errs).map(|p| geom.same = p),
+            Some("out") => out_arg(arg, &mut out, errs),
             _ => {
                 errs.range(
                     arg.span,
                     arg.end,
-                    format!("`{kind}` takes its window, then options: `{kind}(2)` or `{kind}(pool = 2, strides = 2, padding = Valid)`"),
+                    format!("`{kind}` takes its window, then options: `{kind}(2)` or `{kind}(pool = 2, strides = 2, padding = Valid, out = [H2 = 13, W2 = 13])`"),
                 );
                 None
             }
@@ -198,7 +240,7 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
     if geom.stride == 0 {
         geom.stride = geom.kernel;
     }
-    ok.then_some(LayerKind::Pool { max, geom })
+    ok.then_some(LayerKind::Pool { max, geom, out })
 }
 
 impl Builder<'_> {
@@ -236,9 +278,19 @@ impl Builder<'_> {
         field: &Ident,
         hw: [&DimRef; 2],
         g: &ConvArgs,
+        names: Option<&[Arg]>,
     ) -> Option<[DimRef; 2]> {
         let mut out = Vec::new();
         for (d, axis) in hw.into_iter().zip(["H", "W"]) {
+            if d.size.known().is_none() && !g.same {
+                self.window_checks.push((
+                    spec.span,
+                    d.size.clone(),
+                    g.span(),
+                    field.to_string(),
+                    d.name.clone(),
+                ));
+            }
             if let Some(n) = d.size.known() {
                 if window_out(n, g.span(), g.stride, g.same).is_none() {
                     let dil = if g.dilation > 1 {
@@ -258,18 +310,80 @@ impl Builder<'_> {
                     return None;
                 }
             }
-            out.push(DimRef {
-                name: format!("{field}_{axis}"),
-                ident: None,
-                size: Size::Window {
-                    input: Box::new(d.size.clone()),
-                    span: g.span(),
-                    stride: g.stride,
-                    same: g.same,
+            let size = Size::Window {
+                input: Box::new(d.size.clone()),
+                span: g.span(),
+                stride: g.stride,
+                same: g.same,
+            };
+            let which = if axis == "H" { "height" } else { "width" };
+            let named = names.and_then(|n| n.get(out.len()));
+            out.push(match named {
+                None => DimRef {
+                    name: format!("{field}_{axis}"),
+                    ident: None,
+                    size,
                 },
+                Some(a) => self.named_output(
+                    a,
+                    size,
+                    &format!("the {which} `{field}` computes from {}", d.describe()),
+                )?,
             });
         }
         <[DimRef; 2]>::try_from(out).ok()
+    }
+
+    /// The output dim the user named in `out = [..]`: an inline `H1 = 26` (declared here, its
+    /// size checked against the computed one) or a dim declared elsewhere (checked by a const
+    /// check when the macro cannot see its size).
+    fn named_output(&mut self, a: &Arg, size: Size, what: &str) -> Option<DimRef> {
+        let computed = size.known();
+        let (d, declared) = match (&a.key, &a.value) {
+            (Some(d), ArgValue::Int(lit, _)) => (d.clone(), lit.base10_parse::<usize>().ok()),
+            (None, ArgValue::Ident(d)) => (d.clone(), self.inline.get(&d.to_string()).copied()),
+            _ => return None,
+        };
+        let inline_new = a.key.is_some() && !self.inline.contains_key(&d.to_string());
+        if a.key.is_some() {
+            if let (Some(prev), Some(n)) = (self.inline.get(&d.to_string()), declared) {
+                if *prev != n {
+                    self.errs.range(
+                        a.span,
+                        a.end,
+                        format!("dimension `{d}` is declared twice with different sizes ({prev} and {n})"),
+                    );
+                    return None;
+                }
+            }
+        }
+        match (declared, computed) {
+            (Some(n), Some(m)) if n != m => {
+                self.errs.range(
+                    a.span,
+                    a.end,
+                    format!("dimension `{d}` is declared with size {n}, but {what} is {m}"),
+                );
+                return None;
+            }
+            (Some(_), Some(_)) => {}
+            _ => self.size_checks.push((d.clone(), size.clone(), what.to_string())),
+        }
+        if inline_new {
+            if let Some(n) = declared {
+                self.inline.insert(d.to_string(), n);
+                self.inline_dims.push((d.clone(), n));
+            }
+        }
+        Some(DimRef {
+            name: d.to_string(),
+            ident: Some(d),
+            size: match (declared, computed) {
+                (_, Some(m)) => Size::Lit(m),
+                (Some(n), None) => Size::Lit(n),
+                (None, None) => size,
+            },
+        })
     }
 
     /// Applies a convolution, a pooling or a global average pooling to node `cur`.
@@ -283,9 +397,14 @@ impl Builder<'_> {
         let [b, h, w, c] = self.image(spec, cur)?;
         let src = self.nodes[cur].src;
         let (op, shape) = match kind {
-            LayerKind::Conv2D { filters, geom, act } => {
+            LayerKind::Conv2D {
+                filters,
+                geom,
+                act,
+                out,
+            } => {
                 let field = self.auto_name("conv2d");
-                let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom)?;
+                let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom, out.as_deref())?;
                 let units = self.dim_ref(&filters);
                 self.layers.push(ParamLayer {
                     ty: None,
@@ -303,9 +422,9 @@ impl Builder<'_> {
                 let p = self.layers.len() - 1;
                 (Op::Conv(p, act.unwrap_or(Act::Linear)), vec![b, oh, ow, units])
             }
-            LayerKind::Pool { max, geom } => {
+            LayerKind::Pool { max, geom, out } => {
                 let field = self.auto_name(if max { "max_pool" } else { "avg_pool" });
-                let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom)?;
+                let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom, out.as_deref())?;
                 self.layers.push(ParamLayer {
                     ty: None,
                     field,

@@ -352,6 +352,12 @@ pub struct Graph {
     pub count_checks: Vec<CountCheck>,
     /// Checks that nested models and user layers read and make the dims the graph says.
     pub layer_checks: Vec<LayerCheck>,
+    /// Const checks that a dim from `dims!` named as a layer's output has the size the layer
+    /// computes: the dim, the computed size, what computes it.
+    pub size_checks: Vec<(Ident, Size, String)>,
+    /// Const checks that a valid window fits its input dim: the layer's span, the input
+    /// size, the window's span, the layer, the dim.
+    pub window_checks: Vec<(proc_macro2::Span, Size, usize, String, String)>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }

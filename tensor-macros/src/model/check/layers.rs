@@ -84,6 +84,8 @@ pub enum LayerKind {
         geom: super::conv::ConvArgs,
         /// Activation given with `activation = ...`.
         act: Option<Act>,
+        /// `out = [H1 = 26, W1 = 26]`: names (and sizes) of the output height and width.
+        out: Option<Vec<Arg>>,
     },
     /// `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)`.
     Pool {
@@ -91,6 +93,8 @@ pub enum LayerKind {
         max: bool,
         /// Window, stride, same padding.
         geom: super::conv::ConvArgs,
+        /// `out = [H1 = 13, W1 = 13]`.
+        out: Option<Vec<Arg>>,
     },
     /// `GlobalAvgPool2D`.
     GlobalAvgPool,

@@ -167,6 +167,20 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         }
     });
 
+    let size_checks = g.size_checks.iter().map(|(d, size, what)| {
+        let n = size_tokens(size, &p);
+        let path = respan(quote!(#fused::require_size), d.span());
+        quote_spanned! {d.span()=>
+            const _: () = #path::<#d>(#n, #what);
+        }
+    });
+    let window_checks = g.window_checks.iter().map(|(span, size, w, layer, dim)| {
+        let n = size_tokens(size, &p);
+        let path = respan(quote!(#fused::require_window), *span);
+        quote_spanned! {*span=>
+            const _: () = #path(#n, #w, #layer, #dim);
+        }
+    });
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
         match l.kind {
@@ -334,6 +348,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #(#inline_dims)*
         #(#checks)*
         #(#count_checks)*
+        #(#size_checks)*
+        #(#window_checks)*
         #layer_checks
 
         #(#attrs)*
