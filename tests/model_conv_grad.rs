@@ -231,3 +231,63 @@ fn named_outputs_are_dims() {
     assert_eq!((Ph::SIZE, Pw::SIZE), (Some(3), Some(2)));
     assert_eq!((Ph::NAME, Pw::NAME), ("Ph", "Pw"));
 }
+
+dims! { Flat = 70; }
+
+model! {
+    /// Conv (same, stride 2) + ReLU → max pool → flatten → dense, on flat inputs viewed as images.
+    struct SeqTwin: [Batch, Flat] -> [Batch, Classes] {
+        Reshape([Img, ImgW, Chan]),
+        Conv2D(F4, kernel = 3, strides = 2, padding = Same, activation = Relu),
+        MaxPool2D(2), Flatten, Dense(Classes)
+    }
+}
+
+#[test]
+fn forward_equals_the_sequential_model_on_the_same_weights() {
+    use dimflow::tensor_nn::activations::Activation;
+    use dimflow::tensor_nn::sequential::{Conv2dOptions, Padding, Pool2d, Sequential};
+    use dimflow::tensor_nn::Model;
+    let opts = Conv2dOptions {
+        activation: Activation::Relu,
+        strides: (2, 2),
+        padding: Padding::Same,
+        ..Conv2dOptions::default()
+    };
+    let mut seq = Sequential::builder_image(7, 5, 2, 1)
+        .conv2d(4, (3, 3), opts)
+        .max_pool2d(Pool2d::default())
+        .flatten()
+        .dense(3, Activation::Linear)
+        .build::<(Batch, Flat), (Batch, Classes)>()
+        .unwrap();
+    let mut twin = SeqTwin::new(2);
+    let ours: Vec<(Vec<usize>, Vec<f32>)> = twin
+        .parameters_mut()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Non-zero biases so that they matter.
+            if p.name.ends_with(".bias") {
+                p.value = noise(70 + i as u64, p.value.len())
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+            }
+            (p.shape.clone(), p.value.clone())
+        })
+        .collect();
+    let theirs = seq.params_mut();
+    assert_eq!(theirs.len(), ours.len());
+    for (p, (shape, value)) in theirs.into_iter().zip(&ours) {
+        assert_eq!(p.shape, &shape[..], "{}", p.name);
+        p.value.copy_from_slice(value);
+    }
+    let v: Vec<f32> = noise(11, 3 * PIXELS).iter().map(|&v| v as f32).collect();
+    let x: Tensor<(Batch, Flat)> = Tensor::from_vec(v, &[3]).unwrap();
+    let (a, b) = (twin.forward(&x).to_vec(), Model::forward(&seq, &x).to_vec());
+    assert_eq!(a.len(), 9);
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}

@@ -50,8 +50,14 @@ impl Builder<'_> {
                 Some(LayerKind::Flatten(d)) => LayerKind::Flatten(d.clone()),
                 Some(LayerKind::Reshape(t)) => LayerKind::Reshape(t.clone()),
                 Some(LayerKind::PRelu) => LayerKind::PRelu,
-                Some(k @ (LayerKind::Conv2D { .. } | LayerKind::Pool { .. } | LayerKind::GlobalAvgPool)) => {
-                    k.clone()
+                Some(LayerKind::GlobalAvgPool) => LayerKind::GlobalAvgPool,
+                Some(LayerKind::Conv2D { .. } | LayerKind::Pool { .. }) => {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!("`{key}` is a convolution or pooling layer, which cannot be shared: write it inline in each chain"),
+                    );
+                    return None;
                 }
                 Some(LayerKind::User { ty, out }) => LayerKind::User {
                     ty: ty.clone(),
