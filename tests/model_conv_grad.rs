@@ -192,7 +192,7 @@ fn conv_forward_is_a_direct_nhwc_convolution() {
                     for ky in 0..3 {
                         for kx in 0..3 {
                             let (r, c) = (2 * i as i64 + ky - pt, 2 * j as i64 + kx - pl);
-                            if r < 0 || r >= 7 || c < 0 || c >= 5 {
+                            if !(0..7).contains(&r) || !(0..5).contains(&c) {
                                 continue;
                             }
                             for ch in 0..2 {

@@ -75,31 +75,6 @@ pub const fn require_same_count(n: usize, m: usize, layer: &str, shapes: [&str; 
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Clone, Copy, Debug, Default)]
-    struct Hidden;
-    impl Dim for Hidden {
-        const NAME: &'static str = "Hidden";
-        const SIZE: Option<usize> = Some(128);
-    }
-
-    const _: () = require_static::<Hidden>("dense1", "its units");
-    const _: () = require_size::<Hidden>(128, "the concat");
-    const _: () = require_same_count(784, 784, "flatten1", ["[B, H, W]", "[B, F]", "[H, W]", "[F]"]);
-    const _: () = require_same_count(0, 784, "flatten1", ["[B, S, W]", "[B, F]", "[S, W]", "[F]"]);
-    const SIZE: usize = size_of_dim::<Hidden>();
-
-    #[test]
-    fn passing_checks_and_sizes() {
-        assert_eq!(SIZE, 128);
-        let m = Msg::new().push("n=").push_num(40_960);
-        assert_eq!(m.as_str(), "n=40960");
-    }
-}
-
 /// Output length of a window spanning `span` cells moved by `stride` over `len` cells, with
 /// Keras' same (`ceil(len / stride)`) or valid (`(len − span) / stride + 1`) padding; 0 when a
 /// valid window does not fit (`model!` reports that at expansion for the sizes it knows).
@@ -131,5 +106,40 @@ pub const fn require_window(len: usize, span: usize, layer: &str, dim: &str) {
             .push_num(len)
             .push(" and `padding = Valid` adds none; use a smaller window or `padding = Same`")
             .fail();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, Default)]
+    struct Hidden;
+    impl Dim for Hidden {
+        const NAME: &'static str = "Hidden";
+        const SIZE: Option<usize> = Some(128);
+    }
+
+    const _: () = require_static::<Hidden>("dense1", "its units");
+    const _: () = require_size::<Hidden>(128, "the concat");
+    const _: () = require_same_count(784, 784, "flatten1", ["[B, H, W]", "[B, F]", "[H, W]", "[F]"]);
+    const _: () = require_same_count(0, 784, "flatten1", ["[B, S, W]", "[B, F]", "[S, W]", "[F]"]);
+    const SIZE: usize = size_of_dim::<Hidden>();
+
+    #[test]
+    fn passing_checks_and_sizes() {
+        assert_eq!(SIZE, 128);
+        let m = Msg::new().push("n=").push_num(40_960);
+        assert_eq!(m.as_str(), "n=40960");
+    }
+
+    #[test]
+    fn window_out_same_and_valid() {
+        // valid: (28 − 3) / 1 + 1 = 26; (7 − 5) / 1 + 1 = 3 (kernel 3, dilation 2)
+        // same: ceil(7 / 2) = 4; a valid window larger than the input: 0
+        assert_eq!(super::window_out(28, 3, 1, false), 26);
+        assert_eq!(super::window_out(7, 5, 1, false), 3);
+        assert_eq!(super::window_out(7, 3, 2, true), 4);
+        assert_eq!(super::window_out(4, 5, 1, false), 0);
     }
 }
