@@ -1,7 +1,8 @@
-//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 15] [--batch-size 128] [--threads N] [--seed 42]`
+//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 15] [--batch-size 128] [--threads N] [--seed 42] [--sequential]`
 //!
-//! Keras' classic small CNN for MNIST, built with the run-time `Sequential` builder over NHWC
-//! images: Conv2D(32, 3×3, relu) → MaxPooling2D(2) → Conv2D(64, 3×3, relu) → MaxPooling2D(2)
+//! Keras' classic small CNN for MNIST, declared with `model!` (shapes checked at compile time,
+//! fused forward/backward step; `--sequential` builds the same network with the run-time
+//! `Sequential` builder instead) over NHWC images: Conv2D(32, 3×3, relu) → MaxPooling2D(2) → Conv2D(64, 3×3, relu) → MaxPooling2D(2)
 //! → Flatten → Dropout(0.5) → Dense(10) (softmax folded into the cross-entropy), trained with
 //! Adam at batch 128. Prints the training time of each epoch, the test accuracy and the
 //! prediction latency. `bench/cnn_side_by_side.py` trains the same model with Keras.
@@ -24,14 +25,25 @@ use dimflow::tensor_nn::train::callbacks::Callback;
 use dimflow::tensor_nn::train::{Compile, FitConfig, TrainState};
 use dimflow::tensor_nn::{Model, NnError};
 
-dims! { Batch; Pixels = 784; Classes = 10; }
+dims! { Batch; Pixels = 784; Classes = 10; ImgH = 28; ImgW = 28; Gray = 1; }
+
+model! {
+    /// The CNN as a `model!`: the flat pixels viewed as 28×28×1 images; every height and width
+    /// after the first is computed by the macro (26, 13, 11, 5), so `Flatten` makes 1600.
+    struct Cnn: [Batch, Pixels] -> [Batch, Classes] {
+        Reshape([ImgH, ImgW, Gray]),
+        Conv2D(C1 = 32, kernel = 3, activation = Relu), MaxPool2D(2),
+        Conv2D(C2 = 64, kernel = 3, activation = Relu), MaxPool2D(2),
+        Flatten, Dropout(0.5), Dense(Classes)
+    }
+}
 
 /// A batch of 28×28 grey images, row-major (NHWC with one channel).
 type Images = Tensor<(Batch, Pixels)>;
 /// Class indices, one per image.
 type Labels = Tensor<(Batch,)>;
 
-/// The CNN: 28×28×1 → 26×26×32 → 13×13×32 → 11×11×64 → 5×5×64 → 1600 → 10.
+/// The same CNN with the run-time builder: 28×28×1 → 26×26×32 → 13×13×32 → 11×11×64 → 5×5×64 → 1600 → 10.
 fn build_model(seed: u64) -> Result<impl Model<Input = Images, Output = Tensor<(Batch, Classes)>>, NnError> {
     let relu = Conv2dOptions {
         activation: Activation::Relu,
@@ -93,6 +105,7 @@ struct Args {
     threads: Option<usize>,
     seed: u64,
     layer_times: bool,
+    sequential: bool,
 }
 
 /// Median seconds of `f` over `runs` calls (after one warm-up call).
@@ -148,6 +161,7 @@ fn parse_args() -> Result<Args, String> {
         threads: None,
         seed: 42,
         layer_times: false,
+        sequential: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -163,9 +177,10 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = Some(num(value()?)?.max(1)),
             "--seed" => a.seed = num(value()?)? as u64,
             "--layer-times" => a.layer_times = true,
+            "--sequential" => a.sequential = true,
             "-h" | "--help" => {
                 return Err(
-                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--seed N] [--layer-times]".into(),
+                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--seed N] [--layer-times] [--sequential]".into(),
                 )
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
@@ -211,9 +226,26 @@ fn run(args: Args) -> Result<(), NnError> {
         test.len(),
         dimflow::tensor_core::kernels::num_threads()
     );
-    let ((x_train, y_train), (x_test, y_test)) = (tensors(&train)?, tensors(&test)?);
-    println!("model: Conv2D(32,3x3,relu) > MaxPool(2) > Conv2D(64,3x3,relu) > MaxPool(2) > Flatten > Dropout(0.5) > Dense(10)");
-    let mut model = build_model(args.seed)?.compile(
+    let data = (tensors(&train)?, tensors(&test)?);
+    println!(
+        "model ({}): Conv2D(32,3x3,relu) > MaxPool(2) > Conv2D(64,3x3,relu) > MaxPool(2) > Flatten > Dropout(0.5) > Dense(10)",
+        if args.sequential { "Sequential" } else { "model!" }
+    );
+    if args.sequential {
+        train_and_report(build_model(args.seed)?, &args, train.len(), data)
+    } else {
+        train_and_report(Cnn::new(args.seed), &args, train.len(), data)
+    }
+}
+
+/// Compiles, fits (timing each epoch), evaluates and times predictions of either model.
+fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>(
+    model: M,
+    args: &Args,
+    train_len: usize,
+    ((x_train, y_train), (x_test, y_test)): ((Images, Labels), (Images, Labels)),
+) -> Result<(), NnError> {
+    let mut model = model.compile(
         Optimizer::adam(0.001),
         SparseCategoricalCrossentropy::from_logits(),
         vec![Box::new(SparseCategoricalAccuracy::default())],
@@ -237,7 +269,7 @@ fn run(args: Args) -> Result<(), NnError> {
     let per_epoch = total / timer.seconds.len().max(1) as f64;
     println!(
         "training: {per_epoch:.1} s per epoch, {} samples/s",
-        (train.len() as f64 / per_epoch).round()
+        (train_len as f64 / per_epoch).round()
     );
     let logs = model.evaluate(&x_test, &y_test, 1000)?;
     println!("test loss: {:.4}", logs["loss"]);

@@ -98,6 +98,8 @@ pub enum ArgValue {
     Shape(ShapeSpec),
     /// A name with arguments: `L2(0.01)`, `MaxNorm(3.0)`.
     Call(Ident, Vec<Arg>),
+    /// Arguments in brackets that are not a plain shape: `out = [H1 = 26, W1 = 26]`.
+    List(Vec<Arg>),
 }
 
 /// A statement of the functional form.

@@ -75,6 +75,40 @@ pub const fn require_same_count(n: usize, m: usize, layer: &str, shapes: [&str; 
     }
 }
 
+/// Output length of a window spanning `span` cells moved by `stride` over `len` cells, with
+/// Keras' same (`ceil(len / stride)`) or valid (`(len − span) / stride + 1`) padding; 0 when a
+/// valid window does not fit (`model!` reports that at expansion for the sizes it knows).
+pub const fn window_out(len: usize, span: usize, stride: usize, same: bool) -> usize {
+    if stride == 0 {
+        0
+    } else if same {
+        len.div_ceil(stride)
+    } else if len >= span {
+        (len - span) / stride + 1
+    } else {
+        0
+    }
+}
+
+/// Fails compilation when a window spanning `span` cells does not fit the `len` cells of the
+/// input dim `dim` of layer `layer` with valid padding (sizes from `dims!` that `model!` cannot
+/// see).
+pub const fn require_window(len: usize, span: usize, layer: &str, dim: &str) {
+    if len < span {
+        Msg::new()
+            .push("`")
+            .push(layer)
+            .push("`: the window spans ")
+            .push_num(span)
+            .push(" cells but the input dim `")
+            .push(dim)
+            .push("` has only ")
+            .push_num(len)
+            .push(" and `padding = Valid` adds none; use a smaller window or `padding = Same`")
+            .fail();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +131,15 @@ mod tests {
         assert_eq!(SIZE, 128);
         let m = Msg::new().push("n=").push_num(40_960);
         assert_eq!(m.as_str(), "n=40960");
+    }
+
+    #[test]
+    fn window_out_same_and_valid() {
+        // valid: (28 − 3) / 1 + 1 = 26; (7 − 5) / 1 + 1 = 3 (kernel 3, dilation 2)
+        // same: ceil(7 / 2) = 4; a valid window larger than the input: 0
+        assert_eq!(super::window_out(28, 3, 1, false), 26);
+        assert_eq!(super::window_out(7, 5, 1, false), 3);
+        assert_eq!(super::window_out(7, 3, 2, true), 4);
+        assert_eq!(super::window_out(4, 5, 1, false), 0);
     }
 }

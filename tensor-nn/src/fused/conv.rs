@@ -3,7 +3,9 @@
 //! sigmoid applied inside the GEMM's epilogue. `forward_train` keeps the im2col matrix that the
 //! backward pass reads for `∂kernel`; its buffers are reused from step to step.
 
-use tensor_core::kernels::conv::{conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads};
+use tensor_core::kernels::conv::{
+    conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads, Padding,
+};
 use tensor_core::kernels::{Epilogue, UnaryOp};
 use tensor_core::{Float, TensorError};
 
@@ -87,6 +89,33 @@ impl<F: Float> Conv2D<F> {
             Ok(l) => l,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// As [`Conv2D::new`] with a square `kernel × kernel` window, the same `stride` and
+    /// `dilation` along both axes and `same` (else valid) padding: the constructor `model!`
+    /// calls.
+    ///
+    /// # Panics
+    /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_square(
+        name: &str,
+        input: [usize; 3],
+        filters: usize,
+        kernel: usize,
+        stride: usize,
+        same: bool,
+        dilation: usize,
+        use_bias: bool,
+        rng: &mut Rng,
+    ) -> Self {
+        let conv = Conv2d {
+            stride: (stride, stride),
+            padding: if same { Padding::Same } else { Padding::Valid },
+            dilation: (dilation, dilation),
+            groups: 1,
+        };
+        Self::new(name, input, filters, [kernel, kernel], conv, use_bias, rng)
     }
 
     /// The sizes of a batch of `batch` images.

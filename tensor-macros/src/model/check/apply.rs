@@ -50,6 +50,15 @@ impl Builder<'_> {
                 Some(LayerKind::Flatten(d)) => LayerKind::Flatten(d.clone()),
                 Some(LayerKind::Reshape(t)) => LayerKind::Reshape(t.clone()),
                 Some(LayerKind::PRelu) => LayerKind::PRelu,
+                Some(LayerKind::GlobalAvgPool) => LayerKind::GlobalAvgPool,
+                Some(LayerKind::Conv2D { .. } | LayerKind::Pool { .. }) => {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!("`{key}` is a convolution or pooling layer, which cannot be shared: write it inline in each chain"),
+                    );
+                    return None;
+                }
                 Some(LayerKind::User { ty, out }) => LayerKind::User {
                     ty: ty.clone(),
                     out: out.clone(),
@@ -133,6 +142,10 @@ impl Builder<'_> {
                 if let Some(n) = fusable.take() {
                     if let Op::Dense(p, Act::Linear) = self.nodes[n].op {
                         self.nodes[n].op = Op::Dense(p, a);
+                        return Some(n);
+                    }
+                    if let (Op::Conv(p, Act::Linear), false) = (&self.nodes[n].op, a == Act::Softmax) {
+                        self.nodes[n].op = Op::Conv(*p, a);
                         return Some(n);
                     }
                 }
@@ -247,6 +260,9 @@ impl Builder<'_> {
             LayerKind::User { ty, out } => {
                 *fusable = None;
                 self.user(spec, cur, param, &ty, &out)
+            }
+            k @ (LayerKind::Conv2D { .. } | LayerKind::Pool { .. } | LayerKind::GlobalAvgPool) => {
+                self.image_layer(spec, cur, k, fusable)
             }
             LayerKind::Dropout(rate) => {
                 *fusable = None;

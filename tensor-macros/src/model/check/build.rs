@@ -46,6 +46,8 @@ pub(super) struct Builder<'a> {
     pub(super) lead_checks: Vec<(usize, usize, usize)>,
     pub(super) count_checks: Vec<CountCheck>,
     pub(super) layer_checks: Vec<LayerCheck>,
+    pub(super) size_checks: Vec<(Ident, Size, String)>,
+    pub(super) window_checks: Vec<(Span, Size, usize, String, String)>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.
@@ -69,6 +71,8 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         lead_checks: Vec::new(),
         count_checks: Vec::new(),
         layer_checks: Vec::new(),
+        size_checks: Vec::new(),
+        window_checks: Vec::new(),
     };
     for port in inputs.iter().chain(outputs.iter()) {
         b.taken.insert(port.name.to_string());
@@ -206,6 +210,8 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         lead_checks: b.lead_checks,
         count_checks: b.count_checks,
         layer_checks: b.layer_checks,
+        size_checks: b.size_checks,
+        window_checks: b.window_checks,
         sequential,
     })
 }
@@ -224,6 +230,7 @@ impl Builder<'_> {
                 ("Dense", Some(a)) => &a[..a.len().min(1)],
                 ("Embedding", Some(a)) => &a[..a.len().min(2)],
                 ("Flatten", Some(a)) => &a[..a.len().min(1)],
+                ("Conv2D", Some(a)) => &a[..a.len().min(1)],
                 _ => continue,
             };
             for first in declaring {

@@ -14,6 +14,18 @@ pub enum Size {
     Sum(Vec<Size>),
     /// The product of several sizes (the dim `Flatten` makes of the dims it merges).
     Product(Vec<Size>),
+    /// The output length of a convolution or pooling window along one axis:
+    /// `ceil(len / stride)` with same padding, `(len − span) / stride + 1` with valid padding.
+    Window {
+        /// The input length.
+        input: Box<Size>,
+        /// The window's span (`dilation · (kernel − 1) + 1`).
+        span: usize,
+        /// The stride.
+        stride: usize,
+        /// Same (else valid) padding.
+        same: bool,
+    },
 }
 
 impl Size {
@@ -28,7 +40,25 @@ impl Size {
             Size::Product(parts) => parts
                 .iter()
                 .try_fold(1usize, |acc, p| acc.checked_mul(p.known()?)),
+            Size::Window {
+                input,
+                span,
+                stride,
+                same,
+            } => window_out(input.known()?, *span, *stride, *same),
         }
+    }
+}
+
+/// Output length of a window of `span` cells moved by `stride` over `len` cells (Keras' same
+/// or valid padding); `None` when a valid window does not fit.
+pub fn window_out(len: usize, span: usize, stride: usize, same: bool) -> Option<usize> {
+    if same {
+        Some(len.div_ceil(stride))
+    } else if len >= span {
+        Some((len - span) / stride + 1)
+    } else {
+        None
     }
 }
 
@@ -112,6 +142,30 @@ pub enum ParamKind {
     PRelu,
     /// A nested model or user layer (`inputs` and `units` are its in and out dims).
     User,
+    /// A 2-D convolution over NHWC images (`inputs` is the channels, `units` the filters).
+    Conv2D {
+        /// Square kernel size.
+        kernel: usize,
+        /// Stride along both axes.
+        stride: usize,
+        /// Same (else valid) padding.
+        same: bool,
+        /// Dilation along both axes.
+        dilation: usize,
+        /// Whether it has a bias.
+        bias: bool,
+    },
+    /// A max or average pooling over NHWC images (no parameters; `units` is the channels).
+    Pool {
+        /// Max (else average).
+        max: bool,
+        /// Square window size.
+        pool: usize,
+        /// Stride along both axes.
+        stride: usize,
+        /// Same (else valid) padding.
+        same: bool,
+    },
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
         /// Moving-statistics momentum.
@@ -197,6 +251,12 @@ pub enum Op {
     User(usize),
     /// Softmax over the dim at this position (not the last one).
     SoftmaxAxis(usize),
+    /// A 2-D convolution (index into `Graph::layers`) with its fused activation.
+    Conv(usize, Act),
+    /// Max or average pooling (index into `Graph::layers`).
+    Pool(usize),
+    /// The mean over height and width of NHWC images.
+    GlobalAvgPool,
 }
 
 /// One node of the graph.
@@ -292,6 +352,12 @@ pub struct Graph {
     pub count_checks: Vec<CountCheck>,
     /// Checks that nested models and user layers read and make the dims the graph says.
     pub layer_checks: Vec<LayerCheck>,
+    /// Const checks that a dim from `dims!` named as a layer's output has the size the layer
+    /// computes: the dim, the computed size, what computes it.
+    pub size_checks: Vec<(Ident, Size, String)>,
+    /// Const checks that a valid window fits its input dim: the layer's span, the input
+    /// size, the window's span, the layer, the dim.
+    pub window_checks: Vec<(proc_macro2::Span, Size, usize, String, String)>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }
@@ -303,7 +369,12 @@ impl Graph {
         for (i, n) in self.nodes.iter().enumerate() {
             need[i] = matches!(
                 n.op,
-                Op::Dense(..) | Op::BatchNorm(_) | Op::Embedding(..) | Op::PRelu(_) | Op::User(_)
+                Op::Dense(..)
+                    | Op::Conv(..)
+                    | Op::BatchNorm(_)
+                    | Op::Embedding(..)
+                    | Op::PRelu(_)
+                    | Op::User(_)
             ) || n.args.iter().any(|&a| need[a]);
         }
         need

@@ -9,7 +9,11 @@ use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 21] = [
+pub const KNOWN: [&str; 25] = [
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "GlobalAvgPool2D",
     "Flatten",
     "Reshape",
     "PReLU",
@@ -34,6 +38,7 @@ pub const KNOWN: [&str; 21] = [
 ];
 
 /// A layer after interpretation.
+#[derive(Clone)]
 pub enum LayerKind {
     /// `Dense(units, bias = .., activation = ..)`.
     Dense {
@@ -71,6 +76,28 @@ pub enum LayerKind {
         /// The dim it makes (its `OutFeatures`).
         out: Ident,
     },
+    /// `Conv2D(Filters, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = .., bias = ..)`.
+    Conv2D {
+        /// The filters dim.
+        filters: Ident,
+        /// Square kernel, stride, same padding, dilation, bias.
+        geom: super::conv::ConvArgs,
+        /// Activation given with `activation = ...`.
+        act: Option<Act>,
+        /// `out = [H1 = 26, W1 = 26]`: names (and sizes) of the output height and width.
+        out: Option<Vec<Arg>>,
+    },
+    /// `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)`.
+    Pool {
+        /// Max (else average).
+        max: bool,
+        /// Window, stride, same padding.
+        geom: super::conv::ConvArgs,
+        /// `out = [H1 = 13, W1 = 13]`.
+        out: Option<Vec<Arg>>,
+    },
+    /// `GlobalAvgPool2D`.
+    GlobalAvgPool,
     /// `BatchNorm(momentum = .., epsilon = ..)`.
     BatchNorm {
         /// Moving-statistics momentum (Keras' default 0.99).
@@ -177,6 +204,12 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     };
     match kind.as_str() {
         "Dense" => super::dense::dense(spec, errs),
+        "Conv2D" => super::conv::conv2d(spec, errs),
+        "MaxPool2D" | "AvgPool2D" => super::conv::pool2d(spec, kind == "MaxPool2D", errs),
+        "GlobalAvgPool2D" => {
+            no_args(spec, errs);
+            Some(LayerKind::GlobalAvgPool)
+        }
         "Relu" | "ReLU" => act(Act::Relu, errs),
         "Gelu" | "GELU" => act(Act::Gelu, errs),
         "Softplus" => act(Act::Softplus, errs),

@@ -3,6 +3,7 @@
 
 mod apply;
 mod build;
+mod conv;
 mod dense;
 pub mod ir;
 mod layers;

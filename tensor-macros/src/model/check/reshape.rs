@@ -131,7 +131,7 @@ impl Builder<'_> {
 
     /// A const check, spanned on `span`, that `d` has a static size (when the macro cannot
     /// see its size and nothing checks it yet).
-    fn require_static_at(&mut self, d: &DimRef, span: Span, layer: &str, role: &str) {
+    pub(super) fn require_static_at(&mut self, d: &DimRef, span: Span, layer: &str, role: &str) {
         if let (Size::Of(id), Some(_)) = (&d.size, &d.ident) {
             if !self.static_checks.iter().any(|c| c.dim == *id && c.who == layer) {
                 self.static_checks.push(StaticCheck {

@@ -108,6 +108,50 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
                 }
             }
+            Op::Conv(l, act) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                let al = lit(a);
+                let actt = act_tokens(*act, p);
+                let gin = if need[a] {
+                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+                } else {
+                    quote!(::core::option::Option::None)
+                };
+                quote! {
+                    let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
+                    #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, __b, #actt, #gin);
+                }
+            }
+            Op::Pool(l) => {
+                let f = &g.layers[*l].field;
+                let a = node.args[0];
+                if !need[a] {
+                    continue;
+                }
+                let al = lit(a);
+                quote! {
+                    let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
+                    #f.backward(__g, __b, &mut __lo[#al]);
+                }
+            }
+            Op::GlobalAvgPool => {
+                let a = node.args[0];
+                if !need[a] {
+                    continue;
+                }
+                let al = lit(a);
+                let dims = &g.nodes[a].shape;
+                let (h, w, c) = (
+                    size_tokens(&dims[1].size, p),
+                    size_tokens(&dims[2].size, p),
+                    size_tokens(&dims[3].size, p),
+                );
+                quote! {
+                    let __b = #fused::rows_in(__st.outs[#il].len(), #c);
+                    #fused::global_avg_pool_backward(__g, __b, #h * #w, #c, &mut __lo[#al]);
+                }
+            }
             Op::Embedding(l, k) => {
                 let f = &g.layers[*l].field;
                 let kl = lit(*k);

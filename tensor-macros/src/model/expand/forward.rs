@@ -64,6 +64,55 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     #f.forward(&__prev[#a], __rows, #actt, __out, #pre);
                 }}
             }
+            Op::Conv(l, act) => {
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                let actt = act_tokens(*act, p);
+                let call = if training {
+                    let pre = if *act == Act::Gelu {
+                        quote!(::core::option::Option::Some(&mut __st.pres[#il]))
+                    } else {
+                        quote!(::core::option::Option::None)
+                    };
+                    quote!(#f.forward_train(&__prev[#a], __b, #actt, __out, #pre);)
+                } else {
+                    quote!(#f.forward(&__prev[#a], __b, #actt, __out);)
+                };
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    let __b = #fused::rows_in(__prev[#a].len(), #f.input_len());
+                    #call
+                }}
+            }
+            Op::Pool(l) => {
+                let f = &g.layers[*l].field;
+                let a = arg(0);
+                let call = if training {
+                    quote!(#f.forward_train(&__prev[#a], __b, __out);)
+                } else {
+                    quote!(#f.forward(&__prev[#a], __b, __out);)
+                };
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    let __b = #fused::rows_in(__prev[#a].len(), #f.input_len());
+                    #call
+                }}
+            }
+            Op::GlobalAvgPool => {
+                let a = arg(0);
+                let dims = &g.nodes[node.args[0]].shape;
+                let (h, w, c) = (
+                    size_tokens(&dims[1].size, p),
+                    size_tokens(&dims[2].size, p),
+                    size_tokens(&dims[3].size, p),
+                );
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    let __cells = #h * #w;
+                    let __b = #fused::rows_in(__prev[#a].len(), __cells * #c);
+                    #fused::global_avg_pool_forward(&__prev[#a], __b, __cells, #c, __out);
+                }}
+            }
             Op::BatchNorm(l) => {
                 let f = &g.layers[*l].field;
                 let a = arg(0);

@@ -68,6 +68,19 @@ pub fn size_tokens(s: &Size, p: &Paths) -> TokenStream {
             let parts = parts.iter().map(|s| size_tokens(s, p));
             quote!((1 #(* #parts)*))
         }
+        Size::Window {
+            input,
+            span,
+            stride,
+            same,
+        } => {
+            let n = size_tokens(input, p);
+            let (span, stride) = (
+                Literal::usize_unsuffixed(*span),
+                Literal::usize_unsuffixed(*stride),
+            );
+            quote!(#fused::window_out(#n, #span, #stride, #same))
+        }
     }
 }
 
@@ -154,6 +167,20 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         }
     });
 
+    let size_checks = g.size_checks.iter().map(|(d, size, what)| {
+        let n = size_tokens(size, &p);
+        let path = respan(quote!(#fused::require_size), d.span());
+        quote_spanned! {d.span()=>
+            const _: () = #path::<#d>(#n, #what);
+        }
+    });
+    let window_checks = g.window_checks.iter().map(|(span, size, w, layer, dim)| {
+        let n = size_tokens(size, &p);
+        let path = respan(quote!(#fused::require_window), *span);
+        quote_spanned! {*span=>
+            const _: () = #path(#n, #w, #layer, #dim);
+        }
+    });
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
         match l.kind {
@@ -161,14 +188,23 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             ParamKind::BatchNorm { .. } => quote!(#f: #fused::BatchNorm<__F>,),
             ParamKind::Embedding => quote!(#f: #fused::Embedding<__F>,),
             ParamKind::PRelu => quote!(#f: #fused::PRelu<__F>,),
+            ParamKind::Conv2D { .. } => quote!(#f: #fused::Conv2D<__F>,),
+            ParamKind::Pool { .. } => quote!(#f: #fused::Pool2D,),
             ParamKind::User => {
                 let ty = &l.ty;
                 quote!(#f: #ty<__F>,)
             }
         }
     });
-    let inits = g.layers.iter().map(|l| {
+    let inits = g.layers.iter().enumerate().map(|(li, l)| {
         let f = &l.field;
+        // `[h, w, c]` of the images an image layer reads (from the node that applies it).
+        let image = || {
+            let node = g.nodes.iter().find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
+            let dims = node.map(|n| &g.nodes[n.args[0]].shape[1..]).unwrap_or(&[]);
+            let sizes = dims.iter().map(|d| size_tokens(&d.size, &p));
+            quote!([#(#sizes),*])
+        };
         let fs = f.to_string();
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
@@ -187,6 +223,25 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
             ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
+            ParamKind::Conv2D {
+                kernel,
+                stride,
+                same,
+                dilation,
+                bias,
+            } => {
+                let hwc = image();
+                quote!(#f: #fused::Conv2D::new_square(#fs, #hwc, #units, #kernel, #stride, #same, #dilation, #bias, &mut __init),)
+            }
+            ParamKind::Pool {
+                max,
+                pool,
+                stride,
+                same,
+            } => {
+                let hwc = image();
+                quote!(#f: #fused::Pool2D::new_square(#max, #hwc, #pool, #stride, #same),)
+            }
             ParamKind::User => {
                 let ty = &l.ty;
                 quote!(#f: {
@@ -293,6 +348,8 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #(#inline_dims)*
         #(#checks)*
         #(#count_checks)*
+        #(#size_checks)*
+        #(#window_checks)*
         #layer_checks
 
         #(#attrs)*

@@ -59,10 +59,23 @@ fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
         false
     };
     let end;
-    let value = if !neg && input.peek(syn::token::Bracket) {
+    let value = if !neg && input.peek(syn::token::Bracket) && super::parse_shape(&input.fork()).is_ok() {
         let shape = super::parse_shape(input)?;
         end = shape.span;
         ArgValue::Shape(shape)
+    } else if !neg && input.peek(syn::token::Bracket) {
+        let content;
+        let bracket = syn::bracketed!(content in input);
+        end = bracket.span.close();
+        let mut args = Vec::new();
+        while !content.is_empty() {
+            args.push(parse_arg(&content, kind)?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        ArgValue::List(args)
     } else if !neg && input.peek(Ident) && input.peek2(syn::token::Paren) {
         let id: Ident = input.parse()?;
         let content;

@@ -1,0 +1,293 @@
+//! Proof that `model!`'s convolution and pooling layers are right: the gradients the generated
+//! `backward` produces equal central finite differences of the generated `forward_train`, in f64
+//! (`Model::<f64>::init`), to 1e-6 relative, for odd image sizes, stride 2, same and valid
+//! padding, dilation 2, max / average / global average pooling and a small CNN; the forward
+//! pass equals a direct NHWC convolution written out in the test.
+//!
+//! The loss is `L = Σ w ⊙ y` for fixed pseudo-random weights `w`, so `∂L/∂y = w`.
+
+use dimflow::prelude::*;
+use dimflow::tensor_nn::fused::Param;
+
+dims! { Batch; Img = 7; ImgW = 5; Chan = 2; Classes = 3; F2 = 2; F3 = 3; F4 = 4; }
+
+/// A deterministic pseudo-random sequence in [-1, 1) (a small LCG; independent of the crate).
+fn noise(seed: u64, n: usize) -> Vec<f64> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+type Images = (Batch, Img, ImgW, Chan);
+const PIXELS: usize = 7 * 5 * 2;
+
+fn images(seed: u64, batch: usize) -> Tensor<Images, f64> {
+    Tensor::from_vec(noise(seed, batch * PIXELS), &[batch]).unwrap()
+}
+
+/// Checks every parameter gradient of `model` against central differences of
+/// `Σ w ⊙ forward_train(model)`.
+fn check<M: Clone>(
+    model: &M,
+    run: impl Fn(&mut M) -> Vec<f64>,
+    back: impl Fn(&mut M, &[f64]),
+    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
+) {
+    // Move away from the zero-bias initial point (ReLU kinks under the finite difference).
+    let mut model = model.clone();
+    for (i, p) in params(&mut model).into_iter().enumerate() {
+        if p.name.ends_with(".bias") {
+            p.value = noise(1000 + i as u64, p.value.len())
+                .iter()
+                .map(|v| 0.5 * v)
+                .collect();
+        }
+    }
+    let model = &model;
+    let mut m = model.clone();
+    let y = run(&mut m);
+    let w = noise(99, y.len());
+    back(&mut m, &w);
+    let analytic: Vec<(String, Vec<f64>)> = params(&mut m)
+        .into_iter()
+        .map(|p| (p.name.clone(), p.grad.clone()))
+        .collect();
+    let loss = |m: &M| -> f64 {
+        let mut c = m.clone();
+        run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum()
+    };
+    let h = 1e-6;
+    let mut checked = 0;
+    for (pi, (name, grad)) in analytic.iter().enumerate() {
+        for (j, &g) in grad.iter().enumerate() {
+            let mut plus = model.clone();
+            params(&mut plus)[pi].value[j] += h;
+            let mut minus = model.clone();
+            params(&mut minus)[pi].value[j] -= h;
+            let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
+            let tol = 1e-6 * (1.0 + fd.abs().max(g.abs()));
+            assert!(
+                (fd - g).abs() <= tol,
+                "{name}[{j}]: backward {g} vs finite difference {fd}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
+
+macro_rules! seq_check {
+    ($test:ident, $model:ident) => {
+        #[test]
+        fn $test() {
+            let model = $model::<f64>::init(7);
+            let x = images(3, 3);
+            check(
+                &model,
+                |m| m.forward_train(&x).to_vec(),
+                |m, w| {
+                    let out = m.forward(&x);
+                    let g = Tensor::from_vec_dims(w.to_vec(), out.dims()).unwrap();
+                    m.backward(&g);
+                },
+                |m| m.parameters_mut(),
+            );
+        }
+    };
+}
+
+model! {
+    /// Valid 3×3 convolution with a fused tanh: 7×5 → 5×3.
+    struct ConvValid: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = 3, activation = Tanh), Flatten, Dense(Classes)
+    }
+}
+seq_check!(conv_valid, ConvValid);
+
+model! {
+    /// Stride 2, same padding over odd sizes (7×5 → 4×3), ReLU fused from a standalone layer.
+    struct ConvSame: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = 3, strides = 2, padding = Same), Relu, Flatten, Dense(Classes)
+    }
+}
+seq_check!(conv_same_stride2, ConvSame);
+
+model! {
+    /// Dilation 2 (a 5-cell span): 7×5 → 3×1, without bias, then a second convolution.
+    struct ConvDilated: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F4, kernel = 3, dilation = 2, bias = false), Sigmoid,
+        Conv2D(F2, kernel = 1), Flatten, Dense(Classes)
+    }
+}
+seq_check!(conv_dilation2, ConvDilated);
+
+model! {
+    /// Max pooling (valid, 2×2: 5×3 → 2×1) between two layers with parameters.
+    struct MaxPoolNet: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = 3), MaxPool2D(2), Flatten, Dense(Classes)
+    }
+}
+seq_check!(max_pool, MaxPoolNet);
+
+model! {
+    /// Average pooling, 3×3 window, stride 2, same padding (5×3 → 3×2).
+    struct AvgPoolNet: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = 3, activation = Tanh),
+        AvgPool2D(pool = 3, strides = 2, padding = Same), Flatten, Dense(Classes)
+    }
+}
+seq_check!(avg_pool_same, AvgPoolNet);
+
+model! {
+    /// Global average pooling into a dense layer.
+    struct GapNet: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(Filt = 4, kernel = 3, padding = Same, activation = Tanh), GlobalAvgPool2D,
+        Dense(Classes)
+    }
+}
+seq_check!(global_avg_pool, GapNet);
+
+model! {
+    /// A small CNN: conv → pool → conv → flatten → dense, in the functional form.
+    struct SmallCnn(x: [Batch, Img, ImgW, Chan]) -> (y: [Batch, Classes]) {
+        let h = x >> Conv2D(F4, kernel = 3, padding = Same, activation = Relu) >> MaxPool2D(2);
+        y = h >> Conv2D(F3, kernel = 2, activation = Tanh) >> Flatten >> Dense(Classes);
+    }
+}
+seq_check!(small_cnn_functional, SmallCnn);
+
+#[test]
+fn conv_forward_is_a_direct_nhwc_convolution() {
+    // h[b, i, j, f] = relu(bias[f] + Σ_{ky, kx, c} x[b, 2i + ky − 1, 2j + kx − 1, c] · k[ky, kx, c, f])
+    // for ConvSame (3×3, stride 2, same over 7×5), then the dense layer over flattened h.
+    let mut m = ConvSame::<f64>::init(5);
+    for (i, p) in m.parameters_mut().into_iter().enumerate() {
+        if p.name.ends_with(".bias") {
+            p.value = noise(50 + i as u64, p.value.len());
+        }
+    }
+    let x = images(4, 2);
+    let xv = x.to_vec();
+    let y = m.forward(&x).to_vec();
+    let p = m.parameters();
+    let (k, bias, w, b2) = (&p[0].value, &p[1].value, &p[2].value, &p[3].value);
+    let (oh, ow, f) = (4, 3, 3);
+    // Same padding: total = max((out − 1)·s + k − len, 0): rows (3·2 + 3 − 7) = 2 → top 1;
+    // cols (2·2 + 3 − 5) = 2 → left 1.
+    let (pt, pl) = (1i64, 1i64);
+    for b in 0..2 {
+        let mut h = vec![0.0; oh * ow * f];
+        for i in 0..oh {
+            for j in 0..ow {
+                for ff in 0..f {
+                    let mut z = bias[ff];
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (r, c) = (2 * i as i64 + ky - pt, 2 * j as i64 + kx - pl);
+                            if !(0..7).contains(&r) || !(0..5).contains(&c) {
+                                continue;
+                            }
+                            for ch in 0..2 {
+                                let xi = b * PIXELS + (r as usize * 5 + c as usize) * 2 + ch;
+                                let ki = ((ky as usize * 3 + kx as usize) * 2 + ch) * f + ff;
+                                z += xv[xi] * k[ki];
+                            }
+                        }
+                    }
+                    h[(i * ow + j) * f + ff] = z.max(0.0);
+                }
+            }
+        }
+        for c in 0..3 {
+            let want = b2[c] + (0..h.len()).map(|q| h[q] * w[q * 3 + c]).sum::<f64>();
+            assert!((y[b * 3 + c] - want).abs() < 1e-12, "{} vs {want}", y[b * 3 + c]);
+        }
+    }
+}
+
+model! {
+    /// Two same-size branches named with `out = [..]` (dims from `dims!`, const-checked, and
+    /// inline ones), added, then global average pooling.
+    struct Branches(x: [Batch, Img, ImgW, Chan]) -> (y: [Batch, Classes]) {
+        let a = x >> Conv2D(F3, kernel = 3, padding = Same, out = [Img, ImgW]);
+        let b = x >> Conv2D(F3, kernel = 1, activation = Tanh, out = [Img, ImgW]);
+        let c = add(a, b) >> MaxPool2D(pool = 2, out = [Ph = 3, Pw = 2]);
+        y = c >> Flatten >> Dense(Classes);
+    }
+}
+seq_check!(named_branches_added, Branches);
+
+#[test]
+fn named_outputs_are_dims() {
+    // `Ph` and `Pw` are declared by the model with the sizes the pooling computes.
+    assert_eq!((Ph::SIZE, Pw::SIZE), (Some(3), Some(2)));
+    assert_eq!((Ph::NAME, Pw::NAME), ("Ph", "Pw"));
+}
+
+dims! { Flat = 70; }
+
+model! {
+    /// Conv (same, stride 2) + ReLU → max pool → flatten → dense, on flat inputs viewed as images.
+    struct SeqTwin: [Batch, Flat] -> [Batch, Classes] {
+        Reshape([Img, ImgW, Chan]),
+        Conv2D(F4, kernel = 3, strides = 2, padding = Same, activation = Relu),
+        MaxPool2D(2), Flatten, Dense(Classes)
+    }
+}
+
+#[test]
+fn forward_equals_the_sequential_model_on_the_same_weights() {
+    use dimflow::tensor_nn::activations::Activation;
+    use dimflow::tensor_nn::sequential::{Conv2dOptions, Padding, Pool2d, Sequential};
+    use dimflow::tensor_nn::Model;
+    let opts = Conv2dOptions {
+        activation: Activation::Relu,
+        strides: (2, 2),
+        padding: Padding::Same,
+        ..Conv2dOptions::default()
+    };
+    let mut seq = Sequential::builder_image(7, 5, 2, 1)
+        .conv2d(4, (3, 3), opts)
+        .max_pool2d(Pool2d::default())
+        .flatten()
+        .dense(3, Activation::Linear)
+        .build::<(Batch, Flat), (Batch, Classes)>()
+        .unwrap();
+    let mut twin = SeqTwin::new(2);
+    let ours: Vec<(Vec<usize>, Vec<f32>)> = twin
+        .parameters_mut()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Non-zero biases so that they matter.
+            if p.name.ends_with(".bias") {
+                p.value = noise(70 + i as u64, p.value.len())
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+            }
+            (p.shape.clone(), p.value.clone())
+        })
+        .collect();
+    let theirs = seq.params_mut();
+    assert_eq!(theirs.len(), ours.len());
+    for (p, (shape, value)) in theirs.into_iter().zip(&ours) {
+        assert_eq!(p.shape, &shape[..], "{}", p.name);
+        p.value.copy_from_slice(value);
+    }
+    let v: Vec<f32> = noise(11, 3 * PIXELS).iter().map(|&v| v as f32).collect();
+    let x: Tensor<(Batch, Flat)> = Tensor::from_vec(v, &[3]).unwrap();
+    let (a, b) = (twin.forward(&x).to_vec(), Model::forward(&seq, &x).to_vec());
+    assert_eq!(a.len(), 9);
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
