@@ -11,20 +11,8 @@ use dimflow::tensor_nn::fused::Param;
 
 dims! { Batch; Pixels = 6; Hidden = 5; Classes = 3; Crossed = 4; Numeric = 3; One = 1; }
 
-/// A deterministic pseudo-random sequence in [-1, 1) (a small LCG; independent of the crate).
-fn noise(seed: u64, n: usize) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+/// Deterministic inputs in [-1, 1), independent of the crates under test.
+use test_support::uniform as noise;
 
 fn input<S: Shape>(seed: u64, batch: usize, feats: usize) -> Tensor<S, f64> {
     Tensor::from_vec(noise(seed, batch * feats), &[batch]).unwrap()

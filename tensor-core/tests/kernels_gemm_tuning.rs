@@ -10,17 +10,9 @@ use tensor_core::kernels::{
     self, gemm, gemm_fused, gemm_prepacked, scalar, Epilogue, GemmArgs, PackedB, PackedGemmArgs, UnaryOp,
 };
 
-/// Deterministic values in [-1, 1) (a linear congruential sequence).
+/// Deterministic values in [-1, 1), exact in f32.
 fn fill(len: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    test_support::uniform_f32(seed, len)
 }
 
 /// `C = A·B` by the scalar reference; `A` is `m×k` row-major or (when `at`) the transpose of a

@@ -25,19 +25,9 @@ fn filt(shape: &[usize], data: Vec<f64>) -> Filt {
     Tensor::from_vec(data, shape).unwrap()
 }
 
-/// Deterministic values in (-1, 1) (a small LCG), distinct enough that max pooling has no ties.
+/// Deterministic values in (-1, 1), distinct enough that max pooling has no ties.
 fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
+    test_support::uniform(seed, n)
 }
 
 fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {

@@ -181,19 +181,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Values in [-1, 1) on a 2⁻¹⁵ grid, so products and short sums are exact in f32.
     fn data(len: usize, seed: u64) -> Vec<f64> {
-        // A small LCG: values in [-1, 1) with a 2⁻¹⁶ grid, exact in f32.
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 48) as f64 / 32768.0) - 1.0
-            })
-            .collect()
+        test_support::uniform_grid(seed, len, 16)
     }
 
     #[test]
