@@ -11,20 +11,8 @@ use dimflow::tensor_nn::fused::Param;
 
 dims! { Batch; Img = 7; ImgW = 5; Chan = 2; Classes = 3; F2 = 2; F3 = 3; F4 = 4; }
 
-/// A deterministic pseudo-random sequence in [-1, 1) (a small LCG; independent of the crate).
-fn noise(seed: u64, n: usize) -> Vec<f64> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect()
-}
+/// Deterministic inputs in [-1, 1), independent of the crates under test.
+use test_support::uniform as noise;
 
 type Images = (Batch, Img, ImgW, Chan);
 const PIXELS: usize = 7 * 5 * 2;
