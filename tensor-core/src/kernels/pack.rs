@@ -164,14 +164,18 @@ mod buffers {
         static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// A buffer of exactly `len` elements with unspecified (initialised) contents.
+    /// A buffer of exactly `len` elements with unspecified (initialised) contents. The pool's
+    /// boxes stay in the pool: taking moves the vector out (leaving an empty one behind) and
+    /// giving moves it back, so a warm pool allocates nothing.
     pub(crate) fn take<E: Copy + 'static>(len: usize, fill: E) -> Vec<E> {
         let found = POOL.with(|p| {
             let mut p = p.borrow_mut();
-            let idx = p.iter().position(|b| b.is::<Vec<E>>())?;
-            p.swap_remove(idx).downcast::<Vec<E>>().ok()
+            p.iter_mut()
+                .filter_map(|b| b.downcast_mut::<Vec<E>>())
+                .find(|v| v.capacity() > 0)
+                .map(std::mem::take)
         });
-        let mut v = found.map_or_else(Vec::new, |b| *b);
+        let mut v = found.unwrap_or_default();
         v.resize(len, fill);
         v
     }
@@ -180,8 +184,15 @@ mod buffers {
     pub(crate) fn give<E: 'static>(v: Vec<E>) {
         POOL.with(|p| {
             let mut p = p.borrow_mut();
-            if p.len() < KEEP {
-                p.push(Box::new(v));
+            let full = p.len() >= KEEP;
+            let empty = p
+                .iter_mut()
+                .filter_map(|b| b.downcast_mut::<Vec<E>>())
+                .find(|slot| slot.capacity() == 0);
+            match empty {
+                Some(slot) => *slot = v,
+                None if !full => p.push(Box::new(v)),
+                None => {}
             }
         });
     }
