@@ -7,7 +7,9 @@
 //! The loss is `L = Σ w ⊙ y` for fixed pseudo-random weights `w`, so `∂L/∂y = w`.
 
 use dimflow::prelude::*;
-use dimflow::tensor_nn::fused::Param;
+
+mod common;
+use common::check;
 
 dims! { Batch; Img = 7; ImgW = 5; Chan = 2; Classes = 3; F2 = 2; F3 = 3; F4 = 4; }
 
@@ -19,57 +21,6 @@ const PIXELS: usize = 7 * 5 * 2;
 
 fn images(seed: u64, batch: usize) -> Tensor<Images, f64> {
     Tensor::from_vec(noise(seed, batch * PIXELS), &[batch]).unwrap()
-}
-
-/// Checks every parameter gradient of `model` against central differences of
-/// `Σ w ⊙ forward_train(model)`.
-fn check<M: Clone>(
-    model: &M,
-    run: impl Fn(&mut M) -> Vec<f64>,
-    back: impl Fn(&mut M, &[f64]),
-    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
-) {
-    // Move away from the zero-bias initial point (ReLU kinks under the finite difference).
-    let mut model = model.clone();
-    for (i, p) in params(&mut model).into_iter().enumerate() {
-        if p.name.ends_with(".bias") {
-            p.value = noise(1000 + i as u64, p.value.len())
-                .iter()
-                .map(|v| 0.5 * v)
-                .collect();
-        }
-    }
-    let model = &model;
-    let mut m = model.clone();
-    let y = run(&mut m);
-    let w = noise(99, y.len());
-    back(&mut m, &w);
-    let analytic: Vec<(String, Vec<f64>)> = params(&mut m)
-        .into_iter()
-        .map(|p| (p.name.clone(), p.grad.clone()))
-        .collect();
-    let loss = |m: &M| -> f64 {
-        let mut c = m.clone();
-        run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum()
-    };
-    let h = 1e-6;
-    let mut checked = 0;
-    for (pi, (name, grad)) in analytic.iter().enumerate() {
-        for (j, &g) in grad.iter().enumerate() {
-            let mut plus = model.clone();
-            params(&mut plus)[pi].value[j] += h;
-            let mut minus = model.clone();
-            params(&mut minus)[pi].value[j] -= h;
-            let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
-            let tol = 1e-6 * (1.0 + fd.abs().max(g.abs()));
-            assert!(
-                (fd - g).abs() <= tol,
-                "{name}[{j}]: backward {g} vs finite difference {fd}"
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked > 0);
 }
 
 macro_rules! seq_check {

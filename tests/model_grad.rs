@@ -9,6 +9,9 @@
 use dimflow::prelude::*;
 use dimflow::tensor_nn::fused::Param;
 
+mod common;
+use common::{check, check_with_penalty};
+
 dims! { Batch; Pixels = 6; Hidden = 5; Classes = 3; Crossed = 4; Numeric = 3; One = 1; }
 
 /// Deterministic inputs in [-1, 1), independent of the crates under test.
@@ -16,72 +19,6 @@ use test_support::uniform as noise;
 
 fn input<S: Shape>(seed: u64, batch: usize, feats: usize) -> Tensor<S, f64> {
     Tensor::from_vec(noise(seed, batch * feats), &[batch]).unwrap()
-}
-
-/// Checks every parameter gradient of `model` against central differences of
-/// `Σ w ⊙ forward_train(model)`. `run` does one training forward and returns the flattened
-/// outputs; `back` runs `backward` with the given output gradients (flattened, same order);
-/// `params` lists the parameters.
-fn check<M: Clone>(
-    model: &M,
-    run: impl Fn(&mut M) -> Vec<f64>,
-    back: impl Fn(&mut M, &[f64]),
-    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
-) {
-    check_with_penalty(model, run, back, params, |_| 0.0);
-}
-
-/// As [`check`], with `penalty(model)` (read after the training forward pass) added to the loss.
-fn check_with_penalty<M: Clone>(
-    model: &M,
-    run: impl Fn(&mut M) -> Vec<f64>,
-    back: impl Fn(&mut M, &[f64]),
-    params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
-    penalty: impl Fn(&M) -> f64,
-) {
-    // Move away from the zero-bias initial point, where a row of zeros after ReLU/dropout puts a
-    // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
-    let mut model = model.clone();
-    for (i, p) in params(&mut model).into_iter().enumerate() {
-        if p.name.ends_with(".bias") || p.name.ends_with(".alpha") {
-            p.value = noise(1000 + i as u64, p.value.len())
-                .iter()
-                .map(|v| 0.5 * v)
-                .collect();
-        }
-    }
-    let model = &model;
-    let mut m = model.clone();
-    let y = run(&mut m);
-    let w = noise(99, y.len());
-    back(&mut m, &w);
-    let analytic: Vec<(String, Vec<f64>)> = params(&mut m)
-        .into_iter()
-        .map(|p| (p.name.clone(), p.grad.clone()))
-        .collect();
-    let loss = |m: &M| -> f64 {
-        let mut c = m.clone();
-        let y: f64 = run(&mut c).iter().zip(&w).map(|(y, w)| y * w).sum();
-        y + penalty(&c)
-    };
-    let h = 1e-6;
-    let mut checked = 0;
-    for (pi, (name, grad)) in analytic.iter().enumerate() {
-        for (j, &g) in grad.iter().enumerate() {
-            let mut plus = model.clone();
-            params(&mut plus)[pi].value[j] += h;
-            let mut minus = model.clone();
-            params(&mut minus)[pi].value[j] -= h;
-            let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
-            let tol = 1e-6 * (1.0 + fd.abs().max(g.abs()));
-            assert!(
-                (fd - g).abs() <= tol,
-                "{name}[{j}]: backward {g} vs finite difference {fd}"
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked > 0);
 }
 
 macro_rules! seq_model_check {
