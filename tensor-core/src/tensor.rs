@@ -8,7 +8,7 @@ use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
 use crate::shape::{runtime_rank, HasDim, Shape};
-use crate::storage::{buffer_from_iter, Buffer, Storage};
+use crate::storage::{buffer_from_iter, buffer_from_vec, Buffer, Storage};
 
 /// A tensor whose shape `S` is a tuple of named dimensions, with elements of type `E`.
 ///
@@ -173,7 +173,65 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 got: data.len(),
             });
         }
-        Ok(Self::from_buffer(buffer_from_iter(data), dims))
+        Ok(Self::from_buffer(buffer_from_vec(data), dims))
+    }
+
+    /// Builds a tensor from row-major data given as consecutive pieces (rows gathered from
+    /// elsewhere, say) and the full list of lengths, copying each piece once into the aligned
+    /// buffer.
+    ///
+    /// # Errors
+    /// As [`Tensor::from_vec_dims`] when the pieces do not hold `dims`' element count together.
+    ///
+    /// ```
+    /// use tensor_core::prelude::*;
+    /// tensor_macros::dims! { crate = ::tensor_core; Batch; Features = 2; }
+    /// let rows = [[1., 2.], [3., 4.], [5., 6.]];
+    /// let t = Tensor::<(Batch, Features)>::from_pieces_dims([&rows[2][..], &rows[0][..]], &[2, 2]).unwrap();
+    /// assert_eq!(t.to_vec(), vec![5., 6., 1., 2.]);
+    /// ```
+    pub fn from_pieces_dims<'a>(pieces: impl IntoIterator<Item = &'a [E]>, dims: &[usize]) -> Result<Self>
+    where
+        E: 'a,
+    {
+        check_dims::<S>("from_pieces", dims)?;
+        let expected: usize = dims.iter().product();
+        let mut buf = Buffer::<E>::with_capacity(64, expected);
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+        }
+        if buf.len() != expected {
+            return Err(TensorError::DataLength {
+                op: "from_pieces",
+                shape: describe_shape(S::NAMES, dims),
+                expected,
+                got: buf.len(),
+            });
+        }
+        Ok(Self::from_buffer(buf, dims))
+    }
+
+    /// The elements as a mutable slice, when this tensor is the only owner of its whole,
+    /// contiguous storage (no views or clones share it); `None` otherwise. Writing through it
+    /// changes only this tensor, so buffers can be refilled in place without allocating.
+    ///
+    /// ```
+    /// use tensor_core::prelude::*;
+    /// tensor_macros::dims! { crate = ::tensor_core; Features = 3; }
+    /// let mut t = Tensor::<(Features,)>::zeros(&[]);
+    /// t.as_mut_slice().unwrap().copy_from_slice(&[1., 2., 3.]);
+    /// assert_eq!(t.to_vec(), vec![1., 2., 3.]);
+    /// let shared = t.clone();
+    /// assert!(t.as_mut_slice().is_none()); // `shared` still reads the same storage
+    /// drop(shared);
+    /// assert!(t.as_mut_slice().is_some());
+    /// ```
+    pub fn as_mut_slice(&mut self) -> Option<&mut [E]> {
+        let n = self.numel();
+        if !self.is_contiguous() || self.layout.offset() != 0 || self.storage.len() != n {
+            return None;
+        }
+        std::sync::Arc::get_mut(&mut self.storage).map(|b| &mut b[..])
     }
 
     /// A tensor of the given lengths filled with `value`.

@@ -394,6 +394,7 @@ fn breakdown(x: &Images, y: &Labels) {
     let mut acc = SparseCategoricalAccuracy::default();
     let order: Vec<usize> = (0..x.num_rows()).map(|i| (i * 7919) % x.num_rows()).collect();
     let mut parts = Parts::default();
+    let mut spare: Option<(Images, Labels)> = None;
     let mut a_steady = 0;
     let c0 = thread_cpu();
     let w0 = Instant::now();
@@ -403,8 +404,14 @@ fn breakdown(x: &Images, y: &Labels) {
             parts = Parts::default();
         }
         let idx = &order[(s * batch) % (x.num_rows() - batch)..][..batch];
-        let (xb, yb) = parts.time("batch assembly (gather_rows)", || {
-            (x.gather_rows(idx).expect("x"), y.gather_rows(idx).expect("y"))
+        // As `fit` does: the previous step's batch is refilled in place.
+        let (xb, yb) = parts.time("batch assembly (gather_rows_into)", || match spare.take() {
+            Some((mut xb, mut yb)) => {
+                x.gather_rows_into(idx, &mut xb).expect("x");
+                y.gather_rows_into(idx, &mut yb).expect("y");
+                (xb, yb)
+            }
+            None => (x.gather_rows(idx).expect("x"), y.gather_rows(idx).expect("y")),
         });
         let out = parts.time("forward_train", || m.forward_train(&xb));
         let (pred, target) = parts.time("output/target copies", || {
@@ -423,6 +430,8 @@ fn breakdown(x: &Images, y: &Labels) {
             acc.update(&pred, &target, batch, None).expect("acc")
         });
         black_box(l.value);
+        drop((out, pred, target, g));
+        spare = Some((xb, yb));
     }
     let wall = w0.elapsed().as_secs_f64();
     let cpu = thread_cpu() - c0;

@@ -39,6 +39,11 @@ pub fn check_with_penalty<M: Clone>(
     }
     let model = &model;
     let mut m = model.clone();
+    // Gradients left by an earlier step must be cleared or overwritten by `backward`, never
+    // added to.
+    for p in params(&mut m) {
+        p.grad.iter_mut().for_each(|g| *g = 7.0);
+    }
     let y = run(&mut m);
     let w = noise(99, y.len());
     back(&mut m, &w);

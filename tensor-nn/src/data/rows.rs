@@ -29,6 +29,17 @@ pub trait Rows: Sized {
     /// first dimension).
     fn gather_rows(&self, indices: &[usize]) -> Result<Self>;
 
+    /// As [`Rows::gather_rows`], but writes into `out`, reusing its memory when it is a batch
+    /// of the same shape that nothing else shares (what `fit` does with the batch of the
+    /// previous step); otherwise `out` is replaced by a new batch.
+    ///
+    /// # Errors
+    /// As [`Rows::gather_rows`]; `out` is left unchanged then.
+    fn gather_rows_into(&self, indices: &[usize], out: &mut Self) -> Result<()> {
+        *out = self.gather_rows(indices)?;
+        Ok(())
+    }
+
     /// All values, row-major.
     fn values(&self) -> Cow<'_, [f32]>;
 
@@ -55,21 +66,36 @@ impl<S: Shape> Rows for Tensor<S, f32> {
             return Err(NnError::invalid("gather_rows", "a scalar has no rows"));
         }
         let rows = self.num_rows();
+        check_indices(indices, rows)?;
         let row = self.numel() / rows.max(1);
         let all = self.values();
-        let mut data = Vec::with_capacity(indices.len() * row);
-        for &i in indices {
-            if i >= rows {
-                return Err(NnError::invalid(
-                    "gather_rows",
-                    format!("row {i} out of range for {rows} rows"),
-                ));
-            }
-            data.extend_from_slice(&all[i * row..(i + 1) * row]);
-        }
         let mut dims = self.dims().to_vec();
         dims[0] = indices.len();
-        Ok(Tensor::from_vec_dims(data, &dims)?)
+        let pieces = indices.iter().map(|&i| &all[i * row..(i + 1) * row]);
+        Ok(Tensor::from_pieces_dims(pieces, &dims)?)
+    }
+
+    fn gather_rows_into(&self, indices: &[usize], out: &mut Self) -> Result<()> {
+        if S::RANK == 0 {
+            return Err(NnError::invalid("gather_rows", "a scalar has no rows"));
+        }
+        let same_shape = out.dims().len() == S::RANK
+            && out.dims().first() == Some(&indices.len())
+            && out.dims()[1..] == self.dims()[1..];
+        let Some(dst) = out.as_mut_slice().filter(|_| same_shape) else {
+            *out = self.gather_rows(indices)?;
+            return Ok(());
+        };
+        let rows = self.num_rows();
+        check_indices(indices, rows)?;
+        let row = self.numel() / rows.max(1);
+        let all = self.values();
+        if row > 0 {
+            for (d, &i) in dst.chunks_exact_mut(row).zip(indices) {
+                d.copy_from_slice(&all[i * row..(i + 1) * row]);
+            }
+        }
+        Ok(())
     }
 
     fn values(&self) -> Cow<'_, [f32]> {
@@ -111,6 +137,17 @@ impl<S: Shape> Rows for Tensor<S, f32> {
     }
 }
 
+/// An error naming the first index that is not below `rows`.
+fn check_indices(indices: &[usize], rows: usize) -> Result<()> {
+    match indices.iter().find(|&&i| i >= rows) {
+        Some(i) => Err(NnError::invalid(
+            "gather_rows",
+            format!("row {i} out of range for {rows} rows"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The widths (values per row) of the parts of a tuple of batches, checking that every part
 /// has the same number of rows.
 fn part_widths(op: &'static str, parts: &[(usize, usize)]) -> Result<(usize, Vec<usize>)> {
@@ -143,6 +180,15 @@ macro_rules! impl_rows_for_tuple {
                     &[$((self.$i.num_rows(), self.$i.values().len())),+],
                 )?;
                 Ok(($(self.$i.gather_rows(indices)?,)+))
+            }
+
+            fn gather_rows_into(&self, indices: &[usize], out: &mut Self) -> Result<()> {
+                part_widths(
+                    "gather_rows",
+                    &[$((self.$i.num_rows(), self.$i.values().len())),+],
+                )?;
+                $(self.$i.gather_rows_into(indices, &mut out.$i)?;)+
+                Ok(())
             }
 
             fn values(&self) -> Cow<'_, [f32]> {

@@ -208,7 +208,37 @@ impl<F: Float> Dense<F> {
         act: Activation,
         grad_in: Option<&mut [F]>,
     ) {
+        self.backward_with(x, out, pre, grad, rows, act, grad_in, true);
+    }
+
+    /// As [`Dense::backward`] when `accumulate`; otherwise `∂L/∂W` and `∂L/∂b` **overwrite**
+    /// the parameters' gradients (the GEMM runs with β = 0), so no [`Dense::zero_grad`] is
+    /// needed before it. Generated models overwrite for a layer applied once and without kernel
+    /// or bias penalties: it saves clearing and re-reading the kernel's gradient every step.
+    ///
+    /// # Panics
+    /// As [`Dense::backward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_with(
+        &mut self,
+        x: &[F],
+        out: &[F],
+        pre: &[F],
+        grad: &mut [F],
+        rows: usize,
+        act: Activation,
+        grad_in: Option<&mut [F]>,
+        accumulate: bool,
+    ) {
         act.backward_in_place(out, pre, grad, self.units);
+        if !accumulate {
+            if let Some(b) = &mut self.bias {
+                b.grad.iter_mut().for_each(|g| *g = F::zero());
+            }
+            if rows == 0 || self.units == 0 {
+                self.kernel.grad.iter_mut().for_each(|g| *g = F::zero());
+            }
+        }
         if rows == 0 || self.units == 0 {
             return;
         }
@@ -224,7 +254,7 @@ impl<F: Float> Dense<F> {
             b: grad,
             b_rs: self.units,
             b_cs: 1,
-            beta: F::one(),
+            beta: if accumulate { F::one() } else { F::zero() },
             c: &mut self.kernel.grad,
             c_rs: self.units,
         });
@@ -296,6 +326,45 @@ mod tests {
         assert_eq!(d.kernel.grad, vec![1., 2., 0., 2., 4., 0.]);
         assert_eq!(d.bias.as_ref().map(|b| b.grad.clone()), Some(vec![1., 2., 0.]));
         assert_eq!(gx, vec![-1.0, 4.0]);
+    }
+
+    /// `backward_with(.., false)` leaves what `zero_grad` + `backward` leaves, whatever the
+    /// gradients held before (stale values, NaN), also on an empty batch.
+    #[test]
+    fn overwrite_equals_zero_then_accumulate() {
+        let (k, n) = (13, 7);
+        let mut rng = Rng::new(11);
+        let base = Dense::<f64>::new("d", k, n, true, &mut rng);
+        for rows in [0, 1, 6] {
+            let x: Vec<f64> = (0..rows * k).map(|i| ((i * 7) % 11) as f64 / 5.0 - 1.0).collect();
+            let mut out = Vec::new();
+            base.forward(&x, rows, Activation::Relu, &mut out, None);
+            let g0: Vec<f64> = (0..rows * n).map(|i| ((i * 3) % 5) as f64 - 2.0).collect();
+            let mut a = base.clone();
+            a.kernel.grad.iter_mut().for_each(|g| *g = 5.0);
+            a.zero_grad();
+            let (mut ga, mut gxa) = (g0.clone(), vec![0.0; rows * k]);
+            a.backward(&x, &out, &[], &mut ga, rows, Activation::Relu, Some(&mut gxa));
+            let mut b = base.clone();
+            b.kernel.grad.iter_mut().for_each(|g| *g = f64::NAN);
+            if let Some(bias) = b.bias.as_mut() {
+                bias.grad.iter_mut().for_each(|g| *g = 3.0);
+            }
+            let (mut gb, mut gxb) = (g0.clone(), vec![0.0; rows * k]);
+            b.backward_with(
+                &x,
+                &out,
+                &[],
+                &mut gb,
+                rows,
+                Activation::Relu,
+                Some(&mut gxb),
+                false,
+            );
+            assert_eq!(a.kernel.grad, b.kernel.grad, "rows {rows}");
+            assert_eq!(a.bias.map(|p| p.grad), b.bias.map(|p| p.grad), "rows {rows}");
+            assert_eq!(gxa, gxb, "rows {rows}");
+        }
     }
 
     /// Both forward paths (the GEMV for up to 4 rows, the GEMM with bias and ReLU in its

@@ -388,6 +388,7 @@ where
             step: 0,
             rank,
             world,
+            spare: None,
         };
         let bs = config.batch_size;
         let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
@@ -576,6 +577,7 @@ where
                     (None, sw) => sw,
                 };
                 let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
+                source.recycle((xb, yb));
                 loss_mean.update_value(loss, rows as f32);
                 seen += rows;
                 // Under a strategy every worker averages the step's logs (a collective call), so
@@ -923,6 +925,11 @@ trait BatchSource<X, Y> {
     /// Ends the epoch: for a source that counts them, the elements skipped in the epoch and
     /// the first error skipped.
     fn end_epoch(&mut self) -> Option<(usize, Option<String>)>;
+    /// Hands back a batch the trainer is done with, so that the source can refill its memory
+    /// for the next one instead of allocating (the default drops it).
+    fn recycle(&mut self, batch: (X, Y)) {
+        drop(batch);
+    }
 }
 
 /// `fit`'s in-memory source: the first `n_train` rows of `x` and `y`, shuffled per epoch.
@@ -942,6 +949,8 @@ struct MemorySource<'a, X, Y> {
     /// This worker's slice of each global batch of `batch_size × world` samples.
     rank: usize,
     world: usize,
+    /// The batch last handed back by the trainer, refilled in place by `next_batch`.
+    spare: Option<(X, Y)>,
 }
 
 impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
@@ -969,7 +978,18 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
         self.step += 1;
         self.last.clear();
         self.last.extend_from_slice(idx);
-        Ok(Some((self.x.gather_rows(idx)?, self.y.gather_rows(idx)?)))
+        match self.spare.take() {
+            Some((mut xb, mut yb)) => {
+                self.x.gather_rows_into(idx, &mut xb)?;
+                self.y.gather_rows_into(idx, &mut yb)?;
+                Ok(Some((xb, yb)))
+            }
+            None => Ok(Some((self.x.gather_rows(idx)?, self.y.gather_rows(idx)?))),
+        }
+    }
+
+    fn recycle(&mut self, batch: (X, Y)) {
+        self.spare = Some(batch);
     }
 
     fn batch_weights(&self) -> Option<Vec<f32>> {

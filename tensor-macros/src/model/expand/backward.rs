@@ -20,8 +20,12 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
     } else {
         g.needs_grad()
     };
+    let overwrite = overwriting_dense_layers(g, &need);
     let mut stmts = Vec::new();
-    for l in &g.layers {
+    for (li, l) in g.layers.iter().enumerate() {
+        if overwrite[li] {
+            continue;
+        }
         let f = &l.field;
         stmts.push(match l.ty {
             Some(_) => quote!(#fused::FusedLayer::zero_grad(#f);),
@@ -103,9 +107,10 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                         let batch = super::options::batch_tokens(node, quote!(__st), p);
                         quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
                     });
+                let accumulate = !overwrite[*l];
                 quote! {
                     #activity
-                    #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin);
+                    #f.backward_with(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, #rows, #actt, #gin, #accumulate);
                 }
             }
             Op::Conv(l, act) => {
@@ -231,4 +236,25 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
     quote! {
         #(#stmts)*
     }
+}
+
+/// The dense layers whose backward pass may overwrite their parameters' gradients instead of
+/// adding to zeroed ones: applied by exactly one node, which the backward pass visits, and
+/// without kernel or bias penalties (whose gradients are added before the nodes run).
+fn overwriting_dense_layers(g: &Graph, need: &[bool]) -> Vec<bool> {
+    (0..g.layers.len())
+        .map(|l| {
+            let penalised = super::options::dense_opts(g, l)
+                .is_none_or(|o| o.kernel_reg.is_some() || o.bias_reg.is_some());
+            let mut uses = g.nodes.iter().enumerate().filter(|(_, n)| match n.op {
+                Op::Dense(dl, _) => dl == l,
+                _ => false,
+            });
+            let single = match (uses.next(), uses.next()) {
+                (Some((i, _)), None) => need[i],
+                _ => false,
+            };
+            single && !penalised
+        })
+        .collect()
 }
