@@ -250,6 +250,31 @@ mod tests {
 
     type Pair = (Tensor<(Batch, Two)>, Tensor<(Batch, Three)>);
 
+    /// `gather_rows_into` writes the rows `gather_rows` returns, into the same memory when the
+    /// batch is unshared and of the same shape, and into new memory otherwise (a clone that
+    /// still reads the old batch keeps its values).
+    #[test]
+    fn gather_rows_into_reuses_an_unshared_batch() {
+        let x = Tensor::<(Batch, Three)>::from_vec((0..15).map(|v| v as f32).collect(), &[5]).unwrap();
+        let mut out = x.gather_rows(&[0, 1]).unwrap();
+        let before = out.as_slice().unwrap().as_ptr();
+        x.gather_rows_into(&[4, 2], &mut out).unwrap();
+        assert_eq!(out.to_vec(), vec![12., 13., 14., 6., 7., 8.]);
+        assert_eq!(out.as_slice().unwrap().as_ptr(), before);
+        let kept = out.clone();
+        x.gather_rows_into(&[1, 3], &mut out).unwrap();
+        assert_eq!(out.to_vec(), vec![3., 4., 5., 9., 10., 11.]);
+        assert_eq!(kept.to_vec(), vec![12., 13., 14., 6., 7., 8.]);
+        x.gather_rows_into(&[0, 1, 2], &mut out).unwrap();
+        assert_eq!(out.dims(), &[3, 3]);
+        assert!(x.gather_rows_into(&[5], &mut out).is_err());
+        assert_eq!(out.dims(), &[3, 3]);
+        let mut both = pair().gather_rows(&[0]).unwrap();
+        pair().gather_rows_into(&[1, 0], &mut both).unwrap();
+        assert_eq!(both.0.to_vec(), vec![3., 4., 1., 2.]);
+        assert_eq!(both.1.to_vec(), vec![13., 14., 15., 10., 11., 12.]);
+    }
+
     fn pair() -> Pair {
         let a = Tensor::from_vec(vec![1., 2., 3., 4.], &[2]).unwrap();
         let b = Tensor::from_vec(vec![10., 11., 12., 13., 14., 15.], &[2]).unwrap();
