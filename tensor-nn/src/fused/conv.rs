@@ -3,13 +3,12 @@
 //! sigmoid applied inside the GEMM's epilogue. `forward_train` keeps the im2col matrix that the
 //! backward pass reads for `∂kernel`; its buffers are reused from step to step.
 
-use tensor_core::kernels::conv::{
-    conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads, Padding,
-};
+use tensor_core::kernels::conv::{conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads};
 use tensor_core::kernels::{Epilogue, UnaryOp};
 use tensor_core::{Float, TensorError};
 
 use super::activation::Activation;
+use super::options::DenseOptions;
 use super::param::Param;
 use super::rng::Rng;
 
@@ -20,6 +19,8 @@ pub struct Conv2D<F> {
     pub kernel: Param<F>,
     /// `name.bias`, `[filters]`, when the layer has a bias.
     pub bias: Option<Param<F>>,
+    /// Initializers, regularizers and constraints (the same options as a dense layer's).
+    pub options: DenseOptions,
     /// Sizes for one image (`batch` = 1); [`Conv2D::geometry`] sets the batch.
     geom: Conv2dGeometry,
     col: Vec<F>,
@@ -54,18 +55,48 @@ impl<F: Float> Conv2D<F> {
         use_bias: bool,
         rng: &mut Rng,
     ) -> Result<Self, TensorError> {
+        Self::try_with_options(
+            name,
+            input,
+            filters,
+            kernel,
+            conv,
+            use_bias,
+            DenseOptions::default(),
+            rng,
+        )
+    }
+
+    /// As [`Conv2D::try_new`] with `options`: the kernel `[kh, kw, c/groups, filters]` drawn by
+    /// its initializer (Glorot uniform when none is given; Keras' fans), the bias by its own
+    /// (zeros by default), and the regularizers and constraints kept for training.
+    ///
+    /// # Errors
+    /// As [`Conv2D::try_new`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn try_with_options(
+        name: &str,
+        input: [usize; 3],
+        filters: usize,
+        kernel: [usize; 2],
+        conv: Conv2d,
+        use_bias: bool,
+        options: DenseOptions,
+        rng: &mut Rng,
+    ) -> Result<Self, TensorError> {
         let geom = Conv2dGeometry::try_new("Conv2D", 1, input, kernel, filters, &conv)?;
         let shape = vec![kernel[0], kernel[1], geom.group_in(), filters];
-        let receptive = kernel[0] * kernel[1];
-        let (fan_in, fan_out) = (receptive * geom.group_in(), receptive * filters);
-        let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
-        let values: Vec<F> = (0..geom.filter_len())
-            .map(|_| F::from_f64(f64::from(rng.symmetric(limit))))
-            .collect();
+        let values = options.kernel_values(&shape, rng);
         Ok(Conv2D {
             kernel: Param::new(format!("{name}.kernel"), shape, values),
-            bias: use_bias
-                .then(|| Param::new(format!("{name}.bias"), vec![filters], vec![F::zero(); filters])),
+            bias: use_bias.then(|| {
+                Param::new(
+                    format!("{name}.bias"),
+                    vec![filters],
+                    options.bias_values(filters, rng),
+                )
+            }),
+            options,
             geom,
             col: Vec::new(),
             dcol: Vec::new(),
@@ -85,37 +116,63 @@ impl<F: Float> Conv2D<F> {
         use_bias: bool,
         rng: &mut Rng,
     ) -> Self {
-        match Self::try_new(name, input, filters, kernel, conv, use_bias, rng) {
+        Self::with_options(
+            name,
+            input,
+            filters,
+            kernel,
+            conv,
+            use_bias,
+            DenseOptions::default(),
+            rng,
+        )
+    }
+
+    /// As [`Conv2D::try_with_options`]: the constructor `model!` calls.
+    ///
+    /// # Panics
+    /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_options(
+        name: &str,
+        input: [usize; 3],
+        filters: usize,
+        kernel: [usize; 2],
+        conv: Conv2d,
+        use_bias: bool,
+        options: DenseOptions,
+        rng: &mut Rng,
+    ) -> Self {
+        match Self::try_with_options(name, input, filters, kernel, conv, use_bias, options, rng) {
             Ok(l) => l,
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// As [`Conv2D::new`] with a square `kernel × kernel` window, the same `stride` and
-    /// `dilation` along both axes and `same` (else valid) padding: the constructor `model!`
-    /// calls.
+    /// The kernel and bias penalties (0 without regularizers).
+    pub fn regularization_loss(&self) -> f64 {
+        self.options.weight_penalty(&self.kernel, self.bias.as_ref())
+    }
+
+    /// Adds the gradients of the kernel and bias penalties to the parameters' gradients.
+    pub fn add_regularization_gradients(&mut self) {
+        self.options
+            .add_weight_penalty_gradients(&mut self.kernel, self.bias.as_mut());
+    }
+
+    /// The activity penalty of one output `out` of this layer (all its values), divided by
+    /// the batch size (Keras 3).
+    pub fn activity_loss(&self, out: &[F], batch: usize) -> f64 {
+        self.options.activity_penalty(out, batch)
+    }
+
+    /// Adds the gradient of [`Conv2D::activity_loss`] to `grad` (∂L/∂out), before the backward
+    /// pass of the layer.
     ///
     /// # Panics
-    /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_square(
-        name: &str,
-        input: [usize; 3],
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        same: bool,
-        dilation: usize,
-        use_bias: bool,
-        rng: &mut Rng,
-    ) -> Self {
-        let conv = Conv2d {
-            stride: (stride, stride),
-            padding: if same { Padding::Same } else { Padding::Valid },
-            dilation: (dilation, dilation),
-            groups: 1,
-        };
-        Self::new(name, input, filters, [kernel, kernel], conv, use_bias, rng)
+    /// If the slices differ in length.
+    pub fn add_activity_gradient(&self, out: &[F], grad: &mut [F], batch: usize) {
+        self.options.add_activity_penalty_gradient(out, grad, batch);
     }
 
     /// The sizes of a batch of `batch` images.
@@ -250,6 +307,21 @@ impl<F: Float> Conv2D<F> {
             &mut dcol,
         );
         self.dcol = dcol;
+    }
+}
+
+impl Conv2D<f32> {
+    /// Projects the kernel and the bias with their constraints (after an optimizer update);
+    /// a kernel constraint's norms are taken per filter, over `kh · kw · c/groups` weights
+    /// (Keras' `axis = [0, 1, 2]`).
+    ///
+    /// # Errors
+    /// When a parameter does not hold its shape's element count.
+    pub fn apply_constraints(&mut self) -> crate::error::Result<()> {
+        let s = &self.kernel.shape;
+        let shape = [s[0] * s[1] * s[2], s[3]];
+        self.options
+            .constrain(&mut self.kernel, &shape, self.bias.as_mut())
     }
 }
 

@@ -40,6 +40,7 @@ pub use crate::error::NnError;
 pub use crate::init::Initializer;
 pub use crate::regularizers::Regularizer;
 pub use rng::Rng;
+pub use tensor_core::kernels::conv::{Conv2d, Padding, Pool2d};
 
 use tensor_core::{Element, Shape, Tensor};
 

@@ -5,8 +5,9 @@
 use syn::Ident;
 
 use super::build::Builder;
-use super::ir::{show_shape, window_out, Act, DimRef, Node, Op, ParamKind, ParamLayer, Size};
-use super::layers::{interpret, LayerKind};
+use super::dense::{bias_options_need_bias, weight_option, WEIGHT_OPTIONS, WEIGHT_OPTIONS_HELP};
+use super::ir::{show_shape, window_out, Act, DenseOpts, DimRef, Node, Op, ParamKind, ParamLayer, Size};
+use super::layers::{closest, interpret, LayerKind};
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
@@ -33,6 +34,21 @@ impl ConvArgs {
 }
 
 const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
+
+/// The options of `Conv2D` besides [`WEIGHT_OPTIONS`].
+const CONV_OWN: [&str; 11] = [
+    "kernel",
+    "kernel_size",
+    "strides",
+    "stride",
+    "dilation",
+    "dilation_rate",
+    "padding",
+    "out",
+    "bias",
+    "use_bias",
+    "activation",
+];
 
 const OUT_FORM: &str = "`out` names the output height and width: `out = [H1 = 26, W1 = 26]` (inline dims, sizes checked) or `out = [H1, W1]` (dims from `dims!` or declared earlier)";
 
@@ -126,6 +142,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     };
     let mut act = None;
     let mut out = None;
+    let mut opts = DenseOpts::default();
     let mut ok = true;
     for arg in &args[1..] {
         let key = arg.key.as_ref().map(|k| k.to_string());
@@ -173,13 +190,27 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                     None
                 }
             },
-            _ => {
+            Some(k) => match weight_option(k, arg, &mut opts, errs) {
+                Some(done) => done.then_some(()),
+                None => {
+                    let hint = closest(k, CONV_OWN.into_iter().chain(WEIGHT_OPTIONS))
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    errs.at(
+                        arg.key.as_ref().map_or(arg.span, |k| k.span()),
+                        format!("unknown option `{k}` of `Conv2D`: {hint}`Conv2D` takes `kernel = 3`, `strides = 1`, `padding = Valid`, `dilation = 1`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
+                    );
+                    None
+                }
+            },
+            None => {
                 errs.range(arg.span, arg.end, CONV_FORM);
                 None
             }
         };
         ok &= done.is_some();
     }
+    ok &= bias_options_need_bias(spec, "Conv2D", geom.bias, &opts, errs);
     if geom.kernel == 0 && ok {
         errs.range(
             spec.span,
@@ -202,6 +233,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         geom,
         act,
         out,
+        opts,
     })
 }
 
@@ -402,6 +434,7 @@ impl Builder<'_> {
                 geom,
                 act,
                 out,
+                opts,
             } => {
                 let field = self.auto_name("conv2d");
                 let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom, out.as_deref())?;
@@ -417,6 +450,7 @@ impl Builder<'_> {
                         same: geom.same,
                         dilation: geom.dilation,
                         bias: geom.bias,
+                        opts,
                     },
                 });
                 let p = self.layers.len() - 1;

@@ -154,6 +154,8 @@ pub enum ParamKind {
         dilation: usize,
         /// Whether it has a bias.
         bias: bool,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// A max or average pooling over NHWC images (no parameters; `units` is the channels).
     Pool {
@@ -201,8 +203,8 @@ pub enum ConstraintIr {
     UnitNorm,
 }
 
-/// The options of a dense layer (all `None` by default: Glorot uniform, zero bias, nothing
-/// else). Regularizers are `(l1, l2)`.
+/// The weight options of a dense or convolution layer (all `None` by default: Glorot uniform,
+/// zero bias, nothing else). Regularizers are `(l1, l2)`.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub struct DenseOpts {
     /// `kernel_initializer` (or `initializer`).

@@ -86,6 +86,8 @@ pub enum LayerKind {
         act: Option<Act>,
         /// `out = [H1 = 26, W1 = 26]`: names (and sizes) of the output height and width.
         out: Option<Vec<Arg>>,
+        /// Initializers, regularizers, constraints.
+        opts: super::ir::DenseOpts,
     },
     /// `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)`.
     Pool {

@@ -34,6 +34,16 @@ impl Paths {
     }
 }
 
+/// `Padding::Same` or `Padding::Valid`.
+fn padding_tokens(same: bool, p: &Paths) -> TokenStream {
+    let fused = &p.fused;
+    if same {
+        quote!(#fused::Padding::Same)
+    } else {
+        quote!(#fused::Padding::Valid)
+    }
+}
+
 /// `tokens` with every span replaced by `span`.
 fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
     tokens
@@ -229,9 +239,17 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 same,
                 dilation,
                 bias,
+                opts,
             } => {
                 let hwc = image();
-                quote!(#f: #fused::Conv2D::new_square(#fs, #hwc, #units, #kernel, #stride, #same, #dilation, #bias, &mut __init),)
+                let padding = padding_tokens(same, &p);
+                let o = options::options_tokens(&opts, &p);
+                quote!(#f: #fused::Conv2D::with_options(#fs, #hwc, #units, [#kernel, #kernel], #fused::Conv2d {
+                    stride: (#stride, #stride),
+                    padding: #padding,
+                    dilation: (#dilation, #dilation),
+                    groups: 1,
+                }, #bias, #o, &mut __init),)
             }
             ParamKind::Pool {
                 max,
@@ -240,7 +258,13 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 same,
             } => {
                 let hwc = image();
-                quote!(#f: #fused::Pool2D::new_square(#max, #hwc, #pool, #stride, #same),)
+                let kind = if max { quote!(Max) } else { quote!(Average) };
+                let padding = padding_tokens(same, &p);
+                quote!(#f: #fused::Pool2D::new(#fused::PoolKind::#kind, #hwc, #fused::Pool2d {
+                    pool: (#pool, #pool),
+                    stride: ::core::option::Option::Some((#stride, #stride)),
+                    padding: #padding,
+                }),)
             }
             ParamKind::User => {
                 let ty = &l.ty;
