@@ -355,3 +355,35 @@ fn conv_constraints_apply_after_each_update() {
         kernel = p[4].value.clone();
     }
 }
+
+model! {
+    /// A 2×3 kernel with strides (2, 1), valid, over 7×5 (→ 3×3: the last row is dropped),
+    /// then a 2×1 max pool with stride 1 (→ 2×3).
+    struct RectValid: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = (2, 3), strides = (2, 1), activation = Tanh, out = [Rh = 3, Rw = 3]),
+        MaxPool2D(pool = (2, 1), strides = (1, 1), out = [Mh = 2, Mw = 3]),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(rectangular_kernel_valid, RectValid);
+
+model! {
+    /// A 3×2 kernel with strides (2, 1), same (7×5 → 4×5), then a 1×3 average pool with strides
+    /// (2, 2), same (→ 2×3).
+    struct RectSame: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F2, kernel = (3, 2), strides = (2, 1), padding = Same, out = [Sh = 4, Sw = 5]),
+        AvgPool2D(pool = (1, 3), strides = (2, 2), padding = Same, out = [Ah = 2, Aw = 3]),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(rectangular_kernel_same, RectSame);
+
+#[test]
+fn rectangular_kernel_shapes() {
+    let m = RectValid::new(1);
+    assert_eq!(m.parameters()[0].shape, [2, 3, 2, 3]);
+    assert_eq!(m.parameters()[2].shape, [2 * 3 * 3, 3]);
+    let m = RectSame::new(1);
+    assert_eq!(m.parameters()[0].shape, [3, 2, 2, 2]);
+    assert_eq!(m.parameters()[2].shape, [2 * 3 * 2, 3]);
+}

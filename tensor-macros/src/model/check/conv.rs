@@ -11,25 +11,25 @@ use super::layers::{closest, interpret, LayerKind};
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
-/// Square window, stride, padding and dilation of a convolution or pooling.
+/// Window, stride, padding and dilation of a convolution or pooling, per axis (height, width).
 #[derive(Clone, Copy)]
 pub struct ConvArgs {
-    /// Window size (both axes).
-    pub kernel: usize,
-    /// Stride (both axes).
-    pub stride: usize,
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Stride.
+    pub stride: [usize; 2],
     /// Same (else valid) padding.
     pub same: bool,
-    /// Dilation (both axes; 1 for pooling).
-    pub dilation: usize,
+    /// Dilation (1 for pooling).
+    pub dilation: [usize; 2],
     /// Whether it has a bias (convolution only).
     pub bias: bool,
 }
 
 impl ConvArgs {
-    /// The window's span, `dilation · (kernel − 1) + 1`.
-    pub fn span(&self) -> usize {
-        self.dilation * (self.kernel - 1) + 1
+    /// The window's span along `axis` (0: height, 1: width), `dilation · (kernel − 1) + 1`.
+    pub fn span(&self, axis: usize) -> usize {
+        self.dilation[axis] * (self.kernel[axis] - 1) + 1
     }
 }
 
@@ -83,28 +83,29 @@ fn out_arg(arg: &Arg, out: &mut Option<Vec<Arg>>, errs: &mut Errors) -> Option<(
     Some(())
 }
 
-fn positive(arg: &Arg, what: &str, errs: &mut Errors) -> Option<usize> {
-    match &arg.value {
-        ArgValue::Int(i, false) => match i.base10_parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                errs.range(
-                    arg.span,
-                    arg.end,
-                    format!("the {what} must be a whole number > 0"),
-                );
-                None
+/// A whole number > 0 for both axes (`3`) or a `(height, width)` pair (`(3, 5)`).
+fn positive(arg: &Arg, what: &str, errs: &mut Errors) -> Option<[usize; 2]> {
+    let one = |v: &ArgValue| match v {
+        ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|n| *n > 0),
+        _ => None,
+    };
+    let found = match &arg.value {
+        ArgValue::Tuple(items) => match &items[..] {
+            [a, b] if a.key.is_none() && b.key.is_none() => {
+                one(&a.value).zip(one(&b.value)).map(|(a, b)| [a, b])
             }
+            _ => None,
         },
-        _ => {
-            errs.range(
-                arg.span,
-                arg.end,
-                format!("the {what} is a whole number > 0 (the same along height and width), e.g. `3`"),
-            );
-            None
-        }
+        v => one(v).map(|n| [n, n]),
+    };
+    if found.is_none() {
+        errs.range(
+            arg.span,
+            arg.end,
+            format!("the {what} is a whole number > 0 (the same along height and width), e.g. `3`, or a `(height, width)` pair, e.g. `(3, 5)`"),
+        );
     }
+    found
 }
 
 fn padding(arg: &Arg, errs: &mut Errors) -> Option<bool> {
@@ -134,10 +135,10 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         }
     };
     let mut geom = ConvArgs {
-        kernel: 0,
-        stride: 1,
+        kernel: [0, 0],
+        stride: [1, 1],
         same: false,
-        dilation: 1,
+        dilation: [1, 1],
         bias: true,
     };
     let mut act = None;
@@ -211,7 +212,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         ok &= done.is_some();
     }
     ok &= bias_options_need_bias(spec, "Conv2D", geom.bias, &opts, errs);
-    if geom.kernel == 0 && ok {
+    if geom.kernel[0] == 0 && ok {
         errs.range(
             spec.span,
             spec.end,
@@ -219,7 +220,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         );
         return None;
     }
-    if geom.stride > 1 && geom.dilation > 1 {
+    if geom.stride.iter().any(|&s| s > 1) && geom.dilation.iter().any(|&d| d > 1) {
         errs.range(
             spec.span,
             spec.end,
@@ -242,10 +243,10 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
 pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKind> {
     let kind = &spec.kind;
     let mut geom = ConvArgs {
-        kernel: 2,
-        stride: 0,
+        kernel: [2, 2],
+        stride: [0, 0],
         same: false,
-        dilation: 1,
+        dilation: [1, 1],
         bias: false,
     };
     let mut ok = true;
@@ -269,7 +270,7 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
         };
         ok &= done.is_some();
     }
-    if geom.stride == 0 {
+    if geom.stride[0] == 0 {
         geom.stride = geom.kernel;
     }
     ok.then_some(LayerKind::Pool { max, geom, out })
@@ -313,20 +314,16 @@ impl Builder<'_> {
         names: Option<&[Arg]>,
     ) -> Option<[DimRef; 2]> {
         let mut out = Vec::new();
-        for (d, axis) in hw.into_iter().zip(["H", "W"]) {
+        for (i, (d, axis)) in hw.into_iter().zip(["H", "W"]).enumerate() {
+            let span = g.span(i);
             if d.size.known().is_none() && !g.same {
-                self.window_checks.push((
-                    spec.span,
-                    d.size.clone(),
-                    g.span(),
-                    field.to_string(),
-                    d.name.clone(),
-                ));
+                self.window_checks
+                    .push((spec.span, d.size.clone(), span, field.to_string(), d.name.clone()));
             }
             if let Some(n) = d.size.known() {
-                if window_out(n, g.span(), g.stride, g.same).is_none() {
-                    let dil = if g.dilation > 1 {
-                        format!(" (kernel {} with dilation {})", g.kernel, g.dilation)
+                if window_out(n, span, g.stride[i], g.same).is_none() {
+                    let dil = if g.dilation[i] > 1 {
+                        format!(" (kernel {} with dilation {})", g.kernel[i], g.dilation[i])
                     } else {
                         String::new()
                     };
@@ -334,8 +331,7 @@ impl Builder<'_> {
                         spec.span,
                         spec.end,
                         format!(
-                            "`{field}`: the window spans {} cells{dil} but the input dim {} has only {n} and `padding = Valid` adds none; use a smaller window or `padding = Same`",
-                            g.span(),
+                            "`{field}`: the window spans {span} cells{dil} but the input dim {} has only {n} and `padding = Valid` adds none; use a smaller window or `padding = Same`",
                             d.describe()
                         ),
                     );
@@ -344,8 +340,8 @@ impl Builder<'_> {
             }
             let size = Size::Window {
                 input: Box::new(d.size.clone()),
-                span: g.span(),
-                stride: g.stride,
+                span,
+                stride: g.stride[i],
                 same: g.same,
             };
             let which = if axis == "H" { "height" } else { "width" };

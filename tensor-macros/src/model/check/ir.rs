@@ -144,14 +144,14 @@ pub enum ParamKind {
     User,
     /// A 2-D convolution over NHWC images (`inputs` is the channels, `units` the filters).
     Conv2D {
-        /// Square kernel size.
-        kernel: usize,
-        /// Stride along both axes.
-        stride: usize,
+        /// Kernel size (height, width).
+        kernel: [usize; 2],
+        /// Stride (height, width).
+        stride: [usize; 2],
         /// Same (else valid) padding.
         same: bool,
-        /// Dilation along both axes.
-        dilation: usize,
+        /// Dilation (height, width).
+        dilation: [usize; 2],
         /// Whether it has a bias.
         bias: bool,
         /// Initializers, regularizers, constraints.
@@ -161,10 +161,10 @@ pub enum ParamKind {
     Pool {
         /// Max (else average).
         max: bool,
-        /// Square window size.
-        pool: usize,
-        /// Stride along both axes.
-        stride: usize,
+        /// Window size (height, width).
+        pool: [usize; 2],
+        /// Stride (height, width).
+        stride: [usize; 2],
         /// Same (else valid) padding.
         same: bool,
     },

@@ -210,7 +210,10 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         let f = &l.field;
         // `[h, w, c]` of the images an image layer reads (from the node that applies it).
         let image = || {
-            let node = g.nodes.iter().find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
+            let node = g
+                .nodes
+                .iter()
+                .find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
             let dims = node.map(|n| &g.nodes[n.args[0]].shape[1..]).unwrap_or(&[]);
             let sizes = dims.iter().map(|d| size_tokens(&d.size, &p));
             quote!([#(#sizes),*])
@@ -244,10 +247,11 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 let hwc = image();
                 let padding = padding_tokens(same, &p);
                 let o = options::options_tokens(&opts, &p);
-                quote!(#f: #fused::Conv2D::with_options(#fs, #hwc, #units, [#kernel, #kernel], #fused::Conv2d {
-                    stride: (#stride, #stride),
+                let ([kh, kw], [sh, sw], [dh, dw]) = (kernel, stride, dilation);
+                quote!(#f: #fused::Conv2D::with_options(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
+                    stride: (#sh, #sw),
                     padding: #padding,
-                    dilation: (#dilation, #dilation),
+                    dilation: (#dh, #dw),
                     groups: 1,
                 }, #bias, #o, &mut __init),)
             }
@@ -260,9 +264,10 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 let hwc = image();
                 let kind = if max { quote!(Max) } else { quote!(Average) };
                 let padding = padding_tokens(same, &p);
+                let ([ph, pw], [sh, sw]) = (pool, stride);
                 quote!(#f: #fused::Pool2D::new(#fused::PoolKind::#kind, #hwc, #fused::Pool2d {
-                    pool: (#pool, #pool),
-                    stride: ::core::option::Option::Some((#stride, #stride)),
+                    pool: (#ph, #pw),
+                    stride: ::core::option::Option::Some((#sh, #sw)),
                     padding: #padding,
                 }),)
             }
