@@ -387,3 +387,60 @@ fn rectangular_kernel_shapes() {
     assert_eq!(m.parameters()[0].shape, [3, 2, 2, 2]);
     assert_eq!(m.parameters()[2].shape, [2 * 3 * 2, 3]);
 }
+
+model! {
+    /// Depthwise convolutions: multiplier 1 (the output keeps `Chan`), then multiplier 2 into
+    /// `F4` (const-checked: 2 · 2), a 2×3 window with strides (2, 1), same (5×3 → 3×3), with
+    /// Keras' depthwise option names.
+    struct Depthwise: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        DepthwiseConv2D(kernel = 3, activation = Tanh, depthwise_regularizer = L2(0.03)),
+        DepthwiseConv2D(
+            F4,
+            kernel = (2, 3),
+            depth_multiplier = 2,
+            strides = (2, 1),
+            padding = Same,
+            depthwise_initializer = HeUniform,
+            bias_regularizer = L1(0.02)
+        ),
+        Flatten, Dense(Classes)
+    }
+}
+
+#[test]
+fn depthwise_gradients_match_finite_differences() {
+    let model = Depthwise::<f64>::init(7);
+    let x = images(3, 3);
+    let err = check_with_penalty(
+        &model,
+        |m| m.forward_train(&x).to_vec(),
+        |m, w| {
+            let out = m.forward(&x);
+            m.backward(&Tensor::from_vec_dims(w.to_vec(), out.dims()).unwrap());
+        },
+        |m| m.parameters_mut(),
+        |m| m.regularization_loss(),
+    );
+    eprintln!("depthwise: largest relative gradient error {err:.1e}");
+    let p = model.parameters();
+    let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "depthwise_conv2d1.kernel",
+            "depthwise_conv2d1.bias",
+            "depthwise_conv2d2.kernel",
+            "depthwise_conv2d2.bias",
+            "dense1.kernel",
+            "dense1.bias"
+        ]
+    );
+    assert_eq!(p[0].shape, [3, 3, 1, 2]);
+    assert_eq!(p[2].shape, [2, 3, 1, 4]);
+    assert_eq!(p[4].shape, [3 * 3 * 4, 3]);
+    // Keras' fans for a depthwise kernel [kh, kw, c, m]: Glorot limit sqrt(6 / (9·2 + 9·1)).
+    let limit = (6.0f64 / 27.0).sqrt();
+    assert!(p[0].value.iter().all(|v| v.abs() <= limit + 1e-7));
+    // He uniform, fan_in = 2·3·2: limit sqrt(6 / 12).
+    assert!(p[2].value.iter().all(|v| v.abs() <= 0.5f64.sqrt() + 1e-7));
+}

@@ -41,7 +41,8 @@ impl<F: Float> Conv2D<F> {
     /// A layer named `name` over images of `input = [h, w, c]` producing `filters` channels
     /// with a `kernel = [kh, kw]` window, initialised as Keras: Glorot-uniform kernel (limit
     /// `sqrt(6 / (fan_in + fan_out))` with `fan_in = kh·kw·c/groups`, `fan_out = kh·kw·filters`,
-    /// drawn in f32) and a zero bias.
+    /// or for a depthwise convolution (`groups = c`) `kh·kw·c` and `kh·kw·multiplier` as Keras'
+    /// `DepthwiseConv2D`, drawn in f32) and a zero bias.
     ///
     /// # Errors
     /// [`TensorError::BadLength`] when the window does not fit the padded input, or the
@@ -86,7 +87,15 @@ impl<F: Float> Conv2D<F> {
     ) -> Result<Self, TensorError> {
         let geom = Conv2dGeometry::try_new("Conv2D", 1, input, kernel, filters, &conv)?;
         let shape = vec![kernel[0], kernel[1], geom.group_in(), filters];
-        let values = options.kernel_values(&shape, rng);
+        // Keras draws a depthwise kernel as `[kh, kw, c, multiplier]` (its fans), which holds
+        // the same values in the same order as `[kh, kw, 1, c · multiplier]`.
+        let depthwise = conv.groups > 1 && conv.groups == input[2];
+        let draw = if depthwise {
+            vec![kernel[0], kernel[1], input[2], filters / input[2]]
+        } else {
+            shape.clone()
+        };
+        let values = options.kernel_values(&draw, rng);
         Ok(Conv2D {
             kernel: Param::new(format!("{name}.kernel"), shape, values),
             bias: use_bias.then(|| {

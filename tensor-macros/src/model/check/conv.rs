@@ -35,6 +35,27 @@ impl ConvArgs {
 
 const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
 
+const DEPTHWISE_FORM: &str = "`DepthwiseConv2D` takes options, and with `depth_multiplier` > 1 first its output channels as a named dim: `DepthwiseConv2D(kernel = 3, depth_multiplier = 1, strides = 1, padding = Valid, activation = Relu, bias = true)` or `DepthwiseConv2D(C2 = 64, kernel = 3, depth_multiplier = 2)`";
+
+/// The options of `DepthwiseConv2D` besides those of `Conv2D`.
+const DEPTHWISE_OWN: [&str; 4] = [
+    "depth_multiplier",
+    "depthwise_initializer",
+    "depthwise_regularizer",
+    "depthwise_constraint",
+];
+
+/// `key` with Keras' depthwise names (`depthwise_initializer`, ...) read as the kernel options
+/// when `depthwise`.
+fn option_name(key: &str, depthwise: bool) -> &str {
+    match key {
+        "depthwise_initializer" if depthwise => "kernel_initializer",
+        "depthwise_regularizer" if depthwise => "kernel_regularizer",
+        "depthwise_constraint" if depthwise => "kernel_constraint",
+        k => k,
+    }
+}
+
 /// The options of `Conv2D` besides [`WEIGHT_OPTIONS`].
 const CONV_OWN: [&str; 11] = [
     "kernel",
@@ -119,21 +140,40 @@ fn padding(arg: &Arg, errs: &mut Errors) -> Option<bool> {
     }
 }
 
-/// Interprets `Conv2D(..)`.
-pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
-    let args = spec.args.as_deref().unwrap_or(&[]);
-    let Some(first) = args.first() else {
-        errs.range(spec.span, spec.end, CONV_FORM);
-        return None;
+/// Interprets `Conv2D(..)`, or `DepthwiseConv2D(..)` when `depthwise`.
+pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<LayerKind> {
+    let (name, form) = if depthwise {
+        ("DepthwiseConv2D", DEPTHWISE_FORM)
+    } else {
+        ("Conv2D", CONV_FORM)
     };
-    let filters = match (&first.key, &first.value) {
-        (None, ArgValue::Ident(d)) => Some(d.clone()),
-        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
+    let args = spec.args.as_deref().unwrap_or(&[]);
+    // A depthwise convolution's output dim is optional: its first argument may be an option.
+    let is_option = |a: &Arg| {
+        a.key.as_ref().is_some_and(|k| {
+            let k = k.to_string();
+            let k = option_name(&k, depthwise);
+            CONV_OWN.contains(&k) || WEIGHT_OPTIONS.contains(&k) || k == "depth_multiplier"
+        })
+    };
+    let (filters, rest) = match args.first() {
+        Some(first) if !(depthwise && is_option(first)) => {
+            let filters = match (&first.key, &first.value) {
+                (None, ArgValue::Ident(_)) | (Some(_), ArgValue::Int(..)) => Some(first.clone()),
+                _ => {
+                    errs.range(first.span, first.end, form);
+                    None
+                }
+            };
+            (filters, &args[1..])
+        }
+        _ if depthwise => (None, args),
         _ => {
-            errs.range(first.span, first.end, CONV_FORM);
-            None
+            errs.range(spec.span, spec.end, form);
+            return None;
         }
     };
+    let mut multiplier = 1;
     let mut geom = ConvArgs {
         kernel: [0, 0],
         stride: [1, 1],
@@ -145,9 +185,18 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     let mut out = None;
     let mut opts = DenseOpts::default();
     let mut ok = true;
-    for arg in &args[1..] {
+    for arg in rest {
         let key = arg.key.as_ref().map(|k| k.to_string());
-        let done = match key.as_deref() {
+        let done = match key.as_deref().map(|k| option_name(k, depthwise)) {
+            Some("depth_multiplier") if depthwise => match &arg.value {
+                ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|m| *m > 0),
+                _ => None,
+            }
+            .map(|m| multiplier = m)
+            .or_else(|| {
+                errs.range(arg.span, arg.end, "`depth_multiplier` is a whole number > 0");
+                None
+            }),
             Some("kernel" | "kernel_size") => positive(arg, "kernel size", errs).map(|k| geom.kernel = k),
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
@@ -177,7 +226,7 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                             Some(())
                         }
                         _ => {
-                            errs.range(arg.span, arg.end, format!("unknown activation `{a}` for `Conv2D`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Linear"));
+                            errs.range(arg.span, arg.end, format!("unknown activation `{a}` for `{name}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Linear"));
                             None
                         }
                     }
@@ -194,29 +243,42 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
             Some(k) => match weight_option(k, arg, &mut opts, errs) {
                 Some(done) => done.then_some(()),
                 None => {
-                    let hint = closest(k, CONV_OWN.into_iter().chain(WEIGHT_OPTIONS))
-                        .map(|c| format!("did you mean `{c}`? "))
-                        .unwrap_or_default();
+                    let own = if depthwise { &DEPTHWISE_OWN[..] } else { &[] };
+                    let hint = closest(
+                        k,
+                        CONV_OWN
+                            .into_iter()
+                            .chain(WEIGHT_OPTIONS)
+                            .chain(own.iter().copied()),
+                    )
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                    let extra = if depthwise { "`depth_multiplier = 1`, " } else { "" };
                     errs.at(
                         arg.key.as_ref().map_or(arg.span, |k| k.span()),
-                        format!("unknown option `{k}` of `Conv2D`: {hint}`Conv2D` takes `kernel = 3`, `strides = 1`, `padding = Valid`, `dilation = 1`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
+                        format!("unknown option `{k}` of `{name}`: {hint}`{name}` takes `kernel = 3`, {extra}`strides = 1`, `padding = Valid`, `dilation = 1`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
                     );
                     None
                 }
             },
             None => {
-                errs.range(arg.span, arg.end, CONV_FORM);
+                errs.range(arg.span, arg.end, form);
                 None
             }
         };
         ok &= done.is_some();
     }
-    ok &= bias_options_need_bias(spec, "Conv2D", geom.bias, &opts, errs);
+    ok &= bias_options_need_bias(spec, name, geom.bias, &opts, errs);
     if geom.kernel[0] == 0 && ok {
+        let example = if depthwise {
+            "DepthwiseConv2D(kernel = 3)"
+        } else {
+            "Conv2D(F = 32, kernel = 3)"
+        };
         errs.range(
             spec.span,
             spec.end,
-            "`Conv2D` needs its kernel size: `Conv2D(F = 32, kernel = 3)`",
+            format!("`{name}` needs its kernel size: `{example}`"),
         );
         return None;
     }
@@ -224,13 +286,16 @@ pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         errs.range(
             spec.span,
             spec.end,
-            "`Conv2D` takes `strides` > 1 or `dilation` > 1, not both (as Keras)",
+            format!("`{name}` takes `strides` > 1 or `dilation` > 1, not both (as Keras)"),
         );
         return None;
     }
-    let filters = filters?;
+    if !depthwise && filters.is_none() {
+        return None;
+    }
     ok.then_some(LayerKind::Conv2D {
         filters,
+        multiplier: depthwise.then_some(multiplier),
         geom,
         act,
         out,
@@ -427,14 +492,46 @@ impl Builder<'_> {
         let (op, shape) = match kind {
             LayerKind::Conv2D {
                 filters,
+                multiplier,
                 geom,
                 act,
                 out,
                 opts,
             } => {
-                let field = self.auto_name("conv2d");
+                let field = self.auto_name(if multiplier.is_some() {
+                    "depthwise_conv2d"
+                } else {
+                    "conv2d"
+                });
                 let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom, out.as_deref())?;
-                let units = self.dim_ref(&filters);
+                let units = match (multiplier, &filters) {
+                    (None, Some(a)) => match (&a.key, &a.value) {
+                        (Some(d), _) | (None, ArgValue::Ident(d)) => self.dim_ref(d),
+                        _ => return None,
+                    },
+                    (Some(1), None) => c.clone(),
+                    (Some(m), None) => {
+                        self.errs.range(
+                            spec.span,
+                            spec.end,
+                            format!(
+                                "`{field}` with `depth_multiplier = {m}` makes {} × {m} channels: name them first, e.g. `DepthwiseConv2D(C2 = {}, ..)` or a dim from `dims!`",
+                                c.describe(),
+                                c.size.known().map_or("..".to_string(), |n| (n * m).to_string())
+                            ),
+                        );
+                        return None;
+                    }
+                    (Some(m), Some(a)) => {
+                        let size = Size::Product(vec![c.size.clone(), Size::Lit(m)]);
+                        let what = format!(
+                            "the output channels of `{field}` ({} × depth_multiplier {m})",
+                            c.describe()
+                        );
+                        self.named_output(a, size, &what)?
+                    }
+                    (None, None) => return None,
+                };
                 self.layers.push(ParamLayer {
                     ty: None,
                     field,
@@ -446,6 +543,7 @@ impl Builder<'_> {
                         same: geom.same,
                         dilation: geom.dilation,
                         bias: geom.bias,
+                        depthwise: multiplier.is_some(),
                         opts,
                     },
                 });

@@ -154,6 +154,8 @@ pub enum ParamKind {
         dilation: [usize; 2],
         /// Whether it has a bias.
         bias: bool,
+        /// Depthwise: one group per input channel (else one group).
+        depthwise: bool,
         /// Initializers, regularizers, constraints.
         opts: DenseOpts,
     },

@@ -9,8 +9,9 @@ use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 25] = [
+pub const KNOWN: [&str; 26] = [
     "Conv2D",
+    "DepthwiseConv2D",
     "MaxPool2D",
     "AvgPool2D",
     "GlobalAvgPool2D",
@@ -78,8 +79,10 @@ pub enum LayerKind {
     },
     /// `Conv2D(Filters, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = .., bias = ..)`.
     Conv2D {
-        /// The filters dim.
-        filters: Ident,
+        /// The filters dim as written (`F` or `F = 32`); optional for a depthwise convolution.
+        filters: Option<Arg>,
+        /// `Some(depth_multiplier)` for `DepthwiseConv2D` (one group per input channel).
+        multiplier: Option<usize>,
         /// Square kernel, stride, same padding, dilation, bias.
         geom: super::conv::ConvArgs,
         /// Activation given with `activation = ...`.
@@ -206,7 +209,8 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     };
     match kind.as_str() {
         "Dense" => super::dense::dense(spec, errs),
-        "Conv2D" => super::conv::conv2d(spec, errs),
+        "Conv2D" => super::conv::conv2d(spec, false, errs),
+        "DepthwiseConv2D" => super::conv::conv2d(spec, true, errs),
         "MaxPool2D" | "AvgPool2D" => super::conv::pool2d(spec, kind == "MaxPool2D", errs),
         "GlobalAvgPool2D" => {
             no_args(spec, errs);

@@ -242,9 +242,11 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 same,
                 dilation,
                 bias,
+                depthwise,
                 opts,
             } => {
                 let hwc = image();
+                let groups = if depthwise { inputs.clone() } else { quote!(1) };
                 let padding = padding_tokens(same, &p);
                 let o = options::options_tokens(&opts, &p);
                 let ([kh, kw], [sh, sw], [dh, dw]) = (kernel, stride, dilation);
@@ -252,7 +254,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                     stride: (#sh, #sw),
                     padding: #padding,
                     dilation: (#dh, #dw),
-                    groups: 1,
+                    groups: #groups,
                 }, #bias, #o, &mut __init),)
             }
             ParamKind::Pool {
