@@ -361,7 +361,7 @@ model! {
     /// then a 2×1 max pool with stride 1 (→ 2×3).
     struct RectValid: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
         Conv2D(F3, kernel = (2, 3), strides = (2, 1), activation = Tanh, out = [Rh = 3, Rw = 3]),
-        MaxPool2D(pool = (2, 1), strides = (1, 1), out = [Mh = 2, Mw = 3]),
+        MaxPool2D(pool = (2, 1), strides = (1, 1), exact = true, out = [Mh = 2, Mw = 3]),
         Flatten, Dense(Classes)
     }
 }

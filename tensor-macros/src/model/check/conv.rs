@@ -6,7 +6,9 @@ use syn::Ident;
 
 use super::build::Builder;
 use super::dense::{bias_options_need_bias, weight_option, WEIGHT_OPTIONS, WEIGHT_OPTIONS_HELP};
-use super::ir::{show_shape, window_out, Act, DenseOpts, DimRef, Node, Op, ParamKind, ParamLayer, Size};
+use super::ir::{
+    show_shape, window_out, Act, DenseOpts, DimRef, Node, Op, ParamKind, ParamLayer, Size, WindowCheck,
+};
 use super::layers::{closest, interpret, LayerKind};
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
@@ -24,6 +26,8 @@ pub struct ConvArgs {
     pub dilation: [usize; 2],
     /// Whether it has a bias (convolution only).
     pub bias: bool,
+    /// `exact = true`: a valid window must tile the input (no cells dropped at the end).
+    pub exact: bool,
 }
 
 impl ConvArgs {
@@ -57,7 +61,8 @@ fn option_name(key: &str, depthwise: bool) -> &str {
 }
 
 /// The options of `Conv2D` besides [`WEIGHT_OPTIONS`].
-const CONV_OWN: [&str; 11] = [
+const CONV_OWN: [&str; 12] = [
+    "exact",
     "kernel",
     "kernel_size",
     "strides",
@@ -129,6 +134,17 @@ fn positive(arg: &Arg, what: &str, errs: &mut Errors) -> Option<[usize; 2]> {
     found
 }
 
+/// `true` or `false`.
+fn flag(arg: &Arg, what: &str, errs: &mut Errors) -> Option<bool> {
+    match arg.value {
+        ArgValue::Bool(b) => Some(b),
+        _ => {
+            errs.range(arg.span, arg.end, format!("`{what}` is `true` or `false`"));
+            None
+        }
+    }
+}
+
 fn padding(arg: &Arg, errs: &mut Errors) -> Option<bool> {
     match &arg.value {
         ArgValue::Ident(p) if p == "Same" => Some(true),
@@ -180,6 +196,7 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
         same: false,
         dilation: [1, 1],
         bias: true,
+        exact: false,
     };
     let mut act = None;
     let mut out = None;
@@ -202,16 +219,8 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
             Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
             Some("padding") => padding(arg, errs).map(|p| geom.same = p),
             Some("out") => out_arg(arg, &mut out, errs),
-            Some("bias" | "use_bias") => match arg.value {
-                ArgValue::Bool(b) => {
-                    geom.bias = b;
-                    Some(())
-                }
-                _ => {
-                    errs.range(arg.span, arg.end, "`bias` is `true` or `false`");
-                    None
-                }
-            },
+            Some("bias" | "use_bias") => flag(arg, "bias", errs).map(|b| geom.bias = b),
+            Some("exact") => flag(arg, "exact", errs).map(|e| geom.exact = e),
             Some("activation") => match &arg.value {
                 ArgValue::Ident(a) => {
                     let s = LayerSpec {
@@ -256,7 +265,7 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
                     let extra = if depthwise { "`depth_multiplier = 1`, " } else { "" };
                     errs.at(
                         arg.key.as_ref().map_or(arg.span, |k| k.span()),
-                        format!("unknown option `{k}` of `{name}`: {hint}`{name}` takes `kernel = 3`, {extra}`strides = 1`, `padding = Valid`, `dilation = 1`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
+                        format!("unknown option `{k}` of `{name}`: {hint}`{name}` takes `kernel = 3`, {extra}`strides = 1`, `padding = Valid`, `dilation = 1`, `exact = true`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
                     );
                     None
                 }
@@ -313,6 +322,7 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
         same: false,
         dilation: [1, 1],
         bias: false,
+        exact: false,
     };
     let mut ok = true;
     let mut out = None;
@@ -324,11 +334,12 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("padding") => padding(arg, errs).map(|p| geom.same = p),
             Some("out") => out_arg(arg, &mut out, errs),
+            Some("exact") => flag(arg, "exact", errs).map(|e| geom.exact = e),
             _ => {
                 errs.range(
                     arg.span,
                     arg.end,
-                    format!("`{kind}` takes its window, then options: `{kind}(2)` or `{kind}(pool = 2, strides = 2, padding = Valid, out = [H2 = 13, W2 = 13])`"),
+                    format!("`{kind}` takes its window, then options: `{kind}(2)` or `{kind}(pool = 2, strides = 2, padding = Valid, exact = true, out = [H2 = 13, W2 = 13])`"),
                 );
                 None
             }
@@ -382,8 +393,29 @@ impl Builder<'_> {
         for (i, (d, axis)) in hw.into_iter().zip(["H", "W"]).enumerate() {
             let span = g.span(i);
             if d.size.known().is_none() && !g.same {
-                self.window_checks
-                    .push((spec.span, d.size.clone(), span, field.to_string(), d.name.clone()));
+                self.window_checks.push(WindowCheck {
+                    span: spec.span,
+                    len: d.size.clone(),
+                    window: span,
+                    stride: g.exact.then_some(g.stride[i]),
+                    layer: field.to_string(),
+                    dim: d.name.clone(),
+                });
+            }
+            if let (Some(n), true, false) = (d.size.known(), g.exact, g.same) {
+                let r = n.checked_sub(span).map_or(0, |l| l % g.stride[i]);
+                if r > 0 {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!(
+                            "`{field}`: `exact = true`, but the window does not tile the input dim {}: a span of {span} cells moved by stride {stride} drops {r} cell(s) at the end, ({n} − {span}) % {stride} = {r}; pick sizes where `{}` − {span} is a multiple of {stride}, or use `padding = Same`",
+                            d.describe(),
+                            d.name,
+                            stride = g.stride[i],
+                        ),
+                    );
+                }
             }
             if let Some(n) = d.size.known() {
                 if window_out(n, span, g.stride[i], g.same).is_none() {

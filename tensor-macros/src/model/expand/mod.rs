@@ -184,11 +184,17 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             const _: () = #path::<#d>(#n, #what);
         }
     });
-    let window_checks = g.window_checks.iter().map(|(span, size, w, layer, dim)| {
-        let n = size_tokens(size, &p);
-        let path = respan(quote!(#fused::require_window), *span);
-        quote_spanned! {*span=>
+    let window_checks = g.window_checks.iter().map(|c| {
+        let n = size_tokens(&c.len, &p);
+        let (span, w, layer, dim) = (c.span, c.window, &c.layer, &c.dim);
+        let path = respan(quote!(#fused::require_window), span);
+        let tiling = c.stride.map(|s| {
+            let path = respan(quote!(#fused::require_tiling), span);
+            quote_spanned! {span=> const _: () = #path(#n, #w, #s, #layer, #dim); }
+        });
+        quote_spanned! {span=>
             const _: () = #path(#n, #w, #layer, #dim);
+            #tiling
         }
     });
     let fields = g.layers.iter().map(|l| {
