@@ -9,7 +9,7 @@
 use dimflow::prelude::*;
 
 mod common;
-use common::{check, check_with_penalty};
+use common::check_with_penalty;
 
 dims! { Batch; Img = 7; ImgW = 5; Chan = 2; Classes = 3; F2 = 2; F3 = 3; F4 = 4; }
 
@@ -29,7 +29,8 @@ macro_rules! seq_check {
         fn $test() {
             let model = $model::<f64>::init(7);
             let x = images(3, 3);
-            let err = check(
+            // With the regularization penalty (0 without regularizers) in the loss.
+            let err = check_with_penalty(
                 &model,
                 |m| m.forward_train(&x).to_vec(),
                 |m, w| {
@@ -38,6 +39,7 @@ macro_rules! seq_check {
                     m.backward(&g);
                 },
                 |m| m.parameters_mut(),
+                |m| m.regularization_loss(),
             );
             eprintln!(
                 "{}: largest relative gradient error {err:.1e}",
@@ -251,21 +253,12 @@ model! {
     }
 }
 
+seq_check!(conv_regularizer_gradients_match_finite_differences, ConvRegular);
+
 #[test]
-fn conv_regularizer_gradients_match_finite_differences() {
+fn conv_regularization_loss_by_hand() {
     let model = ConvRegular::<f64>::init(7);
     let x = images(3, 3);
-    let err = check_with_penalty(
-        &model,
-        |m| m.forward_train(&x).to_vec(),
-        |m, w| {
-            let out = m.forward(&x);
-            m.backward(&Tensor::from_vec_dims(w.to_vec(), out.dims()).unwrap());
-        },
-        |m| m.parameters_mut(),
-        |m| m.regularization_loss(),
-    );
-    eprintln!("conv regularizers: largest relative gradient error {err:.1e}");
     // The penalty by hand: 0.05·ΣK1² + 0.02·Σ|b1| + (0.01·Σ|a1| + 0.03·Σa1²) / 3
     // + 0.02·Σ|K2| + 0.01·ΣK2², with a1 = the first convolution's output (recomputed by the
     // second model below from the same weights).
@@ -407,21 +400,11 @@ model! {
     }
 }
 
+seq_check!(depthwise_gradients_match_finite_differences, Depthwise);
+
 #[test]
-fn depthwise_gradients_match_finite_differences() {
+fn depthwise_names_shapes_and_initial_weights() {
     let model = Depthwise::<f64>::init(7);
-    let x = images(3, 3);
-    let err = check_with_penalty(
-        &model,
-        |m| m.forward_train(&x).to_vec(),
-        |m, w| {
-            let out = m.forward(&x);
-            m.backward(&Tensor::from_vec_dims(w.to_vec(), out.dims()).unwrap());
-        },
-        |m| m.parameters_mut(),
-        |m| m.regularization_loss(),
-    );
-    eprintln!("depthwise: largest relative gradient error {err:.1e}");
     let p = model.parameters();
     let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(

@@ -39,43 +39,18 @@ fn epilogue_op(act: Activation) -> Option<UnaryOp> {
 
 impl<F: Float> Conv2D<F> {
     /// A layer named `name` over images of `input = [h, w, c]` producing `filters` channels
-    /// with a `kernel = [kh, kw]` window, initialised as Keras: Glorot-uniform kernel (limit
+    /// with a `kernel = [kh, kw]` window. The kernel `[kh, kw, c/groups, filters]` is drawn by
+    /// the kernel initializer of `options`, by default as Keras: Glorot uniform (limit
     /// `sqrt(6 / (fan_in + fan_out))` with `fan_in = kh·kw·c/groups`, `fan_out = kh·kw·filters`,
     /// or for a depthwise convolution (`groups = c`) `kh·kw·c` and `kh·kw·multiplier` as Keras'
-    /// `DepthwiseConv2D`, drawn in f32) and a zero bias.
+    /// `DepthwiseConv2D`, drawn in f32); the bias by the bias initializer (zeros by default).
+    /// The regularizers and constraints of `options` are kept for training.
     ///
     /// # Errors
     /// [`TensorError::BadLength`] when the window does not fit the padded input, or the
     /// channels or filters are not multiples of the groups.
-    pub fn try_new(
-        name: &str,
-        input: [usize; 3],
-        filters: usize,
-        kernel: [usize; 2],
-        conv: Conv2d,
-        use_bias: bool,
-        rng: &mut Rng,
-    ) -> Result<Self, TensorError> {
-        Self::try_with_options(
-            name,
-            input,
-            filters,
-            kernel,
-            conv,
-            use_bias,
-            DenseOptions::default(),
-            rng,
-        )
-    }
-
-    /// As [`Conv2D::try_new`] with `options`: the kernel `[kh, kw, c/groups, filters]` drawn by
-    /// its initializer (Glorot uniform when none is given; Keras' fans), the bias by its own
-    /// (zeros by default), and the regularizers and constraints kept for training.
-    ///
-    /// # Errors
-    /// As [`Conv2D::try_new`].
     #[allow(clippy::too_many_arguments)]
-    pub fn try_with_options(
+    pub fn try_new(
         name: &str,
         input: [usize; 3],
         filters: usize,
@@ -112,37 +87,12 @@ impl<F: Float> Conv2D<F> {
         })
     }
 
-    /// As [`Conv2D::try_new`].
-    ///
-    /// # Panics
-    /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
-    pub fn new(
-        name: &str,
-        input: [usize; 3],
-        filters: usize,
-        kernel: [usize; 2],
-        conv: Conv2d,
-        use_bias: bool,
-        rng: &mut Rng,
-    ) -> Self {
-        Self::with_options(
-            name,
-            input,
-            filters,
-            kernel,
-            conv,
-            use_bias,
-            DenseOptions::default(),
-            rng,
-        )
-    }
-
-    /// As [`Conv2D::try_with_options`]: the constructor `model!` calls.
+    /// As [`Conv2D::try_new`]: the constructor `model!` calls.
     ///
     /// # Panics
     /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
     #[allow(clippy::too_many_arguments)]
-    pub fn with_options(
+    pub fn new(
         name: &str,
         input: [usize; 3],
         filters: usize,
@@ -152,36 +102,10 @@ impl<F: Float> Conv2D<F> {
         options: DenseOptions,
         rng: &mut Rng,
     ) -> Self {
-        match Self::try_with_options(name, input, filters, kernel, conv, use_bias, options, rng) {
+        match Self::try_new(name, input, filters, kernel, conv, use_bias, options, rng) {
             Ok(l) => l,
             Err(e) => panic!("{e}"),
         }
-    }
-
-    /// The kernel and bias penalties (0 without regularizers).
-    pub fn regularization_loss(&self) -> f64 {
-        self.options.weight_penalty(&self.kernel, self.bias.as_ref())
-    }
-
-    /// Adds the gradients of the kernel and bias penalties to the parameters' gradients.
-    pub fn add_regularization_gradients(&mut self) {
-        self.options
-            .add_weight_penalty_gradients(&mut self.kernel, self.bias.as_mut());
-    }
-
-    /// The activity penalty of one output `out` of this layer (all its values), divided by
-    /// the batch size (Keras 3).
-    pub fn activity_loss(&self, out: &[F], batch: usize) -> f64 {
-        self.options.activity_penalty(out, batch)
-    }
-
-    /// Adds the gradient of [`Conv2D::activity_loss`] to `grad` (∂L/∂out), before the backward
-    /// pass of the layer.
-    ///
-    /// # Panics
-    /// If the slices differ in length.
-    pub fn add_activity_gradient(&self, out: &[F], grad: &mut [F], batch: usize) {
-        self.options.add_activity_penalty_gradient(out, grad, batch);
     }
 
     /// The sizes of a batch of `batch` images.
@@ -344,7 +268,16 @@ mod tests {
         // bias 0.5, valid: z = x[i][j] − x[i+1][j+1] + 0.5 = −3.5 everywhere → relu 0.
         // With kernel [[0,0],[0,1]] (picks x[i+1][j+1]): z = [5.5, 6.5, 8.5, 9.5].
         let mut rng = Rng::new(0);
-        let mut c = Conv2D::<f64>::new("c", [3, 3, 1], 1, [2, 2], Conv2d::default(), true, &mut rng);
+        let mut c = Conv2D::<f64>::new(
+            "c",
+            [3, 3, 1],
+            1,
+            [2, 2],
+            Conv2d::default(),
+            true,
+            DenseOptions::default(),
+            &mut rng,
+        );
         c.kernel.value = vec![0.0, 0.0, 0.0, 1.0];
         if let Some(b) = c.bias.as_mut() {
             b.value = vec![0.5];
@@ -374,6 +307,7 @@ mod tests {
             [3, 3],
             Conv2d::default(),
             true,
+            DenseOptions::default(),
             &mut rng,
         );
         // fan_in = 9, fan_out = 288: limit sqrt(6 / 297)
@@ -383,8 +317,16 @@ mod tests {
         assert_eq!(c.kernel.name, "conv2d1.kernel");
         assert_eq!(c.kernel.shape, vec![3, 3, 1, 32]);
         assert_eq!(c.output_shape(), [26, 26, 32]);
-        assert!(
-            Conv2D::<f32>::try_new("c", [2, 2, 1], 1, [3, 3], Conv2d::default(), true, &mut rng).is_err()
-        );
+        assert!(Conv2D::<f32>::try_new(
+            "c",
+            [2, 2, 1],
+            1,
+            [3, 3],
+            Conv2d::default(),
+            true,
+            DenseOptions::default(),
+            &mut rng
+        )
+        .is_err());
     }
 }

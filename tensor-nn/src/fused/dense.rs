@@ -61,32 +61,6 @@ impl<F: Float> Dense<F> {
         }
     }
 
-    /// The kernel and bias penalties (0 without regularizers).
-    pub fn regularization_loss(&self) -> f64 {
-        self.options.weight_penalty(&self.kernel, self.bias.as_ref())
-    }
-
-    /// Adds the gradients of the kernel and bias penalties to the parameters' gradients.
-    pub fn add_regularization_gradients(&mut self) {
-        self.options
-            .add_weight_penalty_gradients(&mut self.kernel, self.bias.as_mut());
-    }
-
-    /// The activity penalty of one output `out` of this layer, divided by the batch size
-    /// (Keras 3 normalises by the output's first dim).
-    pub fn activity_loss(&self, out: &[F], batch: usize) -> f64 {
-        self.options.activity_penalty(out, batch)
-    }
-
-    /// Adds the gradient of [`Dense::activity_loss`] to `grad` (∂L/∂out), before the backward
-    /// pass of the layer.
-    ///
-    /// # Panics
-    /// If the slices differ in length.
-    pub fn add_activity_gradient(&self, out: &[F], grad: &mut [F], batch: usize) {
-        self.options.add_activity_penalty_gradient(out, grad, batch);
-    }
-
     /// Number of input features.
     pub fn inputs(&self) -> usize {
         self.inputs

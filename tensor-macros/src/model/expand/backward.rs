@@ -101,7 +101,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                     .is_some_and(|o| o.activity_reg.is_some())
                     .then(|| {
                         let batch = super::options::batch_tokens(node, quote!(__st), p);
-                        quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
+                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
                     });
                 quote! {
                     #activity
@@ -122,7 +122,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                     .is_some_and(|o| o.activity_reg.is_some())
                     .then(|| {
                         let batch = super::options::batch_tokens(node, quote!(__st), p);
-                        quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
+                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
                     });
                 quote! {
                     #activity

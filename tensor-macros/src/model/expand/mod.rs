@@ -256,7 +256,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 let padding = padding_tokens(same, &p);
                 let o = options::options_tokens(&opts, &p);
                 let ([kh, kw], [sh, sw], [dh, dw]) = (kernel, stride, dilation);
-                quote!(#f: #fused::Conv2D::with_options(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
+                quote!(#f: #fused::Conv2D::new(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
                     stride: (#sh, #sw),
                     padding: #padding,
                     dilation: (#dh, #dw),

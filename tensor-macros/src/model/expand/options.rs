@@ -116,7 +116,7 @@ pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
         if let Some(o) = weight_opts(g, l) {
             if o.kernel_reg.is_some() || o.bias_reg.is_some() {
                 let f = &layer.field;
-                terms.push(quote!(+ self.#f.regularization_loss()));
+                terms.push(quote!(+ self.#f.options.weight_penalty(&self.#f.kernel, self.#f.bias.as_ref())));
             }
         }
     }
@@ -130,7 +130,7 @@ pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
                 let f = &g.layers[l].field;
                 let il = Literal::usize_unsuffixed(i);
                 let batch = batch_tokens(node, quote!(self.__state), p);
-                terms.push(quote!(+ self.#f.activity_loss(&self.__state.outs[#il], #batch)));
+                terms.push(quote!(+ self.#f.options.activity_penalty(&self.__state.outs[#il], #batch)));
             }
         }
     }
@@ -145,7 +145,7 @@ pub fn penalty_gradients(g: &Graph) -> Vec<TokenStream> {
         .filter(|(l, _)| weight_opts(g, *l).is_some_and(|o| o.kernel_reg.is_some() || o.bias_reg.is_some()))
         .map(|(_, layer)| {
             let f = &layer.field;
-            quote!(#f.add_regularization_gradients();)
+            quote!(#f.options.add_weight_penalty_gradients(&mut #f.kernel, #f.bias.as_mut());)
         })
         .collect()
 }
