@@ -2,7 +2,7 @@
 //! Keras weight options (initializers, regularizers, constraints; shared with the
 //! convolutions), each checked with a message that lists what is valid.
 
-use super::ir::{ConstraintIr, DenseOpts, InitIr};
+use super::ir::{Act, ConstraintIr, DenseOpts, InitIr};
 use super::layers::{closest, interpret, number, LayerKind};
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
@@ -89,28 +89,9 @@ pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 }
                 _ => bad(errs, arg, format!("`{k}` is `true` or `false`")),
             },
-            "activation" => match &arg.value {
-                ArgValue::Ident(a) => {
-                    let spec = LayerSpec {
-                        kind: a.clone(),
-                        args: None,
-                        span: a.span(),
-                        end: a.span(),
-                    };
-                    match interpret(&spec, errs) {
-                        Some(LayerKind::Act(a, None)) => {
-                            act = Some(a);
-                            true
-                        }
-                        _ => bad(errs, arg, format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear")),
-                    }
-                }
-                _ => bad(
-                    errs,
-                    arg,
-                    "expected an activation, e.g. `activation = Relu`".to_string(),
-                ),
-            },
+            "activation" => activation_option(arg, None, errs)
+                .map(|a| act = Some(a))
+                .is_some(),
             _ => match weight_option(&k, arg, &mut opts, errs) {
                 Some(done) => done,
                 None => {
@@ -135,6 +116,37 @@ pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         act,
         opts,
     })
+}
+
+/// The activation of `activation = Relu`: any for `Dense` (`image_layer` `None`), any but
+/// softmax for the image layer named `image_layer`; an error listing the valid ones otherwise.
+pub fn activation_option(arg: &Arg, image_layer: Option<&str>, errs: &mut Errors) -> Option<Act> {
+    let ArgValue::Ident(a) = &arg.value else {
+        errs.range(
+            arg.span,
+            arg.end,
+            "expected an activation, e.g. `activation = Relu`",
+        );
+        return None;
+    };
+    let spec = LayerSpec {
+        kind: a.clone(),
+        args: None,
+        span: a.span(),
+        end: a.span(),
+    };
+    match (interpret(&spec, errs), image_layer) {
+        (Some(LayerKind::Act(act, None)), None) => Some(act),
+        (Some(LayerKind::Act(act, None)), Some(_)) if act != Act::Softmax => Some(act),
+        (_, None) => {
+            errs.range(arg.span, arg.end, format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear"));
+            None
+        }
+        (_, Some(layer)) => {
+            errs.range(arg.span, arg.end, format!("unknown activation `{a}` for `{layer}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Linear"));
+            None
+        }
+    }
 }
 
 /// Parses weight option `key` (one of [`WEIGHT_OPTIONS`]) into `opts`: `Some(ok)`, or `None`

@@ -84,7 +84,7 @@ pub enum LayerKind {
         /// `Some(depth_multiplier)` for `DepthwiseConv2D` (one group per input channel).
         multiplier: Option<usize>,
         /// Square kernel, stride, same padding, dilation, bias.
-        geom: super::conv::ConvArgs,
+        geom: super::conv_args::ConvArgs,
         /// Activation given with `activation = ...`.
         act: Option<Act>,
         /// `out = [H1 = 26, W1 = 26]`: names (and sizes) of the output height and width.
@@ -97,7 +97,7 @@ pub enum LayerKind {
         /// Max (else average).
         max: bool,
         /// Window, stride, same padding.
-        geom: super::conv::ConvArgs,
+        geom: super::conv_args::ConvArgs,
         /// `out = [H1 = 13, W1 = 13]`.
         out: Option<Vec<Arg>>,
     },
@@ -209,9 +209,9 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     };
     match kind.as_str() {
         "Dense" => super::dense::dense(spec, errs),
-        "Conv2D" => super::conv::conv2d(spec, false, errs),
-        "DepthwiseConv2D" => super::conv::conv2d(spec, true, errs),
-        "MaxPool2D" | "AvgPool2D" => super::conv::pool2d(spec, kind == "MaxPool2D", errs),
+        "Conv2D" => super::conv_args::conv2d(spec, false, errs),
+        "DepthwiseConv2D" => super::conv_args::conv2d(spec, true, errs),
+        "MaxPool2D" | "AvgPool2D" => super::conv_args::pool2d(spec, kind == "MaxPool2D", errs),
         "GlobalAvgPool2D" => {
             no_args(spec, errs);
             Some(LayerKind::GlobalAvgPool)

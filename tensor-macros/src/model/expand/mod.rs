@@ -4,6 +4,7 @@
 
 mod backward;
 mod forward;
+mod image;
 mod nested;
 mod options;
 
@@ -31,16 +32,6 @@ impl Paths {
         };
         let fused = quote!(#krate::fused);
         Paths { krate, fused }
-    }
-}
-
-/// `Padding::Same` or `Padding::Valid`.
-fn padding_tokens(same: bool, p: &Paths) -> TokenStream {
-    let fused = &p.fused;
-    if same {
-        quote!(#fused::Padding::Same)
-    } else {
-        quote!(#fused::Padding::Valid)
     }
 }
 
@@ -214,16 +205,6 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     });
     let inits = g.layers.iter().enumerate().map(|(li, l)| {
         let f = &l.field;
-        // `[h, w, c]` of the images an image layer reads (from the node that applies it).
-        let image = || {
-            let node = g
-                .nodes
-                .iter()
-                .find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
-            let dims = node.map(|n| &g.nodes[n.args[0]].shape[1..]).unwrap_or(&[]);
-            let sizes = dims.iter().map(|d| size_tokens(&d.size, &p));
-            quote!([#(#sizes),*])
-        };
         let fs = f.to_string();
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
@@ -242,42 +223,9 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
             ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
-            ParamKind::Conv2D {
-                kernel,
-                stride,
-                same,
-                dilation,
-                bias,
-                depthwise,
-                opts,
-            } => {
-                let hwc = image();
-                let groups = if depthwise { inputs.clone() } else { quote!(1) };
-                let padding = padding_tokens(same, &p);
-                let o = options::options_tokens(&opts, &p);
-                let ([kh, kw], [sh, sw], [dh, dw]) = (kernel, stride, dilation);
-                quote!(#f: #fused::Conv2D::new(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
-                    stride: (#sh, #sw),
-                    padding: #padding,
-                    dilation: (#dh, #dw),
-                    groups: #groups,
-                }, #bias, #o, &mut __init),)
-            }
-            ParamKind::Pool {
-                max,
-                pool,
-                stride,
-                same,
-            } => {
-                let hwc = image();
-                let kind = if max { quote!(Max) } else { quote!(Average) };
-                let padding = padding_tokens(same, &p);
-                let ([ph, pw], [sh, sw]) = (pool, stride);
-                quote!(#f: #fused::Pool2D::new(#fused::PoolKind::#kind, #hwc, #fused::Pool2d {
-                    pool: (#ph, #pw),
-                    stride: ::core::option::Option::Some((#sh, #sw)),
-                    padding: #padding,
-                }),)
+            ParamKind::Conv2D { .. } | ParamKind::Pool { .. } => {
+                let init = image::init_tokens(g, li, &inputs, &units, &p);
+                quote!(#f: #init,)
             }
             ParamKind::User => {
                 let ty = &l.ty;
