@@ -125,10 +125,20 @@ fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
 /// Forward and backward time of the model's two convolutions at `batch` images.
 fn layer_times(batch: usize, seed: u64) {
     use dimflow::tensor_core::kernels::conv::Conv2d;
-    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, Rng};
+    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, DenseOptions, Rng};
     let mut rng = Rng::new(seed);
     for (name, input, filters) in [("conv2d1", [28, 28, 1], 32), ("conv2d2", [13, 13, 32], 64)] {
-        let mut layer = Conv2D::<f32>::new(name, input, filters, [3, 3], Conv2d::default(), true, &mut rng);
+        let opts = DenseOptions::default();
+        let mut layer = Conv2D::<f32>::new(
+            name,
+            input,
+            filters,
+            [3, 3],
+            Conv2d::default(),
+            true,
+            opts,
+            &mut rng,
+        );
         let n_in = batch * input.iter().product::<usize>();
         let x: Vec<f32> = (0..n_in).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
         let mut out = Vec::new();

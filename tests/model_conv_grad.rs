@@ -9,7 +9,7 @@
 use dimflow::prelude::*;
 
 mod common;
-use common::check;
+use common::check_with_penalty;
 
 dims! { Batch; Img = 7; ImgW = 5; Chan = 2; Classes = 3; F2 = 2; F3 = 3; F4 = 4; }
 
@@ -29,7 +29,8 @@ macro_rules! seq_check {
         fn $test() {
             let model = $model::<f64>::init(7);
             let x = images(3, 3);
-            check(
+            // With the regularization penalty (0 without regularizers) in the loss.
+            let err = check_with_penalty(
                 &model,
                 |m| m.forward_train(&x).to_vec(),
                 |m, w| {
@@ -38,6 +39,11 @@ macro_rules! seq_check {
                     m.backward(&g);
                 },
                 |m| m.parameters_mut(),
+                |m| m.regularization_loss(),
+            );
+            eprintln!(
+                "{}: largest relative gradient error {err:.1e}",
+                stringify!($test)
             );
         }
     };
@@ -229,4 +235,195 @@ fn forward_equals_the_sequential_model_on_the_same_weights() {
     for (a, b) in a.iter().zip(&b) {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
     }
+}
+
+model! {
+    /// Weight and activity regularizers on a convolution (the options `Dense` takes).
+    struct ConvRegular: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(
+            F3,
+            kernel = 3,
+            activation = Tanh,
+            kernel_regularizer = L2(0.05),
+            bias_regularizer = L1(0.02),
+            activity_regularizer = L1L2(l1 = 0.01, l2 = 0.03)
+        ),
+        Conv2D(F2, kernel = 2, kernel_regularizer = L1L2(0.02, 0.01)),
+        Flatten, Dense(Classes)
+    }
+}
+
+seq_check!(conv_regularizer_gradients_match_finite_differences, ConvRegular);
+
+#[test]
+fn conv_regularization_loss_by_hand() {
+    let model = ConvRegular::<f64>::init(7);
+    let x = images(3, 3);
+    // The penalty by hand: 0.05·ΣK1² + 0.02·Σ|b1| + (0.01·Σ|a1| + 0.03·Σa1²) / 3
+    // + 0.02·Σ|K2| + 0.01·ΣK2², with a1 = the first convolution's output (recomputed by the
+    // second model below from the same weights).
+    let mut m = model.clone();
+    let _ = m.forward_train(&x);
+    let p = m.parameters();
+    let sq = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
+    let ab = |v: &[f64]| v.iter().map(|x| x.abs()).sum::<f64>();
+    let f = |v: f64| f64::from(v as f32);
+    let mut first = FirstConv::<f64>::init(0);
+    for (q, p) in first.parameters_mut().into_iter().zip(&p) {
+        q.value = p.value.clone();
+    }
+    let a1 = first.forward(&x).to_vec();
+    let want = f(0.05) * sq(&p[0].value)
+        + f(0.02) * ab(&p[1].value)
+        + (f(0.01) * ab(&a1) + f(0.03) * sq(&a1)) / 3.0
+        + f(0.02) * ab(&p[2].value)
+        + f(0.01) * sq(&p[2].value);
+    assert!(
+        (m.regularization_loss() - want).abs() < 1e-12,
+        "{} vs {want}",
+        m.regularization_loss()
+    );
+}
+
+dims! { Oh = 5; Ow = 3; }
+
+model! {
+    /// The first layer of `ConvRegular` alone.
+    struct FirstConv: [Batch, Img, ImgW, Chan] -> [Batch, Oh, Ow, F3] {
+        Conv2D(F3, kernel = 3, activation = Tanh, out = [Oh, Ow])
+    }
+}
+
+model! {
+    /// Initializers and constraints on convolutions.
+    struct ConvInitsConstraints: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F4, kernel = 3, kernel_initializer = Constant(0.25), bias_initializer = Ones),
+        Conv2D(F3, kernel = 2, kernel_initializer = Zeros, bias_initializer = Constant(-0.5)),
+        Conv2D(F2, kernel = 1, kernel_constraint = MaxNorm(0.3), bias_constraint = NonNeg),
+        Flatten, Dense(Classes)
+    }
+}
+
+#[test]
+fn conv_initializers_set_the_initial_weights() {
+    let m = ConvInitsConstraints::new(3);
+    let p = m.parameters();
+    assert_eq!(p[0].shape, [3, 3, 2, 4]);
+    assert!(p[0].value.iter().all(|&v| v == 0.25));
+    assert!(p[1].value.iter().all(|&v| v == 1.0));
+    assert!(p[2].value.iter().all(|&v| v == 0.0) && p[2].value.len() == 2 * 2 * 4 * 3);
+    assert!(p[3].value.iter().all(|&v| v == -0.5));
+    // No initializer: Glorot uniform, limit sqrt(6 / (fan_in + fan_out)) = sqrt(6 / (3 + 2)).
+    let limit = (6.0f32 / 5.0).sqrt();
+    assert!(p[4].value.iter().all(|v| v.abs() <= limit) && p[4].value.iter().any(|&v| v != 0.0));
+    assert!(p[5].value.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn conv_constraints_apply_after_each_update() {
+    use dimflow::tensor_nn::losses::MeanSquaredError;
+    use dimflow::tensor_nn::optim::Optimizer;
+    use dimflow::tensor_nn::train::Compile;
+    let v: Vec<f32> = noise(5, 8 * PIXELS).iter().map(|&v| v as f32).collect();
+    let x: Tensor<Images> = Tensor::from_vec(v, &[8]).unwrap();
+    let y = Tensor::<(Batch, Classes)>::from_fn(&[8], |i| if i[1] == i[0] % 3 { 3.0 } else { -3.0 });
+    let mut t =
+        ConvInitsConstraints::new(4).compile(Optimizer::sgd(0.5), MeanSquaredError::default(), vec![]);
+    let mut kernel = t.model.parameters()[4].value.clone();
+    let norm = |k: &[f32], f: usize| (0..3).map(|c| k[c * 2 + f].powi(2)).sum::<f32>().sqrt();
+    assert!(
+        norm(&kernel, 0).max(norm(&kernel, 1)) > 0.3,
+        "the constraint has work to do"
+    );
+    for _ in 0..5 {
+        assert!(t.train_step(&x, &y).unwrap().is_finite());
+        let p = t.model.parameters();
+        // MaxNorm(0.3) per filter: the [1, 1, 3, 2] kernel's two filters (3 weights each).
+        for f in 0..2 {
+            let n = norm(&p[4].value, f);
+            assert!(n <= 0.3 + 1e-5, "filter {f} has norm {n}");
+        }
+        assert!(p[5].value.iter().all(|&b| b >= 0.0), "NonNeg bias");
+        assert_ne!(p[4].value, kernel, "the kernel was updated");
+        kernel = p[4].value.clone();
+    }
+}
+
+model! {
+    /// A 2×3 kernel with strides (2, 1), valid, over 7×5 (→ 3×3: the last row is dropped),
+    /// then a 2×1 max pool with stride 1 (→ 2×3).
+    struct RectValid: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = (2, 3), strides = (2, 1), activation = Tanh, out = [Rh = 3, Rw = 3]),
+        MaxPool2D(pool = (2, 1), strides = (1, 1), exact = true, out = [Mh = 2, Mw = 3]),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(rectangular_kernel_valid, RectValid);
+
+model! {
+    /// A 3×2 kernel with strides (2, 1), same (7×5 → 4×5), then a 1×3 average pool with strides
+    /// (2, 2), same (→ 2×3).
+    struct RectSame: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F2, kernel = (3, 2), strides = (2, 1), padding = Same, out = [Sh = 4, Sw = 5]),
+        AvgPool2D(pool = (1, 3), strides = (2, 2), padding = Same, out = [Ah = 2, Aw = 3]),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(rectangular_kernel_same, RectSame);
+
+#[test]
+fn rectangular_kernel_shapes() {
+    let m = RectValid::new(1);
+    assert_eq!(m.parameters()[0].shape, [2, 3, 2, 3]);
+    assert_eq!(m.parameters()[2].shape, [2 * 3 * 3, 3]);
+    let m = RectSame::new(1);
+    assert_eq!(m.parameters()[0].shape, [3, 2, 2, 2]);
+    assert_eq!(m.parameters()[2].shape, [2 * 3 * 2, 3]);
+}
+
+model! {
+    /// Depthwise convolutions: multiplier 1 (the output keeps `Chan`), then multiplier 2 into
+    /// `F4` (const-checked: 2 · 2), a 2×3 window with strides (2, 1), same (5×3 → 3×3), with
+    /// Keras' depthwise option names.
+    struct Depthwise: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        DepthwiseConv2D(kernel = 3, activation = Tanh, depthwise_regularizer = L2(0.03)),
+        DepthwiseConv2D(
+            F4,
+            kernel = (2, 3),
+            depth_multiplier = 2,
+            strides = (2, 1),
+            padding = Same,
+            depthwise_initializer = HeUniform,
+            bias_regularizer = L1(0.02)
+        ),
+        Flatten, Dense(Classes)
+    }
+}
+
+seq_check!(depthwise_gradients_match_finite_differences, Depthwise);
+
+#[test]
+fn depthwise_names_shapes_and_initial_weights() {
+    let model = Depthwise::<f64>::init(7);
+    let p = model.parameters();
+    let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "depthwise_conv2d1.kernel",
+            "depthwise_conv2d1.bias",
+            "depthwise_conv2d2.kernel",
+            "depthwise_conv2d2.bias",
+            "dense1.kernel",
+            "dense1.bias"
+        ]
+    );
+    assert_eq!(p[0].shape, [3, 3, 1, 2]);
+    assert_eq!(p[2].shape, [2, 3, 1, 4]);
+    assert_eq!(p[4].shape, [3 * 3 * 4, 3]);
+    // Keras' fans for a depthwise kernel [kh, kw, c, m]: Glorot limit sqrt(6 / (9·2 + 9·1)).
+    let limit = (6.0f64 / 27.0).sqrt();
+    assert!(p[0].value.iter().all(|v| v.abs() <= limit + 1e-7));
+    // He uniform, fan_in = 2·3·2: limit sqrt(6 / 12).
+    assert!(p[2].value.iter().all(|v| v.abs() <= 0.5f64.sqrt() + 1e-7));
 }

@@ -8,14 +8,15 @@ use test_support::uniform as noise;
 /// Checks every parameter gradient of `model` against central differences of
 /// `Σ w ⊙ forward_train(model)`. `run` does one training forward and returns the flattened
 /// outputs; `back` runs `backward` with the given output gradients (flattened, same order);
-/// `params` lists the parameters.
+/// `params` lists the parameters. Returns the largest error relative to
+/// `1 + max(|fd|, |backward|)` (each must be at most 1e-6).
 pub fn check<M: Clone>(
     model: &M,
     run: impl Fn(&mut M) -> Vec<f64>,
     back: impl Fn(&mut M, &[f64]),
     params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
-) {
-    check_with_penalty(model, run, back, params, |_| 0.0);
+) -> f64 {
+    check_with_penalty(model, run, back, params, |_| 0.0)
 }
 
 /// As [`check`], with `penalty(model)` (read after the training forward pass) added to the loss.
@@ -25,7 +26,7 @@ pub fn check_with_penalty<M: Clone>(
     back: impl Fn(&mut M, &[f64]),
     params: impl Fn(&mut M) -> Vec<&mut Param<f64>>,
     penalty: impl Fn(&M) -> f64,
-) {
+) -> f64 {
     // Move away from the zero-bias initial point, where a row of zeros after ReLU/dropout puts a
     // later kink (ReLU, leaky ReLU at exactly 0) under the finite difference.
     let mut model = model.clone();
@@ -58,6 +59,7 @@ pub fn check_with_penalty<M: Clone>(
     };
     let h = 1e-6;
     let mut checked = 0;
+    let mut worst = 0.0f64;
     for (pi, (name, grad)) in analytic.iter().enumerate() {
         for (j, &g) in grad.iter().enumerate() {
             let mut plus = model.clone();
@@ -65,7 +67,9 @@ pub fn check_with_penalty<M: Clone>(
             let mut minus = model.clone();
             params(&mut minus)[pi].value[j] -= h;
             let fd = (loss(&plus) - loss(&minus)) / (2.0 * h);
-            let tol = 1e-6 * (1.0 + fd.abs().max(g.abs()));
+            let scale = 1.0 + fd.abs().max(g.abs());
+            let tol = 1e-6 * scale;
+            worst = worst.max((fd - g).abs() / scale);
             assert!(
                 (fd - g).abs() <= tol,
                 "{name}[{j}]: backward {g} vs finite difference {fd}"
@@ -74,4 +78,5 @@ pub fn check_with_penalty<M: Clone>(
         }
     }
     assert!(checked > 0);
+    worst
 }

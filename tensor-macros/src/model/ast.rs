@@ -100,6 +100,8 @@ pub enum ArgValue {
     Call(Ident, Vec<Arg>),
     /// Arguments in brackets that are not a plain shape: `out = [H1 = 26, W1 = 26]`.
     List(Vec<Arg>),
+    /// Arguments in parentheses: `kernel = (3, 5)`.
+    Tuple(Vec<Arg>),
 }
 
 /// A statement of the functional form.

@@ -109,6 +109,44 @@ pub const fn require_window(len: usize, span: usize, layer: &str, dim: &str) {
     }
 }
 
+/// Fails compilation when a valid window spanning `span` cells moved by `stride` does not tile
+/// the `len` cells of the input dim `dim` of layer `layer` (the layer asked for `exact = true`):
+/// `(len − span) % stride` cells at the end would be dropped.
+pub const fn require_tiling(len: usize, span: usize, stride: usize, layer: &str, dim: &str) {
+    if len >= span && stride > 0 && !(len - span).is_multiple_of(stride) {
+        let r = (len - span) % stride;
+        Msg::new()
+            .push("`")
+            .push(layer)
+            .push("`: `exact = true`, but the window does not tile the input dim `")
+            .push(dim)
+            .push("` (")
+            .push_num(len)
+            .push("): a span of ")
+            .push_num(span)
+            .push(" cells moved by stride ")
+            .push_num(stride)
+            .push(" drops ")
+            .push_num(r)
+            .push(" cell(s) at the end, (")
+            .push_num(len)
+            .push(" − ")
+            .push_num(span)
+            .push(") % ")
+            .push_num(stride)
+            .push(" = ")
+            .push_num(r)
+            .push("; pick sizes where `")
+            .push(dim)
+            .push("` − ")
+            .push_num(span)
+            .push(" is a multiple of ")
+            .push_num(stride)
+            .push(", or use `padding = Same`")
+            .fail();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +163,8 @@ mod tests {
     const _: () = require_same_count(784, 784, "flatten1", ["[B, H, W]", "[B, F]", "[H, W]", "[F]"]);
     const _: () = require_same_count(0, 784, "flatten1", ["[B, S, W]", "[B, F]", "[S, W]", "[F]"]);
     const SIZE: usize = size_of_dim::<Hidden>();
+    const _: () = require_tiling(28, 2, 2, "max_pool1", "H");
+    const _: () = require_tiling(27, 3, 2, "conv2d1", "H");
 
     #[test]
     fn passing_checks_and_sizes() {

@@ -3,13 +3,12 @@
 //! sigmoid applied inside the GEMM's epilogue. `forward_train` keeps the im2col matrix that the
 //! backward pass reads for `∂kernel`; its buffers are reused from step to step.
 
-use tensor_core::kernels::conv::{
-    conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads, Padding,
-};
+use tensor_core::kernels::conv::{conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads};
 use tensor_core::kernels::{Epilogue, UnaryOp};
 use tensor_core::{Float, TensorError};
 
 use super::activation::Activation;
+use super::options::DenseOptions;
 use super::param::Param;
 use super::rng::Rng;
 
@@ -20,6 +19,8 @@ pub struct Conv2D<F> {
     pub kernel: Param<F>,
     /// `name.bias`, `[filters]`, when the layer has a bias.
     pub bias: Option<Param<F>>,
+    /// Initializers, regularizers and constraints (the same options as a dense layer's).
+    pub options: DenseOptions,
     /// Sizes for one image (`batch` = 1); [`Conv2D::geometry`] sets the batch.
     geom: Conv2dGeometry,
     col: Vec<F>,
@@ -38,13 +39,17 @@ fn epilogue_op(act: Activation) -> Option<UnaryOp> {
 
 impl<F: Float> Conv2D<F> {
     /// A layer named `name` over images of `input = [h, w, c]` producing `filters` channels
-    /// with a `kernel = [kh, kw]` window, initialised as Keras: Glorot-uniform kernel (limit
+    /// with a `kernel = [kh, kw]` window. The kernel `[kh, kw, c/groups, filters]` is drawn by
+    /// the kernel initializer of `options`, by default as Keras: Glorot uniform (limit
     /// `sqrt(6 / (fan_in + fan_out))` with `fan_in = kh·kw·c/groups`, `fan_out = kh·kw·filters`,
-    /// drawn in f32) and a zero bias.
+    /// or for a depthwise convolution (`groups = c`) `kh·kw·c` and `kh·kw·multiplier` as Keras'
+    /// `DepthwiseConv2D`, drawn in f32); the bias by the bias initializer (zeros by default).
+    /// The regularizers and constraints of `options` are kept for training.
     ///
     /// # Errors
     /// [`TensorError::BadLength`] when the window does not fit the padded input, or the
     /// channels or filters are not multiples of the groups.
+    #[allow(clippy::too_many_arguments)]
     pub fn try_new(
         name: &str,
         input: [usize; 3],
@@ -52,30 +57,41 @@ impl<F: Float> Conv2D<F> {
         kernel: [usize; 2],
         conv: Conv2d,
         use_bias: bool,
+        options: DenseOptions,
         rng: &mut Rng,
     ) -> Result<Self, TensorError> {
         let geom = Conv2dGeometry::try_new("Conv2D", 1, input, kernel, filters, &conv)?;
         let shape = vec![kernel[0], kernel[1], geom.group_in(), filters];
-        let receptive = kernel[0] * kernel[1];
-        let (fan_in, fan_out) = (receptive * geom.group_in(), receptive * filters);
-        let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
-        let values: Vec<F> = (0..geom.filter_len())
-            .map(|_| F::from_f64(f64::from(rng.symmetric(limit))))
-            .collect();
+        // Keras draws a depthwise kernel as `[kh, kw, c, multiplier]` (its fans), which holds
+        // the same values in the same order as `[kh, kw, 1, c · multiplier]`.
+        let depthwise = conv.groups > 1 && conv.groups == input[2];
+        let draw = if depthwise {
+            vec![kernel[0], kernel[1], input[2], filters / input[2]]
+        } else {
+            shape.clone()
+        };
+        let values = options.kernel_values(&draw, rng);
         Ok(Conv2D {
             kernel: Param::new(format!("{name}.kernel"), shape, values),
-            bias: use_bias
-                .then(|| Param::new(format!("{name}.bias"), vec![filters], vec![F::zero(); filters])),
+            bias: use_bias.then(|| {
+                Param::new(
+                    format!("{name}.bias"),
+                    vec![filters],
+                    options.bias_values(filters, rng),
+                )
+            }),
+            options,
             geom,
             col: Vec::new(),
             dcol: Vec::new(),
         })
     }
 
-    /// As [`Conv2D::try_new`].
+    /// As [`Conv2D::try_new`]: the constructor `model!` calls.
     ///
     /// # Panics
     /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
         input: [usize; 3],
@@ -83,39 +99,13 @@ impl<F: Float> Conv2D<F> {
         kernel: [usize; 2],
         conv: Conv2d,
         use_bias: bool,
+        options: DenseOptions,
         rng: &mut Rng,
     ) -> Self {
-        match Self::try_new(name, input, filters, kernel, conv, use_bias, rng) {
+        match Self::try_new(name, input, filters, kernel, conv, use_bias, options, rng) {
             Ok(l) => l,
             Err(e) => panic!("{e}"),
         }
-    }
-
-    /// As [`Conv2D::new`] with a square `kernel × kernel` window, the same `stride` and
-    /// `dilation` along both axes and `same` (else valid) padding: the constructor `model!`
-    /// calls.
-    ///
-    /// # Panics
-    /// On the errors of [`Conv2D::try_new`] (sizes `model!` has already checked).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new_square(
-        name: &str,
-        input: [usize; 3],
-        filters: usize,
-        kernel: usize,
-        stride: usize,
-        same: bool,
-        dilation: usize,
-        use_bias: bool,
-        rng: &mut Rng,
-    ) -> Self {
-        let conv = Conv2d {
-            stride: (stride, stride),
-            padding: if same { Padding::Same } else { Padding::Valid },
-            dilation: (dilation, dilation),
-            groups: 1,
-        };
-        Self::new(name, input, filters, [kernel, kernel], conv, use_bias, rng)
     }
 
     /// The sizes of a batch of `batch` images.
@@ -253,6 +243,21 @@ impl<F: Float> Conv2D<F> {
     }
 }
 
+impl Conv2D<f32> {
+    /// Projects the kernel and the bias with their constraints (after an optimizer update);
+    /// a kernel constraint's norms are taken per filter, over `kh · kw · c/groups` weights
+    /// (Keras' `axis = [0, 1, 2]`).
+    ///
+    /// # Errors
+    /// When a parameter does not hold its shape's element count.
+    pub fn apply_constraints(&mut self) -> crate::error::Result<()> {
+        let s = &self.kernel.shape;
+        let shape = [s[0] * s[1] * s[2], s[3]];
+        self.options
+            .constrain(&mut self.kernel, &shape, self.bias.as_mut())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,7 +268,16 @@ mod tests {
         // bias 0.5, valid: z = x[i][j] − x[i+1][j+1] + 0.5 = −3.5 everywhere → relu 0.
         // With kernel [[0,0],[0,1]] (picks x[i+1][j+1]): z = [5.5, 6.5, 8.5, 9.5].
         let mut rng = Rng::new(0);
-        let mut c = Conv2D::<f64>::new("c", [3, 3, 1], 1, [2, 2], Conv2d::default(), true, &mut rng);
+        let mut c = Conv2D::<f64>::new(
+            "c",
+            [3, 3, 1],
+            1,
+            [2, 2],
+            Conv2d::default(),
+            true,
+            DenseOptions::default(),
+            &mut rng,
+        );
         c.kernel.value = vec![0.0, 0.0, 0.0, 1.0];
         if let Some(b) = c.bias.as_mut() {
             b.value = vec![0.5];
@@ -293,6 +307,7 @@ mod tests {
             [3, 3],
             Conv2d::default(),
             true,
+            DenseOptions::default(),
             &mut rng,
         );
         // fan_in = 9, fan_out = 288: limit sqrt(6 / 297)
@@ -302,8 +317,16 @@ mod tests {
         assert_eq!(c.kernel.name, "conv2d1.kernel");
         assert_eq!(c.kernel.shape, vec![3, 3, 1, 32]);
         assert_eq!(c.output_shape(), [26, 26, 32]);
-        assert!(
-            Conv2D::<f32>::try_new("c", [2, 2, 1], 1, [3, 3], Conv2d::default(), true, &mut rng).is_err()
-        );
+        assert!(Conv2D::<f32>::try_new(
+            "c",
+            [2, 2, 1],
+            1,
+            [3, 3],
+            Conv2d::default(),
+            true,
+            DenseOptions::default(),
+            &mut rng
+        )
+        .is_err());
     }
 }

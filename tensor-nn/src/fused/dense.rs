@@ -7,7 +7,7 @@ use tensor_core::kernels::{gemm, gemm_fused, Epilogue, GemmArgs, UnaryOp};
 use tensor_core::Float;
 
 use super::activation::Activation;
-use super::options::{add_penalty_gradient, penalty, sample, DenseOptions};
+use super::options::DenseOptions;
 use super::param::Param;
 use super::rng::Rng;
 
@@ -45,67 +45,19 @@ impl<F: Float> Dense<F> {
         options: DenseOptions,
         rng: &mut Rng,
     ) -> Self {
-        let kernel: Vec<F> = match options.kernel_initializer {
-            None | Some(crate::init::Initializer::GlorotUniform) => {
-                let limit = (6.0 / (inputs + units).max(1) as f64).sqrt() as f32;
-                (0..inputs * units)
-                    .map(|_| F::from_f64(f64::from(rng.symmetric(limit))))
-                    .collect()
-            }
-            Some(init) => sample(init, &[inputs, units], rng),
-        };
-        let bias = |rng: &mut Rng| match options.bias_initializer {
-            None => vec![F::zero(); units],
-            Some(init) => sample(init, &[units], rng),
-        };
+        let kernel = options.kernel_values(&[inputs, units], rng);
         Dense {
             kernel: Param::new(format!("{name}.kernel"), vec![inputs, units], kernel),
-            bias: use_bias.then(|| Param::new(format!("{name}.bias"), vec![units], bias(rng))),
+            bias: use_bias.then(|| {
+                Param::new(
+                    format!("{name}.bias"),
+                    vec![units],
+                    options.bias_values(units, rng),
+                )
+            }),
             options,
             inputs,
             units,
-        }
-    }
-
-    /// The kernel and bias penalties (0 without regularizers).
-    pub fn regularization_loss(&self) -> f64 {
-        let k = self
-            .options
-            .kernel_regularizer
-            .map_or(0.0, |r| penalty(&r, &self.kernel.value));
-        let b = match (&self.options.bias_regularizer, &self.bias) {
-            (Some(r), Some(b)) => penalty(r, &b.value),
-            _ => 0.0,
-        };
-        k + b
-    }
-
-    /// Adds the gradients of the kernel and bias penalties to the parameters' gradients.
-    pub fn add_regularization_gradients(&mut self) {
-        if let Some(r) = self.options.kernel_regularizer {
-            add_penalty_gradient(&r, &self.kernel.value, 1.0, &mut self.kernel.grad);
-        }
-        if let (Some(r), Some(b)) = (self.options.bias_regularizer, &mut self.bias) {
-            add_penalty_gradient(&r, &b.value, 1.0, &mut b.grad);
-        }
-    }
-
-    /// The activity penalty of one output `out` of this layer, divided by the batch size
-    /// (Keras 3 normalises by the output's first dim).
-    pub fn activity_loss(&self, out: &[F], batch: usize) -> f64 {
-        self.options
-            .activity_regularizer
-            .map_or(0.0, |r| penalty(&r, out) / batch.max(1) as f64)
-    }
-
-    /// Adds the gradient of [`Dense::activity_loss`] to `grad` (∂L/∂out), before the backward
-    /// pass of the layer.
-    ///
-    /// # Panics
-    /// If the slices differ in length.
-    pub fn add_activity_gradient(&self, out: &[F], grad: &mut [F], batch: usize) {
-        if let Some(r) = self.options.activity_regularizer {
-            add_penalty_gradient(&r, out, 1.0 / batch.max(1) as f64, grad);
         }
     }
 
@@ -290,13 +242,9 @@ impl Dense<f32> {
     /// # Errors
     /// When a parameter does not hold its shape's element count.
     pub fn apply_constraints(&mut self) -> crate::error::Result<()> {
-        if let Some(c) = self.options.kernel_constraint {
-            c.apply(&mut self.kernel.value, &self.kernel.shape)?;
-        }
-        if let (Some(c), Some(b)) = (self.options.bias_constraint, &mut self.bias) {
-            c.apply(&mut b.value, &b.shape)?;
-        }
-        Ok(())
+        let shape = [self.inputs, self.units];
+        self.options
+            .constrain(&mut self.kernel, &shape, self.bias.as_mut())
     }
 }
 

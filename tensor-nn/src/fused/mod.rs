@@ -22,7 +22,9 @@ mod rng;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
-pub use checks::{require_same_count, require_size, require_static, require_window, size_of_dim, window_out};
+pub use checks::{
+    require_same_count, require_size, require_static, require_tiling, require_window, size_of_dim, window_out,
+};
 pub use conv::Conv2D;
 pub use dense::Dense;
 pub use embedding::Embedding;
@@ -40,6 +42,7 @@ pub use crate::error::NnError;
 pub use crate::init::Initializer;
 pub use crate::regularizers::Regularizer;
 pub use rng::Rng;
+pub use tensor_core::kernels::conv::{Conv2d, Padding, Pool2d};
 
 use tensor_core::{Element, Shape, Tensor};
 

@@ -1,5 +1,5 @@
-//! Options of generated dense layers: initializers, weight and activity regularizers, and
-//! weight constraints. They reuse tensor-nn's [`Initializer`], [`Regularizer`] and
+//! Options of generated dense and convolution layers: initializers, weight and activity
+//! regularizers, and weight constraints. They reuse tensor-nn's [`Initializer`], [`Regularizer`] and
 //! [`constraints`](crate::constraints); the penalties are computed here over any float type so
 //! that the f64 instantiation the gradient tests check runs the same code.
 
@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::init::Initializer;
 use crate::regularizers::Regularizer;
 
+use super::param::Param;
 use super::rng::Rng;
 
 /// A constraint applied to a weight after every optimizer update (Keras' `kernel_constraint`).
@@ -37,10 +38,12 @@ impl WeightConstraint {
     }
 }
 
-/// Everything a `model!` dense layer may set besides its units, bias and activation.
+/// Everything a `model!` dense or convolution layer may set besides its units (filters), bias,
+/// activation and geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct DenseOptions {
-    /// Kernel initializer (`None`: Glorot uniform, drawn as [`super::Dense::new`] does).
+    /// Kernel initializer (`None`: Glorot uniform, drawn as [`super::Dense::new`] and
+    /// [`super::Conv2D::new`] do).
     pub kernel_initializer: Option<Initializer>,
     /// Bias initializer (`None`: zeros).
     pub bias_initializer: Option<Initializer>,
@@ -54,6 +57,97 @@ pub struct DenseOptions {
     pub kernel_constraint: Option<WeightConstraint>,
     /// Projection of the bias after each update.
     pub bias_constraint: Option<WeightConstraint>,
+}
+
+impl DenseOptions {
+    /// The kernel and bias penalties (0 without regularizers).
+    pub fn weight_penalty<F: Float>(&self, kernel: &Param<F>, bias: Option<&Param<F>>) -> f64 {
+        let k = self
+            .kernel_regularizer
+            .map_or(0.0, |r| penalty(&r, &kernel.value));
+        let b = match (&self.bias_regularizer, bias) {
+            (Some(r), Some(b)) => penalty(r, &b.value),
+            _ => 0.0,
+        };
+        k + b
+    }
+
+    /// Adds the gradients of [`DenseOptions::weight_penalty`] to the parameters' gradients.
+    pub fn add_weight_penalty_gradients<F: Float>(&self, kernel: &mut Param<F>, bias: Option<&mut Param<F>>) {
+        if let Some(r) = self.kernel_regularizer {
+            add_penalty_gradient(&r, &kernel.value, 1.0, &mut kernel.grad);
+        }
+        if let (Some(r), Some(b)) = (self.bias_regularizer, bias) {
+            add_penalty_gradient(&r, &b.value, 1.0, &mut b.grad);
+        }
+    }
+
+    /// The activity penalty of a layer output `out`, divided by the batch size (Keras 3
+    /// normalises by the output's first dim).
+    pub fn activity_penalty<F: Float>(&self, out: &[F], batch: usize) -> f64 {
+        self.activity_regularizer
+            .map_or(0.0, |r| penalty(&r, out) / batch.max(1) as f64)
+    }
+
+    /// Adds the gradient of [`DenseOptions::activity_penalty`] to `grad` (∂L/∂out).
+    ///
+    /// # Panics
+    /// If the slices differ in length.
+    pub fn add_activity_penalty_gradient<F: Float>(&self, out: &[F], grad: &mut [F], batch: usize) {
+        if let Some(r) = self.activity_regularizer {
+            add_penalty_gradient(&r, out, 1.0 / batch.max(1) as f64, grad);
+        }
+    }
+
+    /// Projects the kernel and the bias with their constraints. Norms are taken over axis 0
+    /// of `kernel_shape`: a kernel `[inputs, units]` is constrained per unit, and a
+    /// convolution passes `[kh · kw · in_c, filters]` so that each filter is (Keras'
+    /// `axis = [0, 1, 2]`).
+    ///
+    /// # Errors
+    /// When a parameter does not hold its shape's element count.
+    pub fn constrain(
+        &self,
+        kernel: &mut Param<f32>,
+        kernel_shape: &[usize],
+        bias: Option<&mut Param<f32>>,
+    ) -> Result<()> {
+        if let Some(c) = self.kernel_constraint {
+            c.apply(&mut kernel.value, kernel_shape)?;
+        }
+        if let (Some(c), Some(b)) = (self.bias_constraint, bias) {
+            c.apply(&mut b.value, &b.shape)?;
+        }
+        Ok(())
+    }
+
+    /// Initial kernel values of `shape` (`[inputs, units]` or `[kh, kw, in_c, filters]`):
+    /// drawn by the kernel initializer, or Glorot uniform (limit `sqrt(6 / (fan_in +
+    /// fan_out))`, Keras' fans, drawn in f32 so that f32 and f64 models from one seed hold
+    /// the same values).
+    pub(crate) fn kernel_values<F: Float>(&self, shape: &[usize], rng: &mut Rng) -> Vec<F> {
+        match self.kernel_initializer {
+            None | Some(Initializer::GlorotUniform) => {
+                let n = shape.len();
+                let receptive: usize = shape[..n.saturating_sub(2)].iter().product();
+                let fan_in = receptive * shape.get(n.wrapping_sub(2)).copied().unwrap_or(1);
+                let fan_out = receptive * shape.last().copied().unwrap_or(1);
+                let limit = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt() as f32;
+                (0..shape.iter().product::<usize>())
+                    .map(|_| F::from_f64(f64::from(rng.symmetric(limit))))
+                    .collect()
+            }
+            Some(init) => sample(init, shape, rng),
+        }
+    }
+
+    /// Initial bias values (`units` of them): the bias initializer's, or zeros.
+    pub(crate) fn bias_values<F: Float>(&self, units: usize, rng: &mut Rng) -> Vec<F> {
+        match self.bias_initializer {
+            None => vec![F::zero(); units],
+            Some(init) => sample(init, &[units], rng),
+        }
+    }
 }
 
 /// `shape`'s values drawn by `init` (in f32, as every generated model draws them).

@@ -5,7 +5,7 @@
 
 use tensor_core::kernels::conv::{
     avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
-    max_pool2d_backward, max_pool2d_forward, Padding, Pool2d, Pool2dGeometry,
+    max_pool2d_backward, max_pool2d_forward, Pool2d, Pool2dGeometry,
 };
 use tensor_core::{Float, TensorError};
 
@@ -52,25 +52,6 @@ impl Pool2D {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         }
-    }
-
-    /// As [`Pool2D::new`] with a square `pool × pool` window, the same `stride` along both axes
-    /// and `same` (else valid) padding: the constructor `model!` calls.
-    ///
-    /// # Panics
-    /// On the errors of [`Pool2D::try_new`] (sizes `model!` has already checked).
-    pub fn new_square(max: bool, input: [usize; 3], pool: usize, stride: usize, same: bool) -> Self {
-        let kind = if max { PoolKind::Max } else { PoolKind::Average };
-        let padding = if same { Padding::Same } else { Padding::Valid };
-        Self::new(
-            kind,
-            input,
-            Pool2d {
-                pool: (pool, pool),
-                stride: Some((stride, stride)),
-                padding,
-            },
-        )
     }
 
     /// Values per input image (`h · w · c`).
@@ -186,6 +167,7 @@ pub fn global_avg_pool_backward<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tensor_core::kernels::conv::Padding;
 
     #[test]
     fn max_and_average_by_hand() {

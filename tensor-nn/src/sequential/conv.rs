@@ -93,6 +93,7 @@ impl Conv2D {
             [kernel.0, kernel.1],
             options.conv(),
             options.use_bias,
+            crate::fused::DenseOptions::default(),
             &mut Rng::new(0),
         )?;
         inner.kernel.value = kernel_init.sample(&inner.kernel.shape, rng);

@@ -47,7 +47,7 @@ pub(super) struct Builder<'a> {
     pub(super) count_checks: Vec<CountCheck>,
     pub(super) layer_checks: Vec<LayerCheck>,
     pub(super) size_checks: Vec<(Ident, Size, String)>,
-    pub(super) window_checks: Vec<(Span, Size, usize, String, String)>,
+    pub(super) window_checks: Vec<super::ir::WindowCheck>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.

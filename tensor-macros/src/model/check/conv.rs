@@ -1,247 +1,15 @@
-//! Interpretation of `Conv2D(Filters, kernel = 3, ...)`, `MaxPool2D(2)`, `AvgPool2D(..)` and
-//! their shape rule on NHWC images: the output height and width are computed from the static
-//! sizes of the input (Keras' same / valid padding), as new dims named after the layer.
+//! The shape rule of convolutions and poolings on NHWC images: the output height and width
+//! are computed from the static sizes of the input (Keras' same / valid padding), as new dims
+//! named after the layer (or the `out` names), with the checks that a window fits (and, with
+//! `exact = true`, tiles) its input and that a depthwise convolution's named channels are `C·m`.
 
 use syn::Ident;
 
 use super::build::Builder;
-use super::ir::{show_shape, window_out, Act, DimRef, Node, Op, ParamKind, ParamLayer, Size};
-use super::layers::{interpret, LayerKind};
+use super::conv_args::ConvArgs;
+use super::ir::{show_shape, window_out, Act, DimRef, Node, Op, ParamKind, ParamLayer, Size, WindowCheck};
+use super::layers::LayerKind;
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
-use crate::model::errors::Errors;
-
-/// Square window, stride, padding and dilation of a convolution or pooling.
-#[derive(Clone, Copy)]
-pub struct ConvArgs {
-    /// Window size (both axes).
-    pub kernel: usize,
-    /// Stride (both axes).
-    pub stride: usize,
-    /// Same (else valid) padding.
-    pub same: bool,
-    /// Dilation (both axes; 1 for pooling).
-    pub dilation: usize,
-    /// Whether it has a bias (convolution only).
-    pub bias: bool,
-}
-
-impl ConvArgs {
-    /// The window's span, `dilation · (kernel − 1) + 1`.
-    pub fn span(&self) -> usize {
-        self.dilation * (self.kernel - 1) + 1
-    }
-}
-
-const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
-
-const OUT_FORM: &str = "`out` names the output height and width: `out = [H1 = 26, W1 = 26]` (inline dims, sizes checked) or `out = [H1, W1]` (dims from `dims!` or declared earlier)";
-
-/// `out = [H1 = 26, W1 = 26]` / `out = [H1, W1]`.
-fn out_arg(arg: &Arg, out: &mut Option<Vec<Arg>>, errs: &mut Errors) -> Option<()> {
-    let items = match &arg.value {
-        ArgValue::List(items) => items.clone(),
-        ArgValue::Shape(s) => s
-            .dims
-            .iter()
-            .map(|d| Arg {
-                key: None,
-                value: ArgValue::Ident(d.clone()),
-                span: d.span(),
-                end: d.span(),
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let well_formed = items.len() == 2
-        && items.iter().all(|a| {
-            matches!(
-                (&a.key, &a.value),
-                (None, ArgValue::Ident(_)) | (Some(_), ArgValue::Int(_, false))
-            )
-        });
-    if !well_formed {
-        errs.range(arg.span, arg.end, OUT_FORM);
-        return None;
-    }
-    *out = Some(items);
-    Some(())
-}
-
-fn positive(arg: &Arg, what: &str, errs: &mut Errors) -> Option<usize> {
-    match &arg.value {
-        ArgValue::Int(i, false) => match i.base10_parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                errs.range(
-                    arg.span,
-                    arg.end,
-                    format!("the {what} must be a whole number > 0"),
-                );
-                None
-            }
-        },
-        _ => {
-            errs.range(
-                arg.span,
-                arg.end,
-                format!("the {what} is a whole number > 0 (the same along height and width), e.g. `3`"),
-            );
-            None
-        }
-    }
-}
-
-fn padding(arg: &Arg, errs: &mut Errors) -> Option<bool> {
-    match &arg.value {
-        ArgValue::Ident(p) if p == "Same" => Some(true),
-        ArgValue::Ident(p) if p == "Valid" => Some(false),
-        _ => {
-            errs.range(arg.span, arg.end, "`padding` is `Same` or `Valid`");
-            None
-        }
-    }
-}
-
-/// Interprets `Conv2D(..)`.
-pub fn conv2d(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
-    let args = spec.args.as_deref().unwrap_or(&[]);
-    let Some(first) = args.first() else {
-        errs.range(spec.span, spec.end, CONV_FORM);
-        return None;
-    };
-    let filters = match (&first.key, &first.value) {
-        (None, ArgValue::Ident(d)) => Some(d.clone()),
-        (Some(d), ArgValue::Int(..)) => Some(d.clone()),
-        _ => {
-            errs.range(first.span, first.end, CONV_FORM);
-            None
-        }
-    };
-    let mut geom = ConvArgs {
-        kernel: 0,
-        stride: 1,
-        same: false,
-        dilation: 1,
-        bias: true,
-    };
-    let mut act = None;
-    let mut out = None;
-    let mut ok = true;
-    for arg in &args[1..] {
-        let key = arg.key.as_ref().map(|k| k.to_string());
-        let done = match key.as_deref() {
-            Some("kernel" | "kernel_size") => positive(arg, "kernel size", errs).map(|k| geom.kernel = k),
-            Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
-            Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
-            Some("padding") => padding(arg, errs).map(|p| geom.same = p),
-            Some("out") => out_arg(arg, &mut out, errs),
-            Some("bias" | "use_bias") => match arg.value {
-                ArgValue::Bool(b) => {
-                    geom.bias = b;
-                    Some(())
-                }
-                _ => {
-                    errs.range(arg.span, arg.end, "`bias` is `true` or `false`");
-                    None
-                }
-            },
-            Some("activation") => match &arg.value {
-                ArgValue::Ident(a) => {
-                    let s = LayerSpec {
-                        kind: a.clone(),
-                        args: None,
-                        span: a.span(),
-                        end: a.span(),
-                    };
-                    match interpret(&s, errs) {
-                        Some(LayerKind::Act(a, None)) if a != Act::Softmax => {
-                            act = Some(a);
-                            Some(())
-                        }
-                        _ => {
-                            errs.range(arg.span, arg.end, format!("unknown activation `{a}` for `Conv2D`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Linear"));
-                            None
-                        }
-                    }
-                }
-                _ => {
-                    errs.range(
-                        arg.span,
-                        arg.end,
-                        "expected an activation, e.g. `activation = Relu`",
-                    );
-                    None
-                }
-            },
-            _ => {
-                errs.range(arg.span, arg.end, CONV_FORM);
-                None
-            }
-        };
-        ok &= done.is_some();
-    }
-    if geom.kernel == 0 && ok {
-        errs.range(
-            spec.span,
-            spec.end,
-            "`Conv2D` needs its kernel size: `Conv2D(F = 32, kernel = 3)`",
-        );
-        return None;
-    }
-    if geom.stride > 1 && geom.dilation > 1 {
-        errs.range(
-            spec.span,
-            spec.end,
-            "`Conv2D` takes `strides` > 1 or `dilation` > 1, not both (as Keras)",
-        );
-        return None;
-    }
-    let filters = filters?;
-    ok.then_some(LayerKind::Conv2D {
-        filters,
-        geom,
-        act,
-        out,
-    })
-}
-
-/// Interprets `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)` (stride:
-/// the window, as Keras).
-pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKind> {
-    let kind = &spec.kind;
-    let mut geom = ConvArgs {
-        kernel: 2,
-        stride: 0,
-        same: false,
-        dilation: 1,
-        bias: false,
-    };
-    let mut ok = true;
-    let mut out = None;
-    for (i, arg) in spec.args.as_deref().unwrap_or(&[]).iter().enumerate() {
-        let key = arg.key.as_ref().map(|k| k.to_string());
-        let done = match key.as_deref() {
-            None if i == 0 => positive(arg, "pool size", errs).map(|k| geom.kernel = k),
-            Some("pool" | "pool_size") => positive(arg, "pool size", errs).map(|k| geom.kernel = k),
-            Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
-            Some("padding") => padding(arg, errs).map(|p| geom.same = p),
-            Some("out") => out_arg(arg, &mut out, errs),
-            _ => {
-                errs.range(
-                    arg.span,
-                    arg.end,
-                    format!("`{kind}` takes its window, then options: `{kind}(2)` or `{kind}(pool = 2, strides = 2, padding = Valid, out = [H2 = 13, W2 = 13])`"),
-                );
-                None
-            }
-        };
-        ok &= done.is_some();
-    }
-    if geom.stride == 0 {
-        geom.stride = geom.kernel;
-    }
-    ok.then_some(LayerKind::Pool { max, geom, out })
-}
 
 impl Builder<'_> {
     /// The `[Batch, H, W, C]` dims of node `cur`, or an error pointed at `spec`.
@@ -281,20 +49,37 @@ impl Builder<'_> {
         names: Option<&[Arg]>,
     ) -> Option<[DimRef; 2]> {
         let mut out = Vec::new();
-        for (d, axis) in hw.into_iter().zip(["H", "W"]) {
+        for (i, (d, axis)) in hw.into_iter().zip(["H", "W"]).enumerate() {
+            let span = g.span(i);
             if d.size.known().is_none() && !g.same {
-                self.window_checks.push((
-                    spec.span,
-                    d.size.clone(),
-                    g.span(),
-                    field.to_string(),
-                    d.name.clone(),
-                ));
+                self.window_checks.push(WindowCheck {
+                    span: spec.span,
+                    len: d.size.clone(),
+                    window: span,
+                    stride: g.exact.then_some(g.stride[i]),
+                    layer: field.to_string(),
+                    dim: d.name.clone(),
+                });
+            }
+            if let (Some(n), true, false) = (d.size.known(), g.exact, g.same) {
+                let r = n.checked_sub(span).map_or(0, |l| l % g.stride[i]);
+                if r > 0 {
+                    self.errs.range(
+                        spec.span,
+                        spec.end,
+                        format!(
+                            "`{field}`: `exact = true`, but the window does not tile the input dim {}: a span of {span} cells moved by stride {stride} drops {r} cell(s) at the end, ({n} − {span}) % {stride} = {r}; pick sizes where `{}` − {span} is a multiple of {stride}, or use `padding = Same`",
+                            d.describe(),
+                            d.name,
+                            stride = g.stride[i],
+                        ),
+                    );
+                }
             }
             if let Some(n) = d.size.known() {
-                if window_out(n, g.span(), g.stride, g.same).is_none() {
-                    let dil = if g.dilation > 1 {
-                        format!(" (kernel {} with dilation {})", g.kernel, g.dilation)
+                if window_out(n, span, g.stride[i], g.same).is_none() {
+                    let dil = if g.dilation[i] > 1 {
+                        format!(" (kernel {} with dilation {})", g.kernel[i], g.dilation[i])
                     } else {
                         String::new()
                     };
@@ -302,8 +87,7 @@ impl Builder<'_> {
                         spec.span,
                         spec.end,
                         format!(
-                            "`{field}`: the window spans {} cells{dil} but the input dim {} has only {n} and `padding = Valid` adds none; use a smaller window or `padding = Same`",
-                            g.span(),
+                            "`{field}`: the window spans {span} cells{dil} but the input dim {} has only {n} and `padding = Valid` adds none; use a smaller window or `padding = Same`",
                             d.describe()
                         ),
                     );
@@ -312,8 +96,8 @@ impl Builder<'_> {
             }
             let size = Size::Window {
                 input: Box::new(d.size.clone()),
-                span: g.span(),
-                stride: g.stride,
+                span,
+                stride: g.stride[i],
                 same: g.same,
             };
             let which = if axis == "H" { "height" } else { "width" };
@@ -399,13 +183,46 @@ impl Builder<'_> {
         let (op, shape) = match kind {
             LayerKind::Conv2D {
                 filters,
+                multiplier,
                 geom,
                 act,
                 out,
+                opts,
             } => {
-                let field = self.auto_name("conv2d");
+                let field = self.auto_name(if multiplier.is_some() {
+                    "depthwise_conv2d"
+                } else {
+                    "conv2d"
+                });
                 let [oh, ow] = self.window_dims(spec, &field, [&h, &w], &geom, out.as_deref())?;
-                let units = self.dim_ref(&filters);
+                let units = match (multiplier, &filters) {
+                    (None, Some(a)) => match (&a.key, &a.value) {
+                        (Some(d), _) | (None, ArgValue::Ident(d)) => self.dim_ref(d),
+                        _ => return None,
+                    },
+                    (Some(1), None) => c.clone(),
+                    (Some(m), None) => {
+                        self.errs.range(
+                            spec.span,
+                            spec.end,
+                            format!(
+                                "`{field}` with `depth_multiplier = {m}` makes {} × {m} channels: name them first, e.g. `DepthwiseConv2D(C2 = {}, ..)` or a dim from `dims!`",
+                                c.describe(),
+                                c.size.known().map_or("..".to_string(), |n| (n * m).to_string())
+                            ),
+                        );
+                        return None;
+                    }
+                    (Some(m), Some(a)) => {
+                        let size = Size::Product(vec![c.size.clone(), Size::Lit(m)]);
+                        let what = format!(
+                            "the output channels of `{field}` ({} × depth_multiplier {m})",
+                            c.describe()
+                        );
+                        self.named_output(a, size, &what)?
+                    }
+                    (None, None) => return None,
+                };
                 self.layers.push(ParamLayer {
                     ty: None,
                     field,
@@ -417,6 +234,8 @@ impl Builder<'_> {
                         same: geom.same,
                         dilation: geom.dilation,
                         bias: geom.bias,
+                        depthwise: multiplier.is_some(),
+                        opts,
                     },
                 });
                 let p = self.layers.len() - 1;

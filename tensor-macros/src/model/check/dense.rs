@@ -1,17 +1,14 @@
 //! Interpretation of `Dense(units, options...)`: the units, the bias, the activation and the
-//! Keras options (initializers, regularizers, constraints), each checked with a message that
-//! lists what is valid.
+//! Keras weight options (initializers, regularizers, constraints; shared with the
+//! convolutions), each checked with a message that lists what is valid.
 
-use super::ir::{ConstraintIr, DenseOpts, InitIr};
+use super::ir::{Act, ConstraintIr, DenseOpts, InitIr};
 use super::layers::{closest, interpret, number, LayerKind};
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
-/// Every option `Dense` takes after its units.
-pub const DENSE_OPTIONS: [&str; 11] = [
-    "use_bias",
-    "bias",
-    "activation",
+/// The options of every layer with a kernel and a bias (`Dense`, `Conv2D`, `DepthwiseConv2D`).
+pub const WEIGHT_OPTIONS: [&str; 8] = [
     "kernel_initializer",
     "initializer",
     "bias_initializer",
@@ -22,10 +19,13 @@ pub const DENSE_OPTIONS: [&str; 11] = [
     "bias_constraint",
 ];
 
-const OPTIONS_HELP: &str =
-    "`use_bias = false`, `activation = Relu`, `kernel_initializer = HeNormal` (or `initializer`), \
+/// [`WEIGHT_OPTIONS`] with an example value each, for messages.
+pub const WEIGHT_OPTIONS_HELP: &str = "`kernel_initializer = HeNormal` (or `initializer`), \
 `bias_initializer = Zeros`, `kernel_regularizer = L2(0.01)`, `bias_regularizer = L1(0.01)`, \
 `activity_regularizer = L1L2(0.01, 0.01)`, `kernel_constraint = MaxNorm(3.0)`, `bias_constraint = NonNeg`";
+
+/// The options `Dense` takes besides [`WEIGHT_OPTIONS`].
+const DENSE_OWN: [&str; 3] = ["use_bias", "bias", "activation"];
 
 /// Initializers without arguments.
 const NAMED_INITS: [&str; 8] = [
@@ -75,7 +75,7 @@ pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
             errs.range(
                 arg.span,
                 arg.end,
-                format!("`Dense` takes its units first, then options written `key = value`: {OPTIONS_HELP}"),
+                format!("`Dense` takes its units first, then options written `key = value`: `use_bias = false`, `activation = Relu`, {WEIGHT_OPTIONS_HELP}"),
             );
             ok = false;
             continue;
@@ -89,56 +89,26 @@ pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
                 }
                 _ => bad(errs, arg, format!("`{k}` is `true` or `false`")),
             },
-            "activation" => match &arg.value {
-                ArgValue::Ident(a) => {
-                    let spec = LayerSpec {
-                        kind: a.clone(),
-                        args: None,
-                        span: a.span(),
-                        end: a.span(),
-                    };
-                    match interpret(&spec, errs) {
-                        Some(LayerKind::Act(a, None)) => {
-                            act = Some(a);
-                            true
-                        }
-                        _ => bad(errs, arg, format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear")),
-                    }
+            "activation" => activation_option(arg, None, errs)
+                .map(|a| act = Some(a))
+                .is_some(),
+            _ => match weight_option(&k, arg, &mut opts, errs) {
+                Some(done) => done,
+                None => {
+                    let hint = closest(&k, DENSE_OWN.into_iter().chain(WEIGHT_OPTIONS))
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    errs.at(
+                        key.span(),
+                        format!("unknown option `{k}` of `Dense`: {hint}`Dense` takes `use_bias = false`, `activation = Relu`, {WEIGHT_OPTIONS_HELP}"),
+                    );
+                    false
                 }
-                _ => bad(
-                    errs,
-                    arg,
-                    "expected an activation, e.g. `activation = Relu`".to_string(),
-                ),
             },
-            "kernel_initializer" | "initializer" => set(&mut opts.kernel_init, initializer(arg, errs)),
-            "bias_initializer" => set(&mut opts.bias_init, initializer(arg, errs)),
-            "kernel_regularizer" => set(&mut opts.kernel_reg, regularizer(arg, errs)),
-            "bias_regularizer" => set(&mut opts.bias_reg, regularizer(arg, errs)),
-            "activity_regularizer" => set(&mut opts.activity_reg, regularizer(arg, errs)),
-            "kernel_constraint" => set(&mut opts.kernel_constraint, constraint(arg, errs)),
-            "bias_constraint" => set(&mut opts.bias_constraint, constraint(arg, errs)),
-            _ => {
-                let hint = closest(&k, DENSE_OPTIONS.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                errs.at(
-                    key.span(),
-                    format!("unknown option `{k}` of `Dense`: {hint}`Dense` takes {OPTIONS_HELP}"),
-                );
-                false
-            }
         };
         ok &= done;
     }
-    if !bias && (opts.bias_init.is_some() || opts.bias_reg.is_some() || opts.bias_constraint.is_some()) {
-        errs.range(
-            spec.span,
-            spec.end,
-            "this `Dense` has `use_bias = false`, so it cannot take a bias initializer, regularizer or constraint",
-        );
-        ok = false;
-    }
+    ok &= bias_options_need_bias(spec, "Dense", bias, &opts, errs);
     ok.then_some(())?;
     Some(LayerKind::Dense {
         units: units?,
@@ -146,6 +116,71 @@ pub fn dense(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
         act,
         opts,
     })
+}
+
+/// The activation of `activation = Relu`: any for `Dense` (`image_layer` `None`), any but
+/// softmax for the image layer named `image_layer`; an error listing the valid ones otherwise.
+pub fn activation_option(arg: &Arg, image_layer: Option<&str>, errs: &mut Errors) -> Option<Act> {
+    let ArgValue::Ident(a) = &arg.value else {
+        errs.range(
+            arg.span,
+            arg.end,
+            "expected an activation, e.g. `activation = Relu`",
+        );
+        return None;
+    };
+    let spec = LayerSpec {
+        kind: a.clone(),
+        args: None,
+        span: a.span(),
+        end: a.span(),
+    };
+    match (interpret(&spec, errs), image_layer) {
+        (Some(LayerKind::Act(act, None)), None) => Some(act),
+        (Some(LayerKind::Act(act, None)), Some(_)) if act != Act::Softmax => Some(act),
+        (_, None) => {
+            errs.range(arg.span, arg.end, format!("unknown activation `{a}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Softmax, Linear"));
+            None
+        }
+        (_, Some(layer)) => {
+            errs.range(arg.span, arg.end, format!("unknown activation `{a}` for `{layer}`; expected one of Relu, LeakyRelu, Elu, Gelu, Softplus, Sigmoid, Tanh, Linear"));
+            None
+        }
+    }
+}
+
+/// Parses weight option `key` (one of [`WEIGHT_OPTIONS`]) into `opts`: `Some(ok)`, or `None`
+/// when `key` is not a weight option.
+pub fn weight_option(key: &str, arg: &Arg, opts: &mut DenseOpts, errs: &mut Errors) -> Option<bool> {
+    Some(match key {
+        "kernel_initializer" | "initializer" => set(&mut opts.kernel_init, initializer(arg, errs)),
+        "bias_initializer" => set(&mut opts.bias_init, initializer(arg, errs)),
+        "kernel_regularizer" => set(&mut opts.kernel_reg, regularizer(arg, errs)),
+        "bias_regularizer" => set(&mut opts.bias_reg, regularizer(arg, errs)),
+        "activity_regularizer" => set(&mut opts.activity_reg, regularizer(arg, errs)),
+        "kernel_constraint" => set(&mut opts.kernel_constraint, constraint(arg, errs)),
+        "bias_constraint" => set(&mut opts.bias_constraint, constraint(arg, errs)),
+        _ => return None,
+    })
+}
+
+/// An error (and `false`) when a layer without bias (`bias = false`) is given bias options.
+pub fn bias_options_need_bias(
+    spec: &LayerSpec,
+    layer: &str,
+    bias: bool,
+    opts: &DenseOpts,
+    errs: &mut Errors,
+) -> bool {
+    if !bias && (opts.bias_init.is_some() || opts.bias_reg.is_some() || opts.bias_constraint.is_some()) {
+        errs.range(
+            spec.span,
+            spec.end,
+            format!("this `{layer}` has `use_bias = false`, so it cannot take a bias initializer, regularizer or constraint"),
+        );
+        return false;
+    }
+    true
 }
 
 fn bad(errs: &mut Errors, arg: &Arg, msg: String) -> bool {

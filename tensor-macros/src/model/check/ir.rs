@@ -144,25 +144,29 @@ pub enum ParamKind {
     User,
     /// A 2-D convolution over NHWC images (`inputs` is the channels, `units` the filters).
     Conv2D {
-        /// Square kernel size.
-        kernel: usize,
-        /// Stride along both axes.
-        stride: usize,
+        /// Kernel size (height, width).
+        kernel: [usize; 2],
+        /// Stride (height, width).
+        stride: [usize; 2],
         /// Same (else valid) padding.
         same: bool,
-        /// Dilation along both axes.
-        dilation: usize,
+        /// Dilation (height, width).
+        dilation: [usize; 2],
         /// Whether it has a bias.
         bias: bool,
+        /// Depthwise: one group per input channel (else one group).
+        depthwise: bool,
+        /// Initializers, regularizers, constraints.
+        opts: DenseOpts,
     },
     /// A max or average pooling over NHWC images (no parameters; `units` is the channels).
     Pool {
         /// Max (else average).
         max: bool,
-        /// Square window size.
-        pool: usize,
-        /// Stride along both axes.
-        stride: usize,
+        /// Window size (height, width).
+        pool: [usize; 2],
+        /// Stride (height, width).
+        stride: [usize; 2],
         /// Same (else valid) padding.
         same: bool,
     },
@@ -201,8 +205,8 @@ pub enum ConstraintIr {
     UnitNorm,
 }
 
-/// The options of a dense layer (all `None` by default: Glorot uniform, zero bias, nothing
-/// else). Regularizers are `(l1, l2)`.
+/// The weight options of a dense or convolution layer (all `None` by default: Glorot uniform,
+/// zero bias, nothing else). Regularizers are `(l1, l2)`.
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 pub struct DenseOpts {
     /// `kernel_initializer` (or `initializer`).
@@ -317,6 +321,23 @@ pub struct CountCheck {
     pub to: (String, String, Size),
 }
 
+/// A const check that a valid window fits the input dim `dim` (sizes the macro cannot see)
+/// and, with `exact = true`, tiles it.
+pub struct WindowCheck {
+    /// Span of the layer (the error points at it).
+    pub span: proc_macro2::Span,
+    /// The input length.
+    pub len: Size,
+    /// The window's span.
+    pub window: usize,
+    /// The stride, when `exact = true` asks for the tiling check too.
+    pub stride: Option<usize>,
+    /// The layer (`conv2d1`).
+    pub layer: String,
+    /// The input dim's name.
+    pub dim: String,
+}
+
 /// A check that a user layer's `InFeatures` (`input = true`) or `OutFeatures` is `dim`.
 pub struct LayerCheck {
     /// Span of the layer's token (or of the dim the user wrote).
@@ -355,9 +376,8 @@ pub struct Graph {
     /// Const checks that a dim from `dims!` named as a layer's output has the size the layer
     /// computes: the dim, the computed size, what computes it.
     pub size_checks: Vec<(Ident, Size, String)>,
-    /// Const checks that a valid window fits its input dim: the layer's span, the input
-    /// size, the window's span, the layer, the dim.
-    pub window_checks: Vec<(proc_macro2::Span, Size, usize, String, String)>,
+    /// Const checks that a valid window fits (and, with `exact = true`, tiles) its input dim.
+    pub window_checks: Vec<WindowCheck>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }

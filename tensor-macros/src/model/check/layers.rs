@@ -9,8 +9,9 @@ use crate::model::ast::{Arg, ArgValue, LayerSpec};
 use crate::model::errors::Errors;
 
 /// The layer kinds `model!` knows, as written.
-pub const KNOWN: [&str; 25] = [
+pub const KNOWN: [&str; 26] = [
     "Conv2D",
+    "DepthwiseConv2D",
     "MaxPool2D",
     "AvgPool2D",
     "GlobalAvgPool2D",
@@ -78,21 +79,25 @@ pub enum LayerKind {
     },
     /// `Conv2D(Filters, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = .., bias = ..)`.
     Conv2D {
-        /// The filters dim.
-        filters: Ident,
+        /// The filters dim as written (`F` or `F = 32`); optional for a depthwise convolution.
+        filters: Option<Arg>,
+        /// `Some(depth_multiplier)` for `DepthwiseConv2D` (one group per input channel).
+        multiplier: Option<usize>,
         /// Square kernel, stride, same padding, dilation, bias.
-        geom: super::conv::ConvArgs,
+        geom: super::conv_args::ConvArgs,
         /// Activation given with `activation = ...`.
         act: Option<Act>,
         /// `out = [H1 = 26, W1 = 26]`: names (and sizes) of the output height and width.
         out: Option<Vec<Arg>>,
+        /// Initializers, regularizers, constraints.
+        opts: super::ir::DenseOpts,
     },
     /// `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)`.
     Pool {
         /// Max (else average).
         max: bool,
         /// Window, stride, same padding.
-        geom: super::conv::ConvArgs,
+        geom: super::conv_args::ConvArgs,
         /// `out = [H1 = 13, W1 = 13]`.
         out: Option<Vec<Arg>>,
     },
@@ -204,8 +209,9 @@ pub fn interpret(spec: &LayerSpec, errs: &mut Errors) -> Option<LayerKind> {
     };
     match kind.as_str() {
         "Dense" => super::dense::dense(spec, errs),
-        "Conv2D" => super::conv::conv2d(spec, errs),
-        "MaxPool2D" | "AvgPool2D" => super::conv::pool2d(spec, kind == "MaxPool2D", errs),
+        "Conv2D" => super::conv_args::conv2d(spec, false, errs),
+        "DepthwiseConv2D" => super::conv_args::conv2d(spec, true, errs),
+        "MaxPool2D" | "AvgPool2D" => super::conv_args::pool2d(spec, kind == "MaxPool2D", errs),
         "GlobalAvgPool2D" => {
             no_args(spec, errs);
             Some(LayerKind::GlobalAvgPool)

@@ -4,6 +4,7 @@
 mod apply;
 mod build;
 mod conv;
+mod conv_args;
 mod dense;
 pub mod ir;
 mod layers;

@@ -101,11 +101,11 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                 } else {
                     quote!(::core::option::Option::None)
                 };
-                let activity = super::options::dense_opts(g, *l)
+                let activity = super::options::weight_opts(g, *l)
                     .is_some_and(|o| o.activity_reg.is_some())
                     .then(|| {
                         let batch = super::options::batch_tokens(node, quote!(__st), p);
-                        quote!(#f.add_activity_gradient(&__st.outs[#il], __g, #batch);)
+                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
                     });
                 let accumulate = !overwrite[*l];
                 quote! {
@@ -123,7 +123,14 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                 } else {
                     quote!(::core::option::Option::None)
                 };
+                let activity = super::options::weight_opts(g, *l)
+                    .is_some_and(|o| o.activity_reg.is_some())
+                    .then(|| {
+                        let batch = super::options::batch_tokens(node, quote!(__st), p);
+                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
+                    });
                 quote! {
+                    #activity
                     let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, __b, #actt, #gin);
                 }

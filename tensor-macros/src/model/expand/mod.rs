@@ -4,6 +4,7 @@
 
 mod backward;
 mod forward;
+mod image;
 mod nested;
 mod options;
 
@@ -174,11 +175,17 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             const _: () = #path::<#d>(#n, #what);
         }
     });
-    let window_checks = g.window_checks.iter().map(|(span, size, w, layer, dim)| {
-        let n = size_tokens(size, &p);
-        let path = respan(quote!(#fused::require_window), *span);
-        quote_spanned! {*span=>
+    let window_checks = g.window_checks.iter().map(|c| {
+        let n = size_tokens(&c.len, &p);
+        let (span, w, layer, dim) = (c.span, c.window, &c.layer, &c.dim);
+        let path = respan(quote!(#fused::require_window), span);
+        let tiling = c.stride.map(|s| {
+            let path = respan(quote!(#fused::require_tiling), span);
+            quote_spanned! {span=> const _: () = #path(#n, #w, #s, #layer, #dim); }
+        });
+        quote_spanned! {span=>
             const _: () = #path(#n, #w, #layer, #dim);
+            #tiling
         }
     });
     let fields = g.layers.iter().map(|l| {
@@ -198,13 +205,6 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
     });
     let inits = g.layers.iter().enumerate().map(|(li, l)| {
         let f = &l.field;
-        // `[h, w, c]` of the images an image layer reads (from the node that applies it).
-        let image = || {
-            let node = g.nodes.iter().find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
-            let dims = node.map(|n| &g.nodes[n.args[0]].shape[1..]).unwrap_or(&[]);
-            let sizes = dims.iter().map(|d| size_tokens(&d.size, &p));
-            quote!([#(#sizes),*])
-        };
         let fs = f.to_string();
         let inputs = l.inputs.as_ref().map_or(quote!(0), |d| size_tokens(&d.size, &p));
         let units = size_tokens(&l.units.size, &p);
@@ -223,24 +223,9 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 quote!(#f: #fused::Embedding::new(#fs, #inputs, #units, &mut __init),)
             }
             ParamKind::PRelu => quote!(#f: #fused::PRelu::new(#fs, #units),),
-            ParamKind::Conv2D {
-                kernel,
-                stride,
-                same,
-                dilation,
-                bias,
-            } => {
-                let hwc = image();
-                quote!(#f: #fused::Conv2D::new_square(#fs, #hwc, #units, #kernel, #stride, #same, #dilation, #bias, &mut __init),)
-            }
-            ParamKind::Pool {
-                max,
-                pool,
-                stride,
-                same,
-            } => {
-                let hwc = image();
-                quote!(#f: #fused::Pool2D::new_square(#max, #hwc, #pool, #stride, #same),)
+            ParamKind::Conv2D { .. } | ParamKind::Pool { .. } => {
+                let init = image::init_tokens(g, li, &inputs, &units, &p);
+                quote!(#f: #init,)
             }
             ParamKind::User => {
                 let ty = &l.ty;

@@ -1,4 +1,5 @@
-//! Expansion of dense-layer options: the `DenseOptions` value a layer is built with, the
+//! Expansion of the weight options of dense and convolution layers: the `DenseOptions` value a
+//! layer is built with, the
 //! regularization loss, the penalty gradients added in `backward`, and the constraints the
 //! `Model` impl applies after each optimizer update.
 
@@ -86,10 +87,10 @@ pub fn options_tokens(o: &DenseOpts, p: &Paths) -> TokenStream {
     }
 }
 
-/// The options of a layer, when it is a dense layer.
-pub fn dense_opts(g: &Graph, l: usize) -> Option<&DenseOpts> {
+/// The weight options of a layer, when it is a dense or convolution layer.
+pub fn weight_opts(g: &Graph, l: usize) -> Option<&DenseOpts> {
     match &g.layers[l].kind {
-        ParamKind::Dense { opts, .. } => Some(opts),
+        ParamKind::Dense { opts, .. } | ParamKind::Conv2D { opts, .. } => Some(opts),
         _ => None,
     }
 }
@@ -112,10 +113,10 @@ pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
     let fused = &p.fused;
     let mut terms = Vec::new();
     for (l, layer) in g.layers.iter().enumerate() {
-        if let Some(o) = dense_opts(g, l) {
+        if let Some(o) = weight_opts(g, l) {
             if o.kernel_reg.is_some() || o.bias_reg.is_some() {
                 let f = &layer.field;
-                terms.push(quote!(+ self.#f.regularization_loss()));
+                terms.push(quote!(+ self.#f.options.weight_penalty(&self.#f.kernel, self.#f.bias.as_ref())));
             }
         }
     }
@@ -124,12 +125,12 @@ pub fn loss_body(g: &Graph, p: &Paths) -> TokenStream {
         terms.push(quote!(+ #fused::FusedLayer::layer_regularization_loss(&self.#f)));
     }
     for (i, node) in g.nodes.iter().enumerate() {
-        if let Op::Dense(l, _) = node.op {
-            if dense_opts(g, l).is_some_and(|o| o.activity_reg.is_some()) {
+        if let Op::Dense(l, _) | Op::Conv(l, _) = node.op {
+            if weight_opts(g, l).is_some_and(|o| o.activity_reg.is_some()) {
                 let f = &g.layers[l].field;
                 let il = Literal::usize_unsuffixed(i);
                 let batch = batch_tokens(node, quote!(self.__state), p);
-                terms.push(quote!(+ self.#f.activity_loss(&self.__state.outs[#il], #batch)));
+                terms.push(quote!(+ self.#f.options.activity_penalty(&self.__state.outs[#il], #batch)));
             }
         }
     }
@@ -141,10 +142,10 @@ pub fn penalty_gradients(g: &Graph) -> Vec<TokenStream> {
     g.layers
         .iter()
         .enumerate()
-        .filter(|(l, _)| dense_opts(g, *l).is_some_and(|o| o.kernel_reg.is_some() || o.bias_reg.is_some()))
+        .filter(|(l, _)| weight_opts(g, *l).is_some_and(|o| o.kernel_reg.is_some() || o.bias_reg.is_some()))
         .map(|(_, layer)| {
             let f = &layer.field;
-            quote!(#f.add_regularization_gradients();)
+            quote!(#f.options.add_weight_penalty_gradients(&mut #f.kernel, #f.bias.as_mut());)
         })
         .collect()
 }
@@ -157,7 +158,7 @@ pub fn constraints_method(g: &Graph, p: &Paths) -> TokenStream {
         .iter()
         .enumerate()
         .filter(|(l, _)| {
-            dense_opts(g, *l).is_some_and(|o| o.kernel_constraint.is_some() || o.bias_constraint.is_some())
+            weight_opts(g, *l).is_some_and(|o| o.kernel_constraint.is_some() || o.bias_constraint.is_some())
         })
         .map(|(_, layer)| {
             let f = &layer.field;

@@ -43,6 +43,19 @@ pub fn parse_layer(input: ParseStream) -> syn::Result<LayerSpec> {
     })
 }
 
+/// Comma-separated arguments (inside brackets or parentheses), a trailing comma allowed.
+fn parse_list(content: ParseStream, kind: &Ident) -> syn::Result<Vec<Arg>> {
+    let mut args = Vec::new();
+    while !content.is_empty() {
+        args.push(parse_arg(content, kind)?);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    Ok(args)
+}
+
 fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
     let start = input.span();
     let key = if input.peek(Ident) && input.peek2(Token![=]) {
@@ -67,29 +80,18 @@ fn parse_arg(input: ParseStream, kind: &Ident) -> syn::Result<Arg> {
         let content;
         let bracket = syn::bracketed!(content in input);
         end = bracket.span.close();
-        let mut args = Vec::new();
-        while !content.is_empty() {
-            args.push(parse_arg(&content, kind)?);
-            if content.is_empty() {
-                break;
-            }
-            content.parse::<Token![,]>()?;
-        }
-        ArgValue::List(args)
+        ArgValue::List(parse_list(&content, kind)?)
     } else if !neg && input.peek(Ident) && input.peek2(syn::token::Paren) {
         let id: Ident = input.parse()?;
         let content;
         let paren = parenthesized!(content in input);
         end = paren.span.close();
-        let mut args = Vec::new();
-        while !content.is_empty() {
-            args.push(parse_arg(&content, &id)?);
-            if content.is_empty() {
-                break;
-            }
-            content.parse::<Token![,]>()?;
-        }
-        ArgValue::Call(id, args)
+        ArgValue::Call(id.clone(), parse_list(&content, &id)?)
+    } else if !neg && input.peek(syn::token::Paren) {
+        let content;
+        let paren = parenthesized!(content in input);
+        end = paren.span.close();
+        ArgValue::Tuple(parse_list(&content, kind)?)
     } else if !neg && input.peek(Ident) {
         let id: Ident = input.parse()?;
         end = id.span();

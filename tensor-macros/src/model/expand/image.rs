@@ -1,0 +1,75 @@
+//! Expansion of the image layers' constructors: `fused::Conv2D::new` (plain and depthwise)
+//! and `fused::Pool2D::new`, with their window, strides, padding, dilation and groups.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{options, size_tokens, Paths};
+use crate::model::check::ir::{Graph, Op, ParamKind};
+
+/// `Padding::Same` or `Padding::Valid`.
+fn padding_tokens(same: bool, p: &Paths) -> TokenStream {
+    let fused = &p.fused;
+    if same {
+        quote!(#fused::Padding::Same)
+    } else {
+        quote!(#fused::Padding::Valid)
+    }
+}
+
+/// The constructor call of image layer `li` (a convolution or a pooling; nothing for the
+/// others), whose input channels and output channels have sizes `inputs` and `units`.
+pub fn init_tokens(
+    g: &Graph,
+    li: usize,
+    inputs: &TokenStream,
+    units: &TokenStream,
+    p: &Paths,
+) -> TokenStream {
+    let fused = &p.fused;
+    let fs = g.layers[li].field.to_string();
+    // `[h, w, c]` of the images the layer reads (from the node that applies it).
+    let node = g
+        .nodes
+        .iter()
+        .find(|n| matches!(n.op, Op::Conv(k, _) | Op::Pool(k) if k == li));
+    let dims = node.map(|n| &g.nodes[n.args[0]].shape[1..]).unwrap_or(&[]);
+    let sizes = dims.iter().map(|d| size_tokens(&d.size, p));
+    let hwc = quote!([#(#sizes),*]);
+    match g.layers[li].kind {
+        ParamKind::Conv2D {
+            kernel: [kh, kw],
+            stride: [sh, sw],
+            same,
+            dilation: [dh, dw],
+            bias,
+            depthwise,
+            opts,
+        } => {
+            let groups = if depthwise { inputs.clone() } else { quote!(1) };
+            let padding = padding_tokens(same, p);
+            let o = options::options_tokens(&opts, p);
+            quote!(#fused::Conv2D::new(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
+                stride: (#sh, #sw),
+                padding: #padding,
+                dilation: (#dh, #dw),
+                groups: #groups,
+            }, #bias, #o, &mut __init))
+        }
+        ParamKind::Pool {
+            max,
+            pool: [ph, pw],
+            stride: [sh, sw],
+            same,
+        } => {
+            let kind = if max { quote!(Max) } else { quote!(Average) };
+            let padding = padding_tokens(same, p);
+            quote!(#fused::Pool2D::new(#fused::PoolKind::#kind, #hwc, #fused::Pool2d {
+                pool: (#ph, #pw),
+                stride: ::core::option::Option::Some((#sh, #sw)),
+                padding: #padding,
+            }))
+        }
+        _ => quote!(),
+    }
+}
