@@ -251,7 +251,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
 fn overwriting_dense_layers(g: &Graph, need: &[bool]) -> Vec<bool> {
     (0..g.layers.len())
         .map(|l| {
-            let penalised = super::options::dense_opts(g, l)
+            let penalised = super::options::weight_opts(g, l)
                 .is_none_or(|o| o.kernel_reg.is_some() || o.bias_reg.is_some());
             let mut uses = g.nodes.iter().enumerate().filter(|(_, n)| match n.op {
                 Op::Dense(dl, _) => dl == l,
