@@ -33,7 +33,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::gemm::{gemm, gemm_fused, Epilogue, GemmArgs};
-use super::threads;
+use super::{conv_direct, dispatch, threads};
 use crate::error::{Result, TensorError};
 
 /// How a window is placed over the borders of the input (Keras' `padding`).
@@ -331,7 +331,7 @@ impl Conv2dGeometry {
     /// The input row and column under tap `(ky, kx)` of the window at output `(oy, ox)`, when
     /// inside the image.
     #[inline]
-    fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    pub(crate) fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
         let iy = (oy * self.stride.0 + ky * self.dilation.0).checked_sub(self.pad.0)?;
         let ix = (ox * self.stride.1 + kx * self.dilation.1).checked_sub(self.pad.1)?;
         (iy < self.in_h && ix < self.in_w).then_some((iy, ix))
@@ -475,7 +475,9 @@ pub fn conv2d_forward<F: Float + Send + Sync + 'static>(
     }
     if g.is_direct() {
         col.clear();
-        direct_forward(g, x, filters, epilogue, out);
+        if !conv_direct::forward(dispatch::active_isa(), g, x, filters, epilogue, out) {
+            direct_forward(g, x, filters, epilogue, out);
+        }
         return;
     }
     im2col(g, x, col);
@@ -523,7 +525,7 @@ fn fma_rows<F: Float>(acc: &mut [F], x: &[F], w: &[F]) {
 /// Direct forward loops: per output pixel, per tap inside the image, `out += x · W[tap]`
 /// (one axpy over the group's filters per input channel; depthwise with multiplier 1 is a
 /// channel-wise product), then the bias and activation.
-fn direct_forward<F: Float + Send + Sync>(
+pub(super) fn direct_forward<F: Float + Send + Sync>(
     g: &Conv2dGeometry,
     x: &[F],
     filters: &[F],
@@ -576,7 +578,12 @@ fn direct_forward<F: Float + Send + Sync>(
 
 /// Direct `∂W += Σ x ⊗ ∂Y` over the windows; each task sums its share of the batch into its own
 /// buffer, and the buffers are added in task order.
-fn direct_filter_grad<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], dy: &[F], dw: &mut [F]) {
+pub(super) fn direct_filter_grad<F: Float + Send + Sync>(
+    g: &Conv2dGeometry,
+    x: &[F],
+    dy: &[F],
+    dw: &mut [F],
+) {
     let (cg, ocg, oc) = (g.group_in(), g.group_out(), g.out_c);
     let img_in = g.in_h * g.in_w * g.in_c;
     let img_out = g.out_h * g.out_w * oc;
@@ -717,7 +724,9 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
     }
     if g.is_direct() {
         if let Some(dw) = grads.filters {
-            direct_filter_grad(g, x, dy, dw);
+            if !conv_direct::filter_grad(dispatch::active_isa(), g, x, dy, dw) {
+                direct_filter_grad(g, x, dy, dw);
+            }
         }
         if let Some(dx) = grads.input {
             direct_input_grad(g, filters, dy, dx);
@@ -880,7 +889,7 @@ impl Pool2dGeometry {
 }
 
 /// Runs `f(image_in, image_out, image_index)` for each image, over the pool when it pays.
-fn per_image<F: Send + Sync, G: Send>(
+pub(super) fn per_image<F: Send + Sync, G: Send>(
     batch: usize,
     x: &[F],
     img_in: usize,
