@@ -363,10 +363,25 @@ pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec
     let img_in = g.in_h * g.in_w * g.in_c;
     let (kk, cg, row) = (g.patch_len(), g.group_in(), g.groups * g.patch_len());
     let img_col = g.out_h * g.out_w * row;
+    // One group and adjacent taps: a window row inside the image is one run of the input.
+    let contiguous_rows = g.groups == 1 && g.dilation.1 == 1;
     let one = |(cols, img): (&mut [F], &[F])| {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &mut cols[(oy * g.out_w + ox) * row..][..row];
+                if contiguous_rows
+                    && g.tap(oy, ox, 0, 0).is_some()
+                    && g.tap(oy, ox, g.k_h - 1, g.k_w - 1).is_some()
+                {
+                    // Inside the image, each window row is `kw · c` consecutive inputs: one copy.
+                    let run = g.k_w * g.in_c;
+                    for ky in 0..g.k_h {
+                        if let Some((iy, ix)) = g.tap(oy, ox, ky, 0) {
+                            r[ky * run..][..run].copy_from_slice(&img[(iy * g.in_w + ix) * g.in_c..][..run]);
+                        }
+                    }
+                    continue;
+                }
                 for ky in 0..g.k_h {
                     for kx in 0..g.k_w {
                         let t = (ky * g.k_w + kx) * cg;
@@ -410,10 +425,27 @@ pub fn col2im_add<F: Float + Send + Sync>(g: &Conv2dGeometry, dcol: &[F], dx: &m
         dcol.len() >= g.batch * img_col && dx.len() >= g.input_len(),
         "col2im: buffers too short"
     );
+    let contiguous_rows = g.groups == 1 && g.dilation.1 == 1;
     let one = |(img, cols): (&mut [F], &[F])| {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &cols[(oy * g.out_w + ox) * row..][..row];
+                if contiguous_rows
+                    && g.tap(oy, ox, 0, 0).is_some()
+                    && g.tap(oy, ox, g.k_h - 1, g.k_w - 1).is_some()
+                {
+                    // As in `im2col`: each window row is one run of the image.
+                    let run = g.k_w * g.in_c;
+                    for ky in 0..g.k_h {
+                        if let Some((iy, ix)) = g.tap(oy, ox, ky, 0) {
+                            let dst = &mut img[(iy * g.in_w + ix) * g.in_c..][..run];
+                            for (d, &v) in dst.iter_mut().zip(&r[ky * run..][..run]) {
+                                *d = *d + v;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for ky in 0..g.k_h {
                     for kx in 0..g.k_w {
                         let Some((iy, ix)) = g.tap(oy, ox, ky, kx) else {
@@ -942,21 +974,32 @@ pub fn max_pool2d_forward<F: Float + Send + Sync>(
                 orow.iter_mut().for_each(|v| *v = F::neg_infinity());
                 let mut arow = arg.as_deref_mut().map(|a| &mut a[at..at + c]);
                 let (ys, xs) = g.span(oy, ox);
+                let mut first = true;
                 for iy in ys {
                     for ix in xs.clone() {
                         let base = (iy * g.in_w + ix) * c;
                         let src = &img[base..base + c];
                         match arow.as_deref_mut() {
+                            // The first cell is taken as it is (even NaN), later ones when
+                            // larger; selects rather than branches, so the loops vectorise.
+                            Some(ar) if first => {
+                                orow.copy_from_slice(src);
+                                for (ch, a) in ar.iter_mut().enumerate() {
+                                    *a = (base + ch) as u32;
+                                }
+                            }
                             Some(ar) => {
-                                for ch in 0..c {
-                                    if ar[ch] == u32::MAX || src[ch] > orow[ch] {
-                                        orow[ch] = src[ch];
-                                        ar[ch] = (base + ch) as u32;
-                                    }
+                                for (ch, ((m, a), &v)) in
+                                    orow.iter_mut().zip(ar.iter_mut()).zip(src).enumerate()
+                                {
+                                    let take = v > *m;
+                                    *m = if take { v } else { *m };
+                                    *a = if take { (base + ch) as u32 } else { *a };
                                 }
                             }
                             None => orow.iter_mut().zip(src).for_each(|(m, &v)| *m = m.max(v)),
                         }
+                        first = false;
                     }
                 }
             }
