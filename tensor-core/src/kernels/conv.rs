@@ -354,8 +354,13 @@ fn par_batch(batch: usize) -> bool {
 /// # Panics
 /// If `x` holds fewer than [`Conv2dGeometry::input_len`] values.
 pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec<F>) {
+    col.resize(g.col_len(), F::zero());
+    im2col_into(g, x, col);
+}
+
+/// [`im2col`] into the first [`Conv2dGeometry::col_len`] values of `col`.
+fn im2col_into<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut [F]) {
     let len = g.col_len();
-    col.resize(len, F::zero());
     if len == 0 {
         return;
     }
@@ -403,7 +408,7 @@ pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec
             }
         }
     };
-    let pairs = col.chunks_mut(img_col).zip(x.chunks(img_in));
+    let pairs = col[..len].chunks_mut(img_col).zip(x.chunks(img_in));
     if par_batch(g.batch) {
         let pairs: Vec<_> = pairs.collect();
         threads::install(|| pairs.into_par_iter().for_each(one));
@@ -512,31 +517,49 @@ pub fn conv2d_forward<F: Float + Send + Sync + 'static>(
         }
         return;
     }
-    im2col(g, x, col);
-    let a: &[F] = if g.is_pointwise() { x } else { col };
     let (kk, ocg) = (g.patch_len(), g.group_out());
-    for gi in 0..g.groups {
-        gemm_fused(
-            GemmArgs {
-                m,
-                n: ocg,
-                k: kk,
-                alpha: F::one(),
-                a: &a[gi * kk..],
-                a_rs: g.groups * kk,
-                a_cs: 1,
-                b: &filters[gi * ocg..],
-                b_rs: g.out_c,
-                b_cs: 1,
-                beta: F::zero(),
-                c: &mut out[gi * ocg..],
-                c_rs: g.out_c,
-            },
-            Epilogue {
-                bias: epilogue.bias.map(|b| &b[gi * ocg..][..ocg]),
-                activation: epilogue.activation,
-            },
-        );
+    let gemms = |a: &[F], out: &mut [F], m: usize| {
+        for gi in 0..g.groups {
+            gemm_fused(
+                GemmArgs {
+                    m,
+                    n: ocg,
+                    k: kk,
+                    alpha: F::one(),
+                    a: &a[gi * kk..],
+                    a_rs: g.groups * kk,
+                    a_cs: 1,
+                    b: &filters[gi * ocg..],
+                    b_rs: g.out_c,
+                    b_cs: 1,
+                    beta: F::zero(),
+                    c: &mut out[gi * ocg..],
+                    c_rs: g.out_c,
+                },
+                Epilogue {
+                    bias: epilogue.bias.map(|b| &b[gi * ocg..][..ocg]),
+                    activation: epilogue.activation,
+                },
+            );
+        }
+    };
+    if g.is_pointwise() {
+        col.clear();
+        return gemms(x, out, m);
+    }
+    // A few images at a time: each chunk's rows of `col` are still in cache for its GEMM.
+    col.resize(g.col_len(), F::zero());
+    let per_image = g.col_len() / g.batch;
+    let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+    let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+    let mut b0 = 0;
+    while b0 < g.batch {
+        let n = chunk.min(g.batch - b0);
+        let gc = Conv2dGeometry { batch: n, ..*g };
+        let rows = &mut col[b0 * per_image..][..n * per_image];
+        im2col_into(&gc, &x[b0 * img_in..], rows);
+        gemms(rows, &mut out[b0 * img_out..], n * g.out_h * g.out_w);
+        b0 += n;
     }
 }
 
@@ -807,28 +830,42 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
             });
             return;
         }
-        dcol.resize(m * row, F::zero());
-        for gi in 0..g.groups {
-            // ∂col_g = ∂Y_g · W_gᵀ: W read with swapped strides.
-            gemm(GemmArgs {
-                m,
-                n: kk,
-                k: ocg,
-                alpha: F::one(),
-                a: &dy[gi * ocg..],
-                a_rs: g.out_c,
-                a_cs: 1,
-                b: &filters[gi * ocg..],
-                b_rs: 1,
-                b_cs: g.out_c,
-                beta: F::zero(),
-                c: &mut dcol[gi * kk..],
-                c_rs: row,
-            });
+        // A few images at a time, so each chunk's ∂col is still in cache when col2im reads it.
+        let per_image = g.out_h * g.out_w * row;
+        let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+        let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+        dcol.resize(chunk * per_image, F::zero());
+        let mut b0 = 0;
+        while b0 < g.batch {
+            let n = chunk.min(g.batch - b0);
+            let gc = Conv2dGeometry { batch: n, ..*g };
+            for gi in 0..g.groups {
+                // ∂col_g = ∂Y_g · W_gᵀ: W read with swapped strides.
+                gemm(GemmArgs {
+                    m: n * g.out_h * g.out_w,
+                    n: kk,
+                    k: ocg,
+                    alpha: F::one(),
+                    a: &dy[b0 * img_out + gi * ocg..],
+                    a_rs: g.out_c,
+                    a_cs: 1,
+                    b: &filters[gi * ocg..],
+                    b_rs: 1,
+                    b_cs: g.out_c,
+                    beta: F::zero(),
+                    c: &mut dcol[gi * kk..],
+                    c_rs: row,
+                });
+            }
+            col2im_add(&gc, &dcol[..n * per_image], &mut dx[b0 * img_in..]);
+            b0 += n;
         }
-        col2im_add(g, dcol, dx);
     }
 }
+
+/// Most values of `col` (forward) or `∂col` (backward) one chunk of images forms (1 MiB of
+/// f32) before its GEMM or col2im reads them back (one image at least).
+const BACKWARD_CHUNK: usize = 1 << 18;
 
 /// All sizes of one 2-D pooling over a batch, resolved and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1209,6 +1246,76 @@ mod tests {
             Some(Window { before: 0, out: 3 })
         );
         assert_eq!(Padding::Valid.window(1, 4, 3, 1, 2), None);
+    }
+
+    #[test]
+    fn chunked_forward_and_backward_match_naive_loops() {
+        // 40×40×16 images, 3×3 window, strides (1, 2): 115,200 values of im2col per image, so
+        // chunks of two images (BACKWARD_CHUNK = 262,144): a batch of three runs as 2 + 1.
+        let op = Conv2d {
+            padding: Padding::Same,
+            stride: (1, 2),
+            ..Conv2d::default()
+        };
+        let g = Conv2dGeometry::try_new("t", 3, [40, 40, 16], [3, 3], 8, &op).unwrap();
+        let per_image = g.col_len() / g.batch;
+        assert!(per_image * 3 > BACKWARD_CHUNK && per_image * 2 <= BACKWARD_CHUNK);
+        let val = |i: usize, s: usize| (((i * 7919 + s * 104_729) % 2003) as f64 / 1001.0) - 1.0;
+        let x: Vec<f64> = (0..g.input_len()).map(|i| val(i, 1)).collect();
+        let w: Vec<f64> = (0..g.filter_len()).map(|i| val(i, 2)).collect();
+        let b: Vec<f64> = (0..g.out_c).map(|i| val(i, 3)).collect();
+        let dy: Vec<f64> = (0..g.output_len()).map(|i| val(i, 4)).collect();
+        let (mut want, mut want_dx, mut want_dw) = (
+            vec![0.0; g.output_len()],
+            vec![0.0; g.input_len()],
+            vec![0.0; g.filter_len()],
+        );
+        let (c, oc) = (g.in_c, g.out_c);
+        for n in 0..g.batch {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let o = ((n * g.out_h + oy) * g.out_w + ox) * oc;
+                    want[o..o + oc].copy_from_slice(&b);
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let Some((iy, ix)) = g.tap(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let xi = ((n * g.in_h + iy) * g.in_w + ix) * c;
+                            for ci in 0..c {
+                                for f in 0..oc {
+                                    let wi = ((ky * 3 + kx) * c + ci) * oc + f;
+                                    want[o + f] += x[xi + ci] * w[wi];
+                                    want_dx[xi + ci] += dy[o + f] * w[wi];
+                                    want_dw[wi] += x[xi + ci] * dy[o + f];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (mut out, mut col, mut dcol) = (vec![0.0; g.output_len()], Vec::new(), Vec::new());
+        let ep = Epilogue {
+            bias: Some(&b[..]),
+            activation: None,
+        };
+        conv2d_forward(&g, &x, &w, ep, &mut out, &mut col);
+        let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.filter_len()]);
+        let grads = Conv2dGrads {
+            input: Some(&mut dx),
+            filters: Some(&mut dw),
+            bias: None,
+        };
+        conv2d_backward(&g, &x, &w, &col, &dy, grads, &mut dcol);
+        for (what, got, want) in [("out", &out, &want), ("dx", &dx, &want_dx), ("dw", &dw, &want_dw)] {
+            for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
+                assert!(
+                    (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+                    "{what}[{i}]: {a} vs {e}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -349,6 +349,35 @@ mod tests {
     }
 
     #[test]
+    fn chunked_inference_matches_the_training_pass() {
+        // 40×40×16 images, 3×3 valid: 207,936 im2col values per image, so `forward` runs one
+        // image per chunk (INFER_COL_LIMIT = 262,144); from two threads at once, twice each
+        // (the second call reuses the thread's buffer).
+        let mut rng = Rng::new(3);
+        let mut c = Conv2D::<f32>::new("c", [40, 40, 16], 8, [3, 3], Conv2d::default(), true, &mut rng);
+        let x: Vec<f32> = (0..3 * c.input_len())
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let mut want = Vec::new();
+        c.forward_train(&x, 3, Activation::Relu, &mut want, None);
+        let c = &c;
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..2 {
+                        let mut got = Vec::new();
+                        c.forward(&x, 3, Activation::Relu, &mut got);
+                        assert_eq!(got.len(), want.len());
+                        for (a, b) in got.iter().zip(&want) {
+                            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn glorot_limit_and_names() {
         let mut rng = Rng::new(1);
         let c = Conv2D::<f32>::new(
