@@ -328,6 +328,25 @@ impl Conv2dGeometry {
         !self.is_pointwise() && self.patch_len() <= DIRECT_MAX_PATCH
     }
 
+    /// For a window at output `(oy, ox)` wholly inside the image, with one group and adjacent
+    /// taps along the width: the length `kw · c` of each window row, which is one run of
+    /// consecutive inputs, and the index within the image of each row's first input (row `ky`
+    /// fills `col[ky · run ..]` of the window's im2col row). `None` otherwise.
+    fn window_runs(&self, oy: usize, ox: usize) -> Option<(usize, impl Iterator<Item = usize> + '_)> {
+        let inside = self.groups == 1
+            && self.dilation.1 == 1
+            && self.tap(oy, ox, 0, 0).is_some()
+            && self.tap(oy, ox, self.k_h - 1, self.k_w - 1).is_some();
+        let run = self.k_w * self.in_c;
+        inside.then(|| {
+            let starts = (0..self.k_h).filter_map(move |ky| {
+                let (iy, ix) = self.tap(oy, ox, ky, 0)?;
+                Some((iy * self.in_w + ix) * self.in_c)
+            });
+            (run, starts)
+        })
+    }
+
     /// The input row and column under tap `(ky, kx)` of the window at output `(oy, ox)`, when
     /// inside the image.
     #[inline]
@@ -368,22 +387,13 @@ fn im2col_into<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut [F
     let img_in = g.in_h * g.in_w * g.in_c;
     let (kk, cg, row) = (g.patch_len(), g.group_in(), g.groups * g.patch_len());
     let img_col = g.out_h * g.out_w * row;
-    // One group and adjacent taps: a window row inside the image is one run of the input.
-    let contiguous_rows = g.groups == 1 && g.dilation.1 == 1;
     let one = |(cols, img): (&mut [F], &[F])| {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &mut cols[(oy * g.out_w + ox) * row..][..row];
-                if contiguous_rows
-                    && g.tap(oy, ox, 0, 0).is_some()
-                    && g.tap(oy, ox, g.k_h - 1, g.k_w - 1).is_some()
-                {
-                    // Inside the image, each window row is `kw · c` consecutive inputs: one copy.
-                    let run = g.k_w * g.in_c;
-                    for ky in 0..g.k_h {
-                        if let Some((iy, ix)) = g.tap(oy, ox, ky, 0) {
-                            r[ky * run..][..run].copy_from_slice(&img[(iy * g.in_w + ix) * g.in_c..][..run]);
-                        }
+                if let Some((run, starts)) = g.window_runs(oy, ox) {
+                    for (ky, at) in starts.enumerate() {
+                        r[ky * run..][..run].copy_from_slice(&img[at..][..run]);
                     }
                     continue;
                 }
@@ -430,23 +440,15 @@ pub fn col2im_add<F: Float + Send + Sync>(g: &Conv2dGeometry, dcol: &[F], dx: &m
         dcol.len() >= g.batch * img_col && dx.len() >= g.input_len(),
         "col2im: buffers too short"
     );
-    let contiguous_rows = g.groups == 1 && g.dilation.1 == 1;
     let one = |(img, cols): (&mut [F], &[F])| {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &cols[(oy * g.out_w + ox) * row..][..row];
-                if contiguous_rows
-                    && g.tap(oy, ox, 0, 0).is_some()
-                    && g.tap(oy, ox, g.k_h - 1, g.k_w - 1).is_some()
-                {
-                    // As in `im2col`: each window row is one run of the image.
-                    let run = g.k_w * g.in_c;
-                    for ky in 0..g.k_h {
-                        if let Some((iy, ix)) = g.tap(oy, ox, ky, 0) {
-                            let dst = &mut img[(iy * g.in_w + ix) * g.in_c..][..run];
-                            for (d, &v) in dst.iter_mut().zip(&r[ky * run..][..run]) {
-                                *d = *d + v;
-                            }
+                if let Some((run, starts)) = g.window_runs(oy, ox) {
+                    for (ky, at) in starts.enumerate() {
+                        let dst = &mut img[at..][..run];
+                        for (d, &v) in dst.iter_mut().zip(&r[ky * run..][..run]) {
+                            *d = *d + v;
                         }
                     }
                     continue;
