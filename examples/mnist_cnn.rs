@@ -1,4 +1,4 @@
-//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 15] [--batch-size 128] [--threads N] [--seed 42] [--sequential]`
+//! Run: `cargo run --release --example mnist_cnn -- [--data data/mnist] [--epochs 15] [--batch-size 128] [--steps N] [--threads N] [--seed 42] [--sequential]`
 //!
 //! Keras' classic small CNN for MNIST, declared with `model!` (shapes checked at compile time,
 //! fused forward/backward step; `--sequential` builds the same network with the run-time
@@ -6,8 +6,9 @@
 //! → Flatten → Dropout(0.5) → Dense(10) (softmax folded into the cross-entropy), trained with
 //! Adam at batch 128. Prints the training time of each epoch, the test accuracy and the
 //! prediction latency. `bench/cnn_side_by_side.py` trains the same model with Keras.
-//! `--layer-times` instead times the forward and backward passes of the two convolutions at
-//! batch 128 (median of several runs) and exits.
+//! `--layer-times` instead times the forward and backward passes of the two convolutions and
+//! the two poolings at batch 128 (median of several runs, wall and calling-thread CPU time) and
+//! exits; `--steps N` trains on only the first `N` batches of each epoch (for quick timings).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,14 +65,20 @@ fn build_model(seed: u64) -> Result<impl Model<Input = Images, Output = Tensor<(
 /// validation pass) and keeps the times.
 #[derive(Default)]
 struct EpochTimer {
-    start: Option<Instant>,
-    last_step: Option<Instant>,
+    start: Option<(Instant, f64)>,
+    last_step: Option<(Instant, f64)>,
     seconds: Vec<f64>,
+    cpu_seconds: Vec<f64>,
+}
+
+/// Now, and the calling thread's CPU seconds.
+fn stamp() -> (Instant, f64) {
+    (Instant::now(), thread_cpu().unwrap_or(0.0))
 }
 
 impl Callback for EpochTimer {
     fn on_epoch_begin(&mut self, _epoch: usize, _state: &mut TrainState<'_>) -> Result<(), NnError> {
-        self.start = Some(Instant::now());
+        self.start = Some(stamp());
         Ok(())
     }
     fn on_train_batch_end(
@@ -80,7 +87,7 @@ impl Callback for EpochTimer {
         _logs: &dimflow::tensor_nn::train::Logs,
         _state: &mut TrainState<'_>,
     ) -> Result<(), NnError> {
-        self.last_step = Some(Instant::now());
+        self.last_step = Some(stamp());
         Ok(())
     }
     fn on_epoch_end(
@@ -90,9 +97,13 @@ impl Callback for EpochTimer {
         _state: &mut TrainState<'_>,
     ) -> Result<(), NnError> {
         if let (Some(s), Some(e)) = (self.start, self.last_step) {
-            let secs = (e - s).as_secs_f64();
-            println!("epoch {}: {secs:.1} s of training", epoch + 1);
+            let (secs, cpu) = ((e.0 - s.0).as_secs_f64(), e.1 - s.1);
+            println!(
+                "epoch {}: {secs:.2} s of training (main thread CPU {cpu:.2} s)",
+                epoch + 1
+            );
             self.seconds.push(secs);
+            self.cpu_seconds.push(cpu);
         }
         Ok(())
     }
@@ -106,28 +117,46 @@ struct Args {
     seed: u64,
     layer_times: bool,
     sequential: bool,
+    steps: Option<usize>,
 }
 
-/// Median seconds of `f` over `runs` calls (after one warm-up call).
-fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of the calling thread in seconds, from `/proc/thread-self/schedstat` (Linux; its
+/// first field is nanoseconds on the CPU); `None` elsewhere.
+fn thread_cpu() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns * 1e-9)
+}
+
+/// Median wall seconds of `f` over `runs` calls (after one warm-up call), and the calling
+/// thread's mean CPU seconds per call (`/proc` counts CPU time in scheduler ticks, so only the
+/// total over all runs is precise).
+fn median_secs(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let mut t: Vec<f64> = (0..runs)
+    let c0 = thread_cpu().unwrap_or(0.0);
+    let mut wall: Vec<f64> = (0..runs)
         .map(|_| {
             let s = Instant::now();
             f();
             s.elapsed().as_secs_f64()
         })
         .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    let cpu = (thread_cpu().unwrap_or(0.0) - c0) / runs as f64;
+    wall.sort_by(f64::total_cmp);
+    (wall[wall.len() / 2], cpu)
 }
 
-/// Forward and backward time of the model's two convolutions at `batch` images.
+/// Forward and backward time of the model's two convolutions and two poolings at `batch`
+/// images, as the training step runs them (the first convolution needs no `dx`).
 fn layer_times(batch: usize, seed: u64) {
-    use dimflow::tensor_core::kernels::conv::Conv2d;
-    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, DenseOptions, Rng};
+    use dimflow::tensor_core::kernels::conv::{Conv2d, Pool2d};
+    use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, DenseOptions, Pool2D, PoolKind, Rng};
     let mut rng = Rng::new(seed);
-    for (name, input, filters) in [("conv2d1", [28, 28, 1], 32), ("conv2d2", [13, 13, 32], 64)] {
+    let ms = |(w, c): (f64, f64)| format!("{:.2} ms (cpu {:.2} ms)", w * 1e3, c * 1e3);
+    for (name, input, filters, needs_dx) in [
+        ("conv2d1", [28, 28, 1], 32, false),
+        ("conv2d2", [13, 13, 32], 64, true),
+    ] {
         let opts = DenseOptions::default();
         let mut layer = Conv2D::<f32>::new(
             name,
@@ -142,23 +171,44 @@ fn layer_times(batch: usize, seed: u64) {
         let n_in = batch * input.iter().product::<usize>();
         let x: Vec<f32> = (0..n_in).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
         let mut out = Vec::new();
-        let fwd = median_secs(9, || layer.forward_train(&x, batch, Act::Relu, &mut out, None));
+        let fwd = median_secs(25, || layer.forward_train(&x, batch, Act::Relu, &mut out, None));
         let g0: Vec<f32> = out.iter().map(|v| if *v > 0.0 { 0.01 } else { 0.0 }).collect();
         let mut gx = vec![0.0f32; n_in];
         let out_c = out.clone();
-        let bwd = median_secs(9, || {
-            let mut g = g0.clone();
+        let mut g = g0.clone();
+        let bwd = median_secs(25, || {
+            g.copy_from_slice(&g0);
             layer.zero_grad();
-            layer.backward(&x, &out_c, &[], &mut g, batch, Act::Relu, Some(&mut gx));
+            let dx = needs_dx.then_some(&mut gx[..]);
+            layer.backward(&x, &out_c, &[], &mut g, batch, Act::Relu, dx);
         });
         let flops = 2.0 * layer.geometry(batch).macs() as f64;
+        let bflops = if needs_dx { 2.0 * flops } else { flops };
         println!(
-            "{name} {input:?} -> {:?}, batch {batch}: forward {:.2} ms ({:.1} GFLOP/s), backward (dx + dW + db) {:.2} ms ({:.1} GFLOP/s)",
+            "{name} {input:?} -> {:?}, batch {batch}: forward {} {:.1} GFLOP/s (cpu {:.1}); backward ({}) {} {:.1} GFLOP/s (cpu {:.1})",
             layer.output_shape(),
-            fwd * 1e3,
-            flops / fwd / 1e9,
-            bwd * 1e3,
-            2.0 * flops / bwd / 1e9
+            ms(fwd),
+            flops / fwd.0 / 1e9,
+            flops / fwd.1.max(1e-12) / 1e9,
+            if needs_dx { "dx + dW + db" } else { "dW + db" },
+            ms(bwd),
+            bflops / bwd.0 / 1e9,
+            bflops / bwd.1.max(1e-12) / 1e9,
+        );
+        let pool_in = layer.output_shape();
+        let mut pool = Pool2D::new(PoolKind::Max, pool_in, Pool2d::default());
+        let mut pooled = Vec::new();
+        let pf = median_secs(25, || pool.forward_train(&out_c, batch, &mut pooled));
+        let pg: Vec<f32> = pooled.iter().map(|v| v * 0.5).collect();
+        let mut gin = vec![0.0f32; out_c.len()];
+        let pb = median_secs(25, || {
+            gin.iter_mut().for_each(|v| *v = 0.0);
+            pool.backward(&pg, batch, &mut gin);
+        });
+        println!(
+            "  max_pool {pool_in:?}: forward {}, backward (with zeroing dx) {}",
+            ms(pf),
+            ms(pb)
         );
     }
 }
@@ -172,6 +222,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 42,
         layer_times: false,
         sequential: false,
+        steps: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -188,9 +239,10 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = num(value()?)? as u64,
             "--layer-times" => a.layer_times = true,
             "--sequential" => a.sequential = true,
+            "--steps" => a.steps = Some(num(value()?)?.max(1)),
             "-h" | "--help" => {
                 return Err(
-                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--threads N] [--seed N] [--layer-times] [--sequential]".into(),
+                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--steps N] [--threads N] [--seed N] [--layer-times] [--sequential]".into(),
                 )
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
@@ -228,7 +280,12 @@ fn run(args: Args) -> Result<(), NnError> {
         layer_times(args.batch_size, args.seed);
         return Ok(());
     }
-    let (train, test) = load_idx_dataset(&args.data)?;
+    let (mut train, test) = load_idx_dataset(&args.data)?;
+    if let Some(steps) = args.steps {
+        let n = (steps * args.batch_size).min(train.len());
+        train.images.truncate(n * train.features);
+        train.labels.truncate(n);
+    }
     println!(
         "{}: {} training and {} test images; {} kernel thread(s)",
         args.data.display(),
@@ -277,9 +334,11 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
     )?;
     let total: f64 = timer.seconds.iter().sum();
     let per_epoch = total / timer.seconds.len().max(1) as f64;
+    let cpu_per_epoch = timer.cpu_seconds.iter().sum::<f64>() / timer.cpu_seconds.len().max(1) as f64;
     println!(
-        "training: {per_epoch:.1} s per epoch, {} samples/s",
-        (train_len as f64 / per_epoch).round()
+        "training: {per_epoch:.2} s per epoch, {} samples/s (by main-thread CPU time: {} samples/s)",
+        (train_len as f64 / per_epoch).round(),
+        (train_len as f64 / cpu_per_epoch.max(1e-9)).round()
     );
     let logs = model.evaluate(&x_test, &y_test, 1000)?;
     println!("test loss: {:.4}", logs["loss"]);

@@ -33,7 +33,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::gemm::{gemm, gemm_fused, Epilogue, GemmArgs};
-use super::threads;
+use super::{conv_direct, dispatch, threads};
 use crate::error::{Result, TensorError};
 
 /// How a window is placed over the borders of the input (Keras' `padding`).
@@ -328,10 +328,29 @@ impl Conv2dGeometry {
         !self.is_pointwise() && self.patch_len() <= DIRECT_MAX_PATCH
     }
 
+    /// For a window at output `(oy, ox)` wholly inside the image, with one group and adjacent
+    /// taps along the width: the length `kw · c` of each window row, which is one run of
+    /// consecutive inputs, and the index within the image of each row's first input (row `ky`
+    /// fills `col[ky · run ..]` of the window's im2col row). `None` otherwise.
+    fn window_runs(&self, oy: usize, ox: usize) -> Option<(usize, impl Iterator<Item = usize> + '_)> {
+        let inside = self.groups == 1
+            && self.dilation.1 == 1
+            && self.tap(oy, ox, 0, 0).is_some()
+            && self.tap(oy, ox, self.k_h - 1, self.k_w - 1).is_some();
+        let run = self.k_w * self.in_c;
+        inside.then(|| {
+            let starts = (0..self.k_h).filter_map(move |ky| {
+                let (iy, ix) = self.tap(oy, ox, ky, 0)?;
+                Some((iy * self.in_w + ix) * self.in_c)
+            });
+            (run, starts)
+        })
+    }
+
     /// The input row and column under tap `(ky, kx)` of the window at output `(oy, ox)`, when
     /// inside the image.
     #[inline]
-    fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    pub(crate) fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
         let iy = (oy * self.stride.0 + ky * self.dilation.0).checked_sub(self.pad.0)?;
         let ix = (ox * self.stride.1 + kx * self.dilation.1).checked_sub(self.pad.1)?;
         (iy < self.in_h && ix < self.in_w).then_some((iy, ix))
@@ -354,8 +373,13 @@ fn par_batch(batch: usize) -> bool {
 /// # Panics
 /// If `x` holds fewer than [`Conv2dGeometry::input_len`] values.
 pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec<F>) {
+    col.resize(g.col_len(), F::zero());
+    im2col_into(g, x, col);
+}
+
+/// [`im2col`] into the first [`Conv2dGeometry::col_len`] values of `col`.
+fn im2col_into<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut [F]) {
     let len = g.col_len();
-    col.resize(len, F::zero());
     if len == 0 {
         return;
     }
@@ -367,6 +391,12 @@ pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &mut cols[(oy * g.out_w + ox) * row..][..row];
+                if let Some((run, starts)) = g.window_runs(oy, ox) {
+                    for (ky, at) in starts.enumerate() {
+                        r[ky * run..][..run].copy_from_slice(&img[at..][..run]);
+                    }
+                    continue;
+                }
                 for ky in 0..g.k_h {
                     for kx in 0..g.k_w {
                         let t = (ky * g.k_w + kx) * cg;
@@ -388,7 +418,7 @@ pub fn im2col<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], col: &mut Vec
             }
         }
     };
-    let pairs = col.chunks_mut(img_col).zip(x.chunks(img_in));
+    let pairs = col[..len].chunks_mut(img_col).zip(x.chunks(img_in));
     if par_batch(g.batch) {
         let pairs: Vec<_> = pairs.collect();
         threads::install(|| pairs.into_par_iter().for_each(one));
@@ -414,6 +444,15 @@ pub fn col2im_add<F: Float + Send + Sync>(g: &Conv2dGeometry, dcol: &[F], dx: &m
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 let r = &cols[(oy * g.out_w + ox) * row..][..row];
+                if let Some((run, starts)) = g.window_runs(oy, ox) {
+                    for (ky, at) in starts.enumerate() {
+                        let dst = &mut img[at..][..run];
+                        for (d, &v) in dst.iter_mut().zip(&r[ky * run..][..run]) {
+                            *d = *d + v;
+                        }
+                    }
+                    continue;
+                }
                 for ky in 0..g.k_h {
                     for kx in 0..g.k_w {
                         let Some((iy, ix)) = g.tap(oy, ox, ky, kx) else {
@@ -475,34 +514,54 @@ pub fn conv2d_forward<F: Float + Send + Sync + 'static>(
     }
     if g.is_direct() {
         col.clear();
-        direct_forward(g, x, filters, epilogue, out);
+        if !conv_direct::forward(dispatch::active_isa(), g, x, filters, epilogue, out) {
+            direct_forward(g, x, filters, epilogue, out);
+        }
         return;
     }
-    im2col(g, x, col);
-    let a: &[F] = if g.is_pointwise() { x } else { col };
     let (kk, ocg) = (g.patch_len(), g.group_out());
-    for gi in 0..g.groups {
-        gemm_fused(
-            GemmArgs {
-                m,
-                n: ocg,
-                k: kk,
-                alpha: F::one(),
-                a: &a[gi * kk..],
-                a_rs: g.groups * kk,
-                a_cs: 1,
-                b: &filters[gi * ocg..],
-                b_rs: g.out_c,
-                b_cs: 1,
-                beta: F::zero(),
-                c: &mut out[gi * ocg..],
-                c_rs: g.out_c,
-            },
-            Epilogue {
-                bias: epilogue.bias.map(|b| &b[gi * ocg..][..ocg]),
-                activation: epilogue.activation,
-            },
-        );
+    let gemms = |a: &[F], out: &mut [F], m: usize| {
+        for gi in 0..g.groups {
+            gemm_fused(
+                GemmArgs {
+                    m,
+                    n: ocg,
+                    k: kk,
+                    alpha: F::one(),
+                    a: &a[gi * kk..],
+                    a_rs: g.groups * kk,
+                    a_cs: 1,
+                    b: &filters[gi * ocg..],
+                    b_rs: g.out_c,
+                    b_cs: 1,
+                    beta: F::zero(),
+                    c: &mut out[gi * ocg..],
+                    c_rs: g.out_c,
+                },
+                Epilogue {
+                    bias: epilogue.bias.map(|b| &b[gi * ocg..][..ocg]),
+                    activation: epilogue.activation,
+                },
+            );
+        }
+    };
+    if g.is_pointwise() {
+        col.clear();
+        return gemms(x, out, m);
+    }
+    // A few images at a time: each chunk's rows of `col` are still in cache for its GEMM.
+    col.resize(g.col_len(), F::zero());
+    let per_image = g.col_len() / g.batch;
+    let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+    let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+    let mut b0 = 0;
+    while b0 < g.batch {
+        let n = chunk.min(g.batch - b0);
+        let gc = Conv2dGeometry { batch: n, ..*g };
+        let rows = &mut col[b0 * per_image..][..n * per_image];
+        im2col_into(&gc, &x[b0 * img_in..], rows);
+        gemms(rows, &mut out[b0 * img_out..], n * g.out_h * g.out_w);
+        b0 += n;
     }
 }
 
@@ -523,7 +582,7 @@ fn fma_rows<F: Float>(acc: &mut [F], x: &[F], w: &[F]) {
 /// Direct forward loops: per output pixel, per tap inside the image, `out += x · W[tap]`
 /// (one axpy over the group's filters per input channel; depthwise with multiplier 1 is a
 /// channel-wise product), then the bias and activation.
-fn direct_forward<F: Float + Send + Sync>(
+pub(super) fn direct_forward<F: Float + Send + Sync>(
     g: &Conv2dGeometry,
     x: &[F],
     filters: &[F],
@@ -576,7 +635,12 @@ fn direct_forward<F: Float + Send + Sync>(
 
 /// Direct `∂W += Σ x ⊗ ∂Y` over the windows; each task sums its share of the batch into its own
 /// buffer, and the buffers are added in task order.
-fn direct_filter_grad<F: Float + Send + Sync>(g: &Conv2dGeometry, x: &[F], dy: &[F], dw: &mut [F]) {
+pub(super) fn direct_filter_grad<F: Float + Send + Sync>(
+    g: &Conv2dGeometry,
+    x: &[F],
+    dy: &[F],
+    dw: &mut [F],
+) {
     let (cg, ocg, oc) = (g.group_in(), g.group_out(), g.out_c);
     let img_in = g.in_h * g.in_w * g.in_c;
     let img_out = g.out_h * g.out_w * oc;
@@ -717,7 +781,9 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
     }
     if g.is_direct() {
         if let Some(dw) = grads.filters {
-            direct_filter_grad(g, x, dy, dw);
+            if !conv_direct::filter_grad(dispatch::active_isa(), g, x, dy, dw) {
+                direct_filter_grad(g, x, dy, dw);
+            }
         }
         if let Some(dx) = grads.input {
             direct_input_grad(g, filters, dy, dx);
@@ -766,28 +832,42 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
             });
             return;
         }
-        dcol.resize(m * row, F::zero());
-        for gi in 0..g.groups {
-            // ∂col_g = ∂Y_g · W_gᵀ: W read with swapped strides.
-            gemm(GemmArgs {
-                m,
-                n: kk,
-                k: ocg,
-                alpha: F::one(),
-                a: &dy[gi * ocg..],
-                a_rs: g.out_c,
-                a_cs: 1,
-                b: &filters[gi * ocg..],
-                b_rs: 1,
-                b_cs: g.out_c,
-                beta: F::zero(),
-                c: &mut dcol[gi * kk..],
-                c_rs: row,
-            });
+        // A few images at a time, so each chunk's ∂col is still in cache when col2im reads it.
+        let per_image = g.out_h * g.out_w * row;
+        let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+        let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+        dcol.resize(chunk * per_image, F::zero());
+        let mut b0 = 0;
+        while b0 < g.batch {
+            let n = chunk.min(g.batch - b0);
+            let gc = Conv2dGeometry { batch: n, ..*g };
+            for gi in 0..g.groups {
+                // ∂col_g = ∂Y_g · W_gᵀ: W read with swapped strides.
+                gemm(GemmArgs {
+                    m: n * g.out_h * g.out_w,
+                    n: kk,
+                    k: ocg,
+                    alpha: F::one(),
+                    a: &dy[b0 * img_out + gi * ocg..],
+                    a_rs: g.out_c,
+                    a_cs: 1,
+                    b: &filters[gi * ocg..],
+                    b_rs: 1,
+                    b_cs: g.out_c,
+                    beta: F::zero(),
+                    c: &mut dcol[gi * kk..],
+                    c_rs: row,
+                });
+            }
+            col2im_add(&gc, &dcol[..n * per_image], &mut dx[b0 * img_in..]);
+            b0 += n;
         }
-        col2im_add(g, dcol, dx);
     }
 }
+
+/// Most values of `col` (forward) or `∂col` (backward) one chunk of images forms (1 MiB of
+/// f32) before its GEMM or col2im reads them back (one image at least).
+const BACKWARD_CHUNK: usize = 1 << 18;
 
 /// All sizes of one 2-D pooling over a batch, resolved and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -880,7 +960,7 @@ impl Pool2dGeometry {
 }
 
 /// Runs `f(image_in, image_out, image_index)` for each image, over the pool when it pays.
-fn per_image<F: Send + Sync, G: Send>(
+pub(super) fn per_image<F: Send + Sync, G: Send>(
     batch: usize,
     x: &[F],
     img_in: usize,
@@ -933,21 +1013,32 @@ pub fn max_pool2d_forward<F: Float + Send + Sync>(
                 orow.iter_mut().for_each(|v| *v = F::neg_infinity());
                 let mut arow = arg.as_deref_mut().map(|a| &mut a[at..at + c]);
                 let (ys, xs) = g.span(oy, ox);
+                let mut first = true;
                 for iy in ys {
                     for ix in xs.clone() {
                         let base = (iy * g.in_w + ix) * c;
                         let src = &img[base..base + c];
                         match arow.as_deref_mut() {
+                            // The first cell is taken as it is (even NaN), later ones when
+                            // larger; selects rather than branches, so the loops vectorise.
+                            Some(ar) if first => {
+                                orow.copy_from_slice(src);
+                                for (ch, a) in ar.iter_mut().enumerate() {
+                                    *a = (base + ch) as u32;
+                                }
+                            }
                             Some(ar) => {
-                                for ch in 0..c {
-                                    if ar[ch] == u32::MAX || src[ch] > orow[ch] {
-                                        orow[ch] = src[ch];
-                                        ar[ch] = (base + ch) as u32;
-                                    }
+                                for (ch, ((m, a), &v)) in
+                                    orow.iter_mut().zip(ar.iter_mut()).zip(src).enumerate()
+                                {
+                                    let take = v > *m;
+                                    *m = if take { v } else { *m };
+                                    *a = if take { (base + ch) as u32 } else { *a };
                                 }
                             }
                             None => orow.iter_mut().zip(src).for_each(|(m, &v)| *m = m.max(v)),
                         }
+                        first = false;
                     }
                 }
             }
@@ -1157,6 +1248,76 @@ mod tests {
             Some(Window { before: 0, out: 3 })
         );
         assert_eq!(Padding::Valid.window(1, 4, 3, 1, 2), None);
+    }
+
+    #[test]
+    fn chunked_forward_and_backward_match_naive_loops() {
+        // 40×40×16 images, 3×3 window, strides (1, 2): 115,200 values of im2col per image, so
+        // chunks of two images (BACKWARD_CHUNK = 262,144): a batch of three runs as 2 + 1.
+        let op = Conv2d {
+            padding: Padding::Same,
+            stride: (1, 2),
+            ..Conv2d::default()
+        };
+        let g = Conv2dGeometry::try_new("t", 3, [40, 40, 16], [3, 3], 8, &op).unwrap();
+        let per_image = g.col_len() / g.batch;
+        assert!(per_image * 3 > BACKWARD_CHUNK && per_image * 2 <= BACKWARD_CHUNK);
+        let val = |i: usize, s: usize| (((i * 7919 + s * 104_729) % 2003) as f64 / 1001.0) - 1.0;
+        let x: Vec<f64> = (0..g.input_len()).map(|i| val(i, 1)).collect();
+        let w: Vec<f64> = (0..g.filter_len()).map(|i| val(i, 2)).collect();
+        let b: Vec<f64> = (0..g.out_c).map(|i| val(i, 3)).collect();
+        let dy: Vec<f64> = (0..g.output_len()).map(|i| val(i, 4)).collect();
+        let (mut want, mut want_dx, mut want_dw) = (
+            vec![0.0; g.output_len()],
+            vec![0.0; g.input_len()],
+            vec![0.0; g.filter_len()],
+        );
+        let (c, oc) = (g.in_c, g.out_c);
+        for n in 0..g.batch {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let o = ((n * g.out_h + oy) * g.out_w + ox) * oc;
+                    want[o..o + oc].copy_from_slice(&b);
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let Some((iy, ix)) = g.tap(oy, ox, ky, kx) else {
+                                continue;
+                            };
+                            let xi = ((n * g.in_h + iy) * g.in_w + ix) * c;
+                            for ci in 0..c {
+                                for f in 0..oc {
+                                    let wi = ((ky * 3 + kx) * c + ci) * oc + f;
+                                    want[o + f] += x[xi + ci] * w[wi];
+                                    want_dx[xi + ci] += dy[o + f] * w[wi];
+                                    want_dw[wi] += x[xi + ci] * dy[o + f];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (mut out, mut col, mut dcol) = (vec![0.0; g.output_len()], Vec::new(), Vec::new());
+        let ep = Epilogue {
+            bias: Some(&b[..]),
+            activation: None,
+        };
+        conv2d_forward(&g, &x, &w, ep, &mut out, &mut col);
+        let (mut dx, mut dw) = (vec![0.0; g.input_len()], vec![0.0; g.filter_len()]);
+        let grads = Conv2dGrads {
+            input: Some(&mut dx),
+            filters: Some(&mut dw),
+            bias: None,
+        };
+        conv2d_backward(&g, &x, &w, &col, &dy, grads, &mut dcol);
+        for (what, got, want) in [("out", &out, &want), ("dx", &dx, &want_dx), ("dw", &dw, &want_dw)] {
+            for (i, (a, e)) in got.iter().zip(want.iter()).enumerate() {
+                assert!(
+                    (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+                    "{what}[{i}]: {a} vs {e}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -255,7 +255,7 @@ pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
             };
         let blk = match packed {
             Some((_, blk)) => Some(blk),
-            None => blocking_for(isa, std::mem::size_of::<E>()),
+            None => blocking_for(isa, std::mem::size_of::<E>()).map(|b| fit_kc(b, args.k)),
         };
         let packed = packed.map(|(p, _)| p);
         match (isa, blk) {
@@ -321,6 +321,19 @@ pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Block
     };
     let (mc, kc, nc) = (pick(0, mc).next_multiple_of(mr), pick(1, kc), pick(2, nc));
     cfg!(target_arch = "x86_64").then_some(Blocking { mr, nr, mc, kc, nc })
+}
+
+/// `blk` with `KC` widened to `k` when `k` exceeds it by at most a quarter: one deep slice
+/// instead of a full one and a thin remainder (k = 288 for a 3×3×32 convolution: 256 + 32),
+/// which would store and reload every tile of `C` for little work. Measured on the MNIST CNN's
+/// second convolution (15488×288×64): 8.7 ms instead of 9.4–10.6 ms (thread CPU time).
+/// [`PackedB`](super::PackedB) packs with the same rule, so both give identical results.
+pub(crate) fn fit_kc(blk: Blocking, k: usize) -> Blocking {
+    if k > blk.kc && k <= blk.kc + blk.kc / 4 {
+        Blocking { kc: k, ..blk }
+    } else {
+        blk
+    }
 }
 
 /// Splits the first `m` rows (row stride `rs`, last row `n` long) of `c` into chunks of

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod conv;
+mod conv_direct;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;

@@ -8,7 +8,7 @@ use std::any::TypeId;
 use num_traits::Float;
 
 use super::dispatch::{self, Isa};
-use super::gemm::{blocking_for, gemm_fast, scalar_gemm, Blocking, Epilogue, GemmArgs};
+use super::gemm::{blocking_for, fit_kc, gemm_fast, scalar_gemm, Blocking, Epilogue, GemmArgs};
 use super::pack::{pack_b, View};
 
 /// A `k × n` right-hand GEMM operand packed for the instruction set active when it was made.
@@ -56,7 +56,9 @@ impl<F: Float + Send + Sync + 'static> PackedB<F> {
             rs: b_rs,
             cs: b_cs,
         };
-        let blk = blocking_for(isa, std::mem::size_of::<F>()).filter(|_| simd_type);
+        let blk = blocking_for(isa, std::mem::size_of::<F>())
+            .filter(|_| simd_type)
+            .map(|b| fit_kc(b, k));
         let data = match blk {
             Some(blk) => {
                 let mut data = Vec::new();

@@ -86,10 +86,9 @@ impl Activation {
     pub fn backward_in_place<F: Float>(self, out: &[F], pre: &[F], grad: &mut [F], cols: usize) {
         match self {
             Activation::Linear => {}
+            // A select rather than a conditional store, so the loop vectorises.
             Activation::Relu => grad.iter_mut().zip(out).for_each(|(g, &a)| {
-                if a <= F::zero() {
-                    *g = F::zero()
-                }
+                *g = if a <= F::zero() { F::zero() } else { *g };
             }),
             Activation::LeakyRelu(alpha) => {
                 let s = F::from_f64(alpha);

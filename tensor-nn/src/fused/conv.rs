@@ -3,6 +3,9 @@
 //! sigmoid applied inside the GEMM's epilogue. `forward_train` keeps the im2col matrix that the
 //! backward pass reads for `∂kernel`; its buffers are reused from step to step.
 
+use std::any::Any;
+use std::cell::RefCell;
+
 use tensor_core::kernels::conv::{conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads};
 use tensor_core::kernels::{Epilogue, UnaryOp};
 use tensor_core::{Float, TensorError};
@@ -25,6 +28,40 @@ pub struct Conv2D<F> {
     geom: Conv2dGeometry,
     col: Vec<F>,
     dcol: Vec<F>,
+}
+
+/// Most values of the im2col matrix one chunk of an inference pass forms (1 MiB of f32): a
+/// chunk of images small enough for the matrix to stay in L2 between the im2col and the GEMM,
+/// and for the per-thread buffer to stay small.
+pub const INFER_COL_LIMIT: usize = 1 << 18;
+
+thread_local! {
+    /// The im2col buffer of [`Conv2D::forward`] on this thread (a `Vec<F>` of the last element
+    /// type used), shared by every convolution layer the thread runs.
+    static SCRATCH: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch buffer for elements `F`: taken out of the thread-local
+/// slot for the call (so a nested call just starts an empty buffer) and put back afterwards,
+/// unless it grew past [`INFER_COL_LIMIT`] values (one huge image), which is dropped. A thread
+/// rather than a lock or a buffer inside the layer: `forward(&self)` stays callable from several
+/// threads at once without contention, and nothing is allocated once the buffer is warm.
+fn with_scratch<F: 'static + Clone, R>(f: impl FnOnce(&mut Vec<F>) -> R) -> R {
+    let mut boxed: Box<dyn Any> = match SCRATCH.with(|c| c.borrow_mut().take()) {
+        Some(b) if b.is::<Vec<F>>() => b,
+        _ => Box::new(Vec::<F>::new()),
+    };
+    let r = match boxed.downcast_mut::<Vec<F>>() {
+        Some(buf) => f(buf),
+        None => f(&mut Vec::new()),
+    };
+    let keep = boxed
+        .downcast_ref::<Vec<F>>()
+        .is_some_and(|b| b.capacity() <= INFER_COL_LIMIT);
+    if keep {
+        SCRATCH.with(|c| *c.borrow_mut() = Some(boxed));
+    }
+    r
 }
 
 /// The activations the GEMM epilogue applies itself; the others run after it.
@@ -157,6 +194,18 @@ impl<F: Float> Conv2D<F> {
     ) {
         out.resize(g.output_len(), F::zero());
         let fused = if pre.is_some() { None } else { epilogue_op(act) };
+        self.conv(g, x, fused, out, col);
+        if let Some(pre) = pre {
+            pre.clear();
+            pre.extend_from_slice(out);
+        }
+        if fused.is_none() {
+            act.forward_in_place(out, g.out_c);
+        }
+    }
+
+    /// `out = fused(conv(x) + b)` (`out` exactly `g.output_len()` long).
+    fn conv(&self, g: &Conv2dGeometry, x: &[F], fused: Option<UnaryOp>, out: &mut [F], col: &mut Vec<F>) {
         conv2d_forward(
             g,
             x,
@@ -168,23 +217,39 @@ impl<F: Float> Conv2D<F> {
             out,
             col,
         );
-        if let Some(pre) = pre {
-            pre.clear();
-            pre.extend_from_slice(out);
-        }
-        if fused.is_none() {
-            act.forward_in_place(out, g.out_c);
-        }
     }
 
-    /// Inference: `out = act(conv(x) + b)` over `batch` images (`out` resized; the im2col
-    /// buffer is a temporary).
+    /// Inference: `out = act(conv(x) + b)` over `batch` images (`out` resized).
+    ///
+    /// Allocation-free once warm, and usable from several threads at once (`&self`): the
+    /// images run in chunks whose im2col matrix holds at most [`INFER_COL_LIMIT`] values (one
+    /// image at least), so it stays in cache, in a buffer kept per thread (see
+    /// [`with_scratch`]).
     ///
     /// # Panics
     /// If `x` holds fewer than `batch` input images.
     pub fn forward(&self, x: &[F], batch: usize, act: Activation, out: &mut Vec<F>) {
-        let mut col = Vec::new();
-        self.run(&self.geometry(batch), x, act, out, None, &mut col);
+        let (in_len, out_len) = (self.input_len(), self.output_len());
+        out.resize(batch * out_len, F::zero());
+        let per_image = self.geom.col_len();
+        let chunk = match per_image {
+            0 => batch.max(1),
+            n => (INFER_COL_LIMIT / n).clamp(1, batch.max(1)),
+        };
+        let fused = epilogue_op(act);
+        with_scratch(|col: &mut Vec<F>| {
+            let mut start = 0;
+            while start < batch {
+                let n = chunk.min(batch - start);
+                let g = self.geometry(n);
+                let o = &mut out[start * out_len..][..n * out_len];
+                self.conv(&g, &x[start * in_len..][..n * in_len], fused, o, col);
+                if fused.is_none() {
+                    act.forward_in_place(o, g.out_c);
+                }
+                start += n;
+            }
+        });
     }
 
     /// Training forward pass: as [`Conv2D::forward`], keeping the im2col matrix for
@@ -295,6 +360,44 @@ mod tests {
         assert_eq!(c.kernel.grad, vec![37.0, 47.0, 67.0, 77.0]);
         assert_eq!(c.bias.as_ref().map(|b| b.grad.clone()), Some(vec![10.0]));
         assert_eq!(gx, vec![0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn chunked_inference_matches_the_training_pass() {
+        // 40×40×16 images, 3×3 valid: 207,936 im2col values per image, so `forward` runs one
+        // image per chunk (INFER_COL_LIMIT = 262,144); from two threads at once, twice each
+        // (the second call reuses the thread's buffer).
+        let mut rng = Rng::new(3);
+        let mut c = Conv2D::<f32>::new(
+            "c",
+            [40, 40, 16],
+            8,
+            [3, 3],
+            Conv2d::default(),
+            true,
+            DenseOptions::default(),
+            &mut rng,
+        );
+        let x: Vec<f32> = (0..3 * c.input_len())
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let mut want = Vec::new();
+        c.forward_train(&x, 3, Activation::Relu, &mut want, None);
+        let c = &c;
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..2 {
+                        let mut got = Vec::new();
+                        c.forward(&x, 3, Activation::Relu, &mut got);
+                        assert_eq!(got.len(), want.len());
+                        for (a, b) in got.iter().zip(&want) {
+                            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+                        }
+                    }
+                });
+            }
+        });
     }
 
     #[test]
