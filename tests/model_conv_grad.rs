@@ -427,3 +427,114 @@ fn depthwise_names_shapes_and_initial_weights() {
     // He uniform, fan_in = 2·3·2: limit sqrt(6 / 12).
     assert!(p[2].value.iter().all(|v| v.abs() <= 0.5f64.sqrt() + 1e-7));
 }
+
+model! {
+    /// Grouped convolutions (`groups = 2`) over odd sizes: `Chan` (2) → `F4` in two groups of
+    /// one channel → two filters (7×5 → 5×3), then a 1×1 convolution `F4` → `F2` in two groups.
+    struct Grouped: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F4, kernel = 3, groups = 2, activation = Tanh, kernel_regularizer = L2(0.02)),
+        Conv2D(F2, kernel = 1, groups = 2), Flatten, Dense(Classes)
+    }
+}
+seq_check!(grouped_gradients_match_finite_differences, Grouped);
+
+#[test]
+fn grouped_kernel_shapes_and_forward() {
+    let m = Grouped::<f64>::init(3);
+    let p = m.parameters();
+    // [kh, kw, C / groups, F]
+    assert_eq!(p[0].shape, [3, 3, 1, 4]);
+    assert_eq!(p[2].shape, [1, 1, 2, 2]);
+    assert_eq!(p[4].shape, [5 * 3 * 2, 3]);
+    // Filters 0, 1 read channel 0 only and filters 2, 3 channel 1 only: changing channel 1 of
+    // the input leaves the first conv's filters 0, 1 (hence the second conv's filter 0,
+    // reading filters 0, 1) unchanged. Checked on the first layer by hand: h[b, i, j, f] =
+    // tanh(bias[f] + Σ_{ky, kx} x[b, i + ky, j + kx, f / 2] · k[ky, kx, 0, f]).
+    let x = images(8, 1);
+    let xv = x.to_vec();
+    let (k, bias) = (&p[0].value, &p[1].value);
+    let h1 = |i: usize, j: usize, f: usize| {
+        let mut z = bias[f];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                z += xv[((i + ky) * 5 + j + kx) * 2 + f / 2] * k[(ky * 3 + kx) * 4 + f];
+            }
+        }
+        z.tanh()
+    };
+    // The 1×1 grouped layer: out[f2] = b2[f2] + Σ_{g < 2} h1[2·f2 + g] · k2[0, 0, g, f2].
+    let (k2, b2, w, b3) = (&p[2].value, &p[3].value, &p[4].value, &p[5].value);
+    let y = m.forward(&x).to_vec();
+    let mut want = b3.clone();
+    for i in 0..5 {
+        for j in 0..3 {
+            for f2 in 0..2 {
+                let h2 = b2[f2] + (0..2).map(|g| h1(i, j, 2 * f2 + g) * k2[g * 2 + f2]).sum::<f64>();
+                for (c, o) in want.iter_mut().enumerate() {
+                    *o += h2 * w[((i * 3 + j) * 2 + f2) * 3 + c];
+                }
+            }
+        }
+    }
+    for (a, b) in y.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+}
+
+model! {
+    /// Explicit asymmetric padding: 1 row above, none below, 2 columns left, 1 right, so a 3×3
+    /// window over 7×5 gives (7 + 1 − 3) + 1 = 6 by (5 + 3 − 3) + 1 = 6 (`out` checks it at
+    /// expansion); then max pooling with explicit padding (6+1 → 3, 6+1 → 3) and average
+    /// pooling (3+1 → 2, 3 → 2 with a 2×2 window and stride 1).
+    struct Padded: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F3, kernel = 3, padding = ((1, 0), (2, 1)), activation = Tanh, out = [Xh = 6, Xw = 6]),
+        MaxPool2D(2, padding = ((0, 1), (1, 0)), out = [Yh = 3, Yw = 3]),
+        Conv2D(F2, kernel = (2, 1), padding = ((0, 1), (1, 1)), out = [Zh = 3, Zw = 5]),
+        AvgPool2D(pool = 2, strides = 1, padding = ((1, 0), (0, 0)), out = [Vh = 3, Vw = 4]),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(explicit_padding_gradients_match_finite_differences, Padded);
+
+#[test]
+fn explicit_padding_forward_is_a_zero_padded_convolution() {
+    // h[b, i, j, f] = tanh(bias[f] + Σ_{ky, kx, c} x[b, i + ky − 1, j + kx − 2, c] · k[ky, kx, c, f])
+    // (1 row above, 2 columns left; cells outside the image are 0), read back as the first
+    // layer of a one-layer model.
+    let m = PaddedConv::<f64>::init(2);
+    let x = images(9, 2);
+    let xv = x.to_vec();
+    let y = m.forward(&x).to_vec();
+    let p = m.parameters();
+    let (k, bias) = (&p[0].value, &p[1].value);
+    for b in 0..2 {
+        for i in 0..6 {
+            for j in 0..6 {
+                for f in 0..3 {
+                    let mut z = bias[f];
+                    for ky in 0..3i64 {
+                        for kx in 0..3i64 {
+                            let (r, c) = (i as i64 + ky - 1, j as i64 + kx - 2);
+                            if !(0..7).contains(&r) || !(0..5).contains(&c) {
+                                continue;
+                            }
+                            for ch in 0..2 {
+                                let xi = b * PIXELS + (r as usize * 5 + c as usize) * 2 + ch;
+                                z += xv[xi] * k[((ky as usize * 3 + kx as usize) * 2 + ch) * 3 + f];
+                            }
+                        }
+                    }
+                    let got = y[b * 108 + (i * 6 + j) * 3 + f];
+                    assert!((got - z.tanh()).abs() < 1e-12, "{got} vs {}", z.tanh());
+                }
+            }
+        }
+    }
+}
+
+model! {
+    /// The first layer of `Padded` alone.
+    struct PaddedConv: [Batch, Img, ImgW, Chan] -> [Batch, Ph2, Pw2, F3] {
+        Conv2D(F3, kernel = 3, padding = ((1, 0), (2, 1)), activation = Tanh, out = [Ph2 = 6, Pw2 = 6])
+    }
+}

@@ -6,7 +6,11 @@
 use tensor_core::ops::conv::{Conv2d, Padding, Pool2d};
 use tensor_core::prelude::*;
 use tensor_nn::activations::Activation;
-use tensor_nn::sequential::{Conv2dOptions, Sequential};
+use tensor_nn::losses::MeanSquaredError;
+use tensor_nn::optim::Optimizer;
+use tensor_nn::regularizers::Regularizer;
+use tensor_nn::sequential::{Conv2dOptions, Sequential, WeightConstraint};
+use tensor_nn::train::{Compile, FitConfig};
 use tensor_nn::Model;
 
 tensor_macros::dims! {
@@ -25,6 +29,11 @@ const SAME_S21: Conv2dOptions = Conv2dOptions {
     groups: 1,
     activation: Activation::Relu,
     use_bias: true,
+    kernel_regularizer: None,
+    bias_regularizer: None,
+    activity_regularizer: None,
+    kernel_constraint: None,
+    bias_constraint: None,
 };
 
 /// 9×8×2 → conv 3@(3,2) stride (2,1) same relu (5×8×3) → max pool 2 same (3×4×3) → depthwise
@@ -248,4 +257,147 @@ fn gradients_match_finite_differences() {
         }
     }
     assert_eq!(checked, 36 + 3 + 24 + 6 + 144 + 4);
+}
+
+/// 5×4×2 → conv 3@(2,2) (kernel L2, bias L1, activity L2) → tanh → flatten (36) → dense 2.
+fn regularized(seed: u64) -> Sequential<(N, H, W, C), (N, Out)> {
+    Sequential::builder_image(5, 4, 2, seed)
+        .conv2d(
+            3,
+            (2, 2),
+            Conv2dOptions {
+                activation: Activation::Tanh,
+                kernel_regularizer: Some(Regularizer::l2(0.05)),
+                bias_regularizer: Some(Regularizer::l1(0.1)),
+                activity_regularizer: Some(Regularizer::l2(0.02)),
+                ..Conv2dOptions::default()
+            },
+        )
+        .flatten()
+        .dense(2, Activation::Linear)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn conv_regularizers_loss_by_hand_and_gradients_by_finite_differences() {
+    let mut model = regularized(3);
+    // Biases away from 0, where L1 has its kink.
+    for (k, p) in model.params_mut().into_iter().enumerate() {
+        if p.name.ends_with(".bias") {
+            p.value.copy_from_slice(&values(p.value.len(), 20 + k as u64));
+            p.value.iter_mut().for_each(|v| *v += v.signum() * 0.2);
+        }
+    }
+    let n = 2usize;
+    let x: Tensor<(N, H, W, C)> = Tensor::from_vec(values(n * 40, 7), &[n, 5, 4, 2]).unwrap();
+    // By hand: 0.05·Σk² + 0.1·Σ|b| + 0.02·Σz²/n, z the conv's output (before tanh), computed
+    // here from the weights: z[b, i, j, f] = bias[f] + Σ x[b, i + ky, j + kx, c] · k[ky, kx, c, f].
+    model.forward_train(&x);
+    let p = model.params();
+    let (k, b) = (p[0].value, p[1].value);
+    let xv = x.to_vec();
+    let mut act = 0.0f64;
+    for bi in 0..n {
+        for i in 0..4 {
+            for j in 0..3 {
+                for f in 0..3 {
+                    let mut z = f64::from(b[f]);
+                    for ky in 0..2 {
+                        for kx in 0..2 {
+                            for c in 0..2 {
+                                let xi = bi * 40 + ((i + ky) * 4 + j + kx) * 2 + c;
+                                z += f64::from(xv[xi]) * f64::from(k[((ky * 2 + kx) * 2 + c) * 3 + f]);
+                            }
+                        }
+                    }
+                    act += z * z;
+                }
+            }
+        }
+    }
+    let want = 0.05 * k.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>()
+        + 0.1 * b.iter().map(|&v| f64::from(v).abs()).sum::<f64>()
+        + 0.02 * act / n as f64;
+    let got = f64::from(model.regularization_loss());
+    assert!((got - want).abs() <= 1e-5 * want, "penalty {got}, by hand {want}");
+
+    // L = Σ r ⊙ y + penalty; backward(r) must give ∂L/∂params.
+    let rv = values(n * 2, 8);
+    let r: Tensor<(N, Out)> = Tensor::from_vec(rv.clone(), &[n, 2]).unwrap();
+    let loss = |m: &mut Sequential<(N, H, W, C), (N, Out)>| -> f64 {
+        let y = m.forward_train(&x).to_vec();
+        let fit: f64 = y
+            .iter()
+            .zip(&rv)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum();
+        fit + f64::from(m.regularization_loss())
+    };
+    model.forward_train(&x);
+    model.backward(&r);
+    let grads: Vec<Vec<f32>> = model.params_mut().into_iter().map(|p| p.grad.to_vec()).collect();
+    let eps = 1e-2f32;
+    let mut worst = 0.0f64;
+    for (k, grad) in grads.iter().enumerate().take(2) {
+        for (i, &analytic) in grad.iter().enumerate() {
+            model.params_mut()[k].value[i] += eps;
+            let up = loss(&mut model);
+            model.params_mut()[k].value[i] -= 2.0 * eps;
+            let down = loss(&mut model);
+            model.params_mut()[k].value[i] += eps;
+            let numeric = (up - down) / (2.0 * f64::from(eps));
+            let err = (f64::from(analytic) - numeric).abs() / numeric.abs().max(1.0);
+            worst = worst.max(err);
+            assert!(
+                err <= 2e-3,
+                "param {k} element {i}: backward {analytic}, finite differences {numeric}"
+            );
+        }
+    }
+    eprintln!("conv regularizers: largest relative gradient error {worst:.1e}");
+}
+
+#[test]
+fn conv_constraints_hold_after_fit() {
+    let mut t = Sequential::builder_image(5, 4, 2, 4)
+        .conv2d(
+            3,
+            (2, 2),
+            Conv2dOptions {
+                activation: Activation::Relu,
+                kernel_constraint: Some(WeightConstraint::MaxNorm(0.2)),
+                bias_constraint: Some(WeightConstraint::NonNeg),
+                ..Conv2dOptions::default()
+            },
+        )
+        .flatten()
+        .dense(2, Activation::Linear)
+        .build::<(N, H, W, C), (N, Out)>()
+        .unwrap()
+        .compile(Optimizer::sgd(0.5), MeanSquaredError::default(), Vec::new());
+    let n = 8usize;
+    let x: Tensor<(N, H, W, C)> = Tensor::from_vec(values(n * 40, 9), &[n, 5, 4, 2]).unwrap();
+    // Targets that push the biases negative and the kernel large.
+    let y: Tensor<(N, Out)> = Tensor::from_vec(vec![-5.0; n * 2], &[n, 2]).unwrap();
+    let config = FitConfig {
+        epochs: 3,
+        batch_size: 4,
+        verbose: 0,
+        ..FitConfig::default()
+    };
+    let norms = |p: &[f32]| -> Vec<f32> {
+        (0..3)
+            .map(|f| p.iter().skip(f).step_by(3).map(|v| v * v).sum::<f32>().sqrt())
+            .collect()
+    };
+    // Glorot uniform (limit sqrt(6 / 20)) starts every filter well above the bound.
+    assert!(norms(t.model.params()[0].value).iter().all(|&n| n > 0.2));
+    t.fit(&x, &y, &config, None, &mut []).unwrap();
+    let p = t.model.params();
+    // Per filter f: ‖k[.., .., .., f]‖ over the 2·2·2 weights ≤ 0.2.
+    for (f, norm) in norms(p[0].value).into_iter().enumerate() {
+        assert!(norm <= 0.2 + 1e-5, "filter {f}: norm {norm}");
+    }
+    assert!(p[1].value.iter().all(|&b| b >= 0.0), "bias {:?}", p[1].value);
 }

@@ -75,6 +75,31 @@ pub const fn require_same_count(n: usize, m: usize, layer: &str, shapes: [&str; 
     }
 }
 
+/// Fails compilation unless the input channels `c` and the filters `f` of the grouped
+/// convolution `layer` are multiples of `groups`; `dims` names them.
+pub const fn require_groups(c: usize, f: usize, groups: usize, layer: &str, dims: [&str; 2]) {
+    if groups > 0 && !(c.is_multiple_of(groups) && f.is_multiple_of(groups)) {
+        Msg::new()
+            .push("`")
+            .push(layer)
+            .push("` with `groups = ")
+            .push_num(groups)
+            .push("` splits its input channels `")
+            .push(dims[0])
+            .push("` (")
+            .push_num(c)
+            .push(") and its filters `")
+            .push(dims[1])
+            .push("` (")
+            .push_num(f)
+            .push(") into ")
+            .push_num(groups)
+            .push(" groups, so both must be multiples of ")
+            .push_num(groups)
+            .fail();
+    }
+}
+
 /// Output length of a window spanning `span` cells moved by `stride` over `len` cells, with
 /// Keras' same (`ceil(len / stride)`) or valid (`(len − span) / stride + 1`) padding; 0 when a
 /// valid window does not fit (`model!` reports that at expansion for the sizes it knows).

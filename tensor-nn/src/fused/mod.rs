@@ -23,7 +23,8 @@ mod rng;
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
 pub use checks::{
-    require_same_count, require_size, require_static, require_tiling, require_window, size_of_dim, window_out,
+    require_groups, require_same_count, require_size, require_static, require_tiling, require_window,
+    size_of_dim, window_out,
 };
 pub use conv::Conv2D;
 pub use dense::Dense;

@@ -36,6 +36,15 @@ pub trait RuntimeLayer: Send + Sync + std::fmt::Debug {
         0.0
     }
 
+    /// Projects this layer's parameters with their constraints (after an optimizer update);
+    /// nothing by default.
+    ///
+    /// # Errors
+    /// When a constraint cannot be applied (a parameter of the wrong length).
+    fn apply_constraints(&mut self) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     /// Fraction of exactly-zero outputs in the last `forward_train`, for ReLU layers
     /// (dead-ReLU monitoring); `None` for other layers.
     fn zero_fraction(&self) -> Option<f32> {

@@ -28,6 +28,7 @@ mod flatten;
 mod layers;
 mod pool;
 
+pub use crate::fused::WeightConstraint;
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormLayer;
 pub use conv::{Conv2D, Conv2dOptions};
@@ -177,7 +178,8 @@ impl SequentialBuilder {
     /// Appends a 2-D convolution of `filters` channels with a `kernel = (kh, kw)` window
     /// (Keras' `Conv2D`); a ReLU runs inside the layer, other activations as a following
     /// layer. Parameters `conv2dN.kernel` (`[kh, kw, c / groups, filters]`, Glorot uniform) and
-    /// `conv2dN.bias`.
+    /// `conv2dN.bias`; the regularizers of `options` add to [`Model::regularization_loss`] and
+    /// the gradients, its constraints run in [`Model::apply_constraints`] after each update.
     pub fn conv2d(self, filters: usize, kernel: (usize, usize), options: Conv2dOptions) -> Self {
         self.conv_layer("conv2d", filters, kernel, options)
     }
@@ -453,6 +455,10 @@ impl<I: Shape, O: Shape> Model for Sequential<I, O> {
 
     fn regularization_loss(&self) -> f32 {
         self.layers.iter().map(|l| l.regularization_loss()).sum()
+    }
+
+    fn apply_constraints(&mut self) -> Result<()> {
+        self.layers.iter_mut().try_for_each(|l| l.apply_constraints())
     }
 
     fn relu_zero_fractions(&self) -> Vec<(String, f32)> {

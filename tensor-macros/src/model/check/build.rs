@@ -48,6 +48,7 @@ pub(super) struct Builder<'a> {
     pub(super) layer_checks: Vec<LayerCheck>,
     pub(super) size_checks: Vec<(Ident, Size, String)>,
     pub(super) window_checks: Vec<super::ir::WindowCheck>,
+    pub(super) group_checks: Vec<super::ir::GroupCheck>,
 }
 
 /// Checks the model and returns its graph, or `None` when errors were reported.
@@ -73,6 +74,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         layer_checks: Vec::new(),
         size_checks: Vec::new(),
         window_checks: Vec::new(),
+        group_checks: Vec::new(),
     };
     for port in inputs.iter().chain(outputs.iter()) {
         b.taken.insert(port.name.to_string());
@@ -212,6 +214,7 @@ pub fn check(input: &ModelInput, errs: &mut Errors) -> Option<Graph> {
         layer_checks: b.layer_checks,
         size_checks: b.size_checks,
         window_checks: b.window_checks,
+        group_checks: b.group_checks,
         sequential,
     })
 }

@@ -7,7 +7,9 @@ use syn::Ident;
 
 use super::build::Builder;
 use super::conv_args::ConvArgs;
-use super::ir::{show_shape, window_out, Act, DimRef, Node, Op, ParamKind, ParamLayer, Size, WindowCheck};
+use super::ir::{
+    show_shape, window_out, Act, DimRef, GroupCheck, Node, Op, ParamKind, ParamLayer, Size, WindowCheck,
+};
 use super::layers::LayerKind;
 use crate::model::ast::{Arg, ArgValue, LayerSpec};
 
@@ -51,24 +53,36 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for (i, (d, axis)) in hw.into_iter().zip(["H", "W"]).enumerate() {
             let span = g.span(i);
+            let pad = g.padded(i);
+            // Explicit padding is read as a longer input with valid padding.
+            let len = if pad > 0 {
+                Size::Sum(vec![d.size.clone(), Size::Lit(pad)])
+            } else {
+                d.size.clone()
+            };
+            let padded = if pad > 0 {
+                format!(" (+ {pad} padding)")
+            } else {
+                String::new()
+            };
             if d.size.known().is_none() && !g.same {
                 self.window_checks.push(WindowCheck {
                     span: spec.span,
-                    len: d.size.clone(),
+                    len: len.clone(),
                     window: span,
                     stride: g.exact.then_some(g.stride[i]),
                     layer: field.to_string(),
                     dim: d.name.clone(),
                 });
             }
-            if let (Some(n), true, false) = (d.size.known(), g.exact, g.same) {
+            if let (Some(n), true, false) = (len.known(), g.exact, g.same) {
                 let r = n.checked_sub(span).map_or(0, |l| l % g.stride[i]);
                 if r > 0 {
                     self.errs.range(
                         spec.span,
                         spec.end,
                         format!(
-                            "`{field}`: `exact = true`, but the window does not tile the input dim {}: a span of {span} cells moved by stride {stride} drops {r} cell(s) at the end, ({n} − {span}) % {stride} = {r}; pick sizes where `{}` − {span} is a multiple of {stride}, or use `padding = Same`",
+                            "`{field}`: `exact = true`, but the window does not tile the input dim {}{padded}: a span of {span} cells moved by stride {stride} drops {r} cell(s) at the end, ({n} − {span}) % {stride} = {r}; pick sizes where `{}` − {span} is a multiple of {stride}, or use `padding = Same`",
                             d.describe(),
                             d.name,
                             stride = g.stride[i],
@@ -76,7 +90,7 @@ impl Builder<'_> {
                     );
                 }
             }
-            if let Some(n) = d.size.known() {
+            if let Some(n) = len.known() {
                 if window_out(n, span, g.stride[i], g.same).is_none() {
                     let dil = if g.dilation[i] > 1 {
                         format!(" (kernel {} with dilation {})", g.kernel[i], g.dilation[i])
@@ -87,7 +101,7 @@ impl Builder<'_> {
                         spec.span,
                         spec.end,
                         format!(
-                            "`{field}`: the window spans {span} cells{dil} but the input dim {} has only {n} and `padding = Valid` adds none; use a smaller window or `padding = Same`",
+                            "`{field}`: the window spans {span} cells{dil} but the input dim {}{padded} has only {n}; use a smaller window, more padding or `padding = Same`",
                             d.describe()
                         ),
                     );
@@ -95,7 +109,7 @@ impl Builder<'_> {
                 }
             }
             let size = Size::Window {
-                input: Box::new(d.size.clone()),
+                input: Box::new(len),
                 span,
                 stride: g.stride[i],
                 same: g.same,
@@ -170,6 +184,48 @@ impl Builder<'_> {
         })
     }
 
+    /// With `groups = G`, the input channels `c` and the filters `f` must both be multiples of
+    /// `G` (each group maps `c/G` channels to `f/G` filters): checked here when the sizes are
+    /// known, else by a const check.
+    fn check_groups(
+        &mut self,
+        spec: &LayerSpec,
+        field: &Ident,
+        c: &DimRef,
+        f: &DimRef,
+        groups: usize,
+    ) -> Option<()> {
+        let bad: Vec<String> = [(c, "input channels"), (f, "filters")]
+            .into_iter()
+            .filter_map(|(d, what)| {
+                let n = d.size.known()?;
+                (n % groups != 0).then(|| format!("{what}: {n} % {groups} = {}", n % groups))
+            })
+            .collect();
+        if c.size.known().is_none() || f.size.known().is_none() {
+            self.group_checks.push(GroupCheck {
+                span: spec.span,
+                layer: field.to_string(),
+                groups,
+                dims: [c, f].map(|d| (d.name.clone(), d.size.clone())),
+            });
+        }
+        if bad.is_empty() {
+            return Some(());
+        }
+        self.errs.range(
+            spec.span,
+            spec.end,
+            format!(
+                "`{field}` with `groups = {groups}` splits its input channels {} and its filters {} into {groups} groups, so both must be multiples of {groups} ({})",
+                c.describe(),
+                f.describe(),
+                bad.join(" and ")
+            ),
+        );
+        None
+    }
+
     /// Applies a convolution, a pooling or a global average pooling to node `cur`.
     pub(super) fn image_layer(
         &mut self,
@@ -223,6 +279,9 @@ impl Builder<'_> {
                     }
                     (None, None) => return None,
                 };
+                if geom.groups > 1 {
+                    self.check_groups(spec, &field, &c, &units, geom.groups)?;
+                }
                 self.layers.push(ParamLayer {
                     ty: None,
                     field,
@@ -235,6 +294,8 @@ impl Builder<'_> {
                         dilation: geom.dilation,
                         bias: geom.bias,
                         depthwise: multiplier.is_some(),
+                        groups: geom.groups,
+                        pad: geom.pad,
                         opts,
                     },
                 });
@@ -254,6 +315,7 @@ impl Builder<'_> {
                         pool: geom.kernel,
                         stride: geom.stride,
                         same: geom.same,
+                        pad: geom.pad,
                     },
                 });
                 (Op::Pool(self.layers.len() - 1), vec![b, oh, ow, c])

@@ -26,6 +26,11 @@ pub struct ConvArgs {
     pub bias: bool,
     /// `exact = true`: a valid window must tile the input (no cells dropped at the end).
     pub exact: bool,
+    /// Channel groups (`groups = G`, convolution only; 1 otherwise).
+    pub groups: usize,
+    /// Explicit zero padding `[[top, bottom], [left, right]]` (`padding = ((1, 2), (0, 1))`);
+    /// `same` is then false.
+    pub pad: Option<[[usize; 2]; 2]>,
 }
 
 impl ConvArgs {
@@ -33,9 +38,14 @@ impl ConvArgs {
     pub fn span(&self, axis: usize) -> usize {
         self.dilation[axis] * (self.kernel[axis] - 1) + 1
     }
+
+    /// The cells explicit padding adds along `axis` (0: height, 1: width); 0 without it.
+    pub fn padded(&self, axis: usize) -> usize {
+        self.pad.map_or(0, |p| p[axis][0] + p[axis][1])
+    }
 }
 
-const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
+const CONV_FORM: &str = "`Conv2D` takes its filters as a named dim, then options: `Conv2D(F = 32, kernel = 3, strides = 1, padding = Valid, dilation = 1, groups = 1, activation = Relu, bias = true, out = [H1 = 26, W1 = 26])`";
 
 const DEPTHWISE_FORM: &str = "`DepthwiseConv2D` takes options, and with `depth_multiplier` > 1 first its output channels as a named dim: `DepthwiseConv2D(kernel = 3, depth_multiplier = 1, strides = 1, padding = Valid, activation = Relu, bias = true)` or `DepthwiseConv2D(C2 = 64, kernel = 3, depth_multiplier = 2)`";
 
@@ -143,15 +153,58 @@ fn flag(arg: &Arg, what: &str, errs: &mut Errors) -> Option<bool> {
     }
 }
 
-fn padding(arg: &Arg, errs: &mut Errors) -> Option<bool> {
-    match &arg.value {
-        ArgValue::Ident(p) if p == "Same" => Some(true),
-        ArgValue::Ident(p) if p == "Valid" => Some(false),
-        _ => {
-            errs.range(arg.span, arg.end, "`padding` is `Same` or `Valid`");
-            None
-        }
+/// A whole number ≥ 0.
+fn cells(v: &ArgValue) -> Option<usize> {
+    match v {
+        ArgValue::Int(i, false) => i.base10_parse::<usize>().ok(),
+        _ => None,
     }
+}
+
+/// A `(before, after)` pair of whole numbers ≥ 0.
+fn pad_pair(v: &ArgValue) -> Option<[usize; 2]> {
+    match v {
+        ArgValue::Tuple(items) => match &items[..] {
+            [a, b] if a.key.is_none() && b.key.is_none() => Some([cells(&a.value)?, cells(&b.value)?]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `Same`, `Valid` or explicit zero padding `((top, bottom), (left, right))` (Keras'
+/// `ZeroPadding2D` numbers): sets `geom.same` and `geom.pad`.
+fn padding(arg: &Arg, geom: &mut ConvArgs, errs: &mut Errors) -> Option<()> {
+    let (same, pad) = match &arg.value {
+        ArgValue::Ident(p) if p == "Same" => (true, None),
+        ArgValue::Ident(p) if p == "Valid" => (false, None),
+        ArgValue::Tuple(items) => {
+            let pad = match &items[..] {
+                [h, w] if h.key.is_none() && w.key.is_none() => pad_pair(&h.value).zip(pad_pair(&w.value)),
+                _ => None,
+            };
+            let Some((h, w)) = pad else {
+                errs.range(
+                    arg.span,
+                    arg.end,
+                    "explicit `padding` is the zero cells added on each side, `((top, bottom), (left, right))` in whole numbers ≥ 0, e.g. `padding = ((1, 1), (0, 2))`",
+                );
+                return None;
+            };
+            (false, Some([h, w]))
+        }
+        _ => {
+            errs.range(
+                arg.span,
+                arg.end,
+                "`padding` is `Same`, `Valid` or `((top, bottom), (left, right))`, e.g. `padding = ((1, 1), (0, 2))`",
+            );
+            return None;
+        }
+    };
+    geom.same = same;
+    geom.pad = pad;
+    Some(())
 }
 
 /// Interprets `Conv2D(..)`, or `DepthwiseConv2D(..)` when `depthwise`.
@@ -195,6 +248,8 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
         dilation: [1, 1],
         bias: true,
         exact: false,
+        groups: 1,
+        pad: None,
     };
     let mut act = None;
     let mut out = None;
@@ -215,7 +270,16 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
             Some("kernel" | "kernel_size") => positive(arg, "kernel size", errs).map(|k| geom.kernel = k),
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
-            Some("padding") => padding(arg, errs).map(|p| geom.same = p),
+            Some("padding") => padding(arg, &mut geom, errs),
+            Some("groups") if !depthwise => match &arg.value {
+                ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|g| *g > 0),
+                _ => None,
+            }
+            .map(|g| geom.groups = g)
+            .or_else(|| {
+                errs.range(arg.span, arg.end, "`groups` is a whole number > 0");
+                None
+            }),
             Some("out") => out_arg(arg, &mut out, errs),
             Some("bias" | "use_bias") => flag(arg, "bias", errs).map(|b| geom.bias = b),
             Some("exact") => flag(arg, "exact", errs).map(|e| geom.exact = e),
@@ -223,7 +287,11 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
             Some(k) => match weight_option(k, arg, &mut opts, errs) {
                 Some(done) => done.then_some(()),
                 None => {
-                    let own = if depthwise { &DEPTHWISE_OWN[..] } else { &[] };
+                    let own = if depthwise {
+                        &DEPTHWISE_OWN[..]
+                    } else {
+                        &["groups"]
+                    };
                     let hint = closest(
                         k,
                         CONV_OWN
@@ -233,7 +301,11 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
                     )
                     .map(|c| format!("did you mean `{c}`? "))
                     .unwrap_or_default();
-                    let extra = if depthwise { "`depth_multiplier = 1`, " } else { "" };
+                    let extra = if depthwise {
+                        "`depth_multiplier = 1`, "
+                    } else {
+                        "`groups = 2`, "
+                    };
                     errs.at(
                         arg.key.as_ref().map_or(arg.span, |k| k.span()),
                         format!("unknown option `{k}` of `{name}`: {hint}`{name}` takes `kernel = 3`, {extra}`strides = 1`, `padding = Valid`, `dilation = 1`, `exact = true`, `activation = Relu`, `bias = false`, `out = [H1, W1]`, {WEIGHT_OPTIONS_HELP}"),
@@ -294,6 +366,8 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
         dilation: [1, 1],
         bias: false,
         exact: false,
+        groups: 1,
+        pad: None,
     };
     let mut ok = true;
     let mut out = None;
@@ -303,7 +377,7 @@ pub fn pool2d(spec: &LayerSpec, max: bool, errs: &mut Errors) -> Option<LayerKin
             None if i == 0 => positive(arg, "pool size", errs).map(|k| geom.kernel = k),
             Some("pool" | "pool_size") => positive(arg, "pool size", errs).map(|k| geom.kernel = k),
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
-            Some("padding") => padding(arg, errs).map(|p| geom.same = p),
+            Some("padding") => padding(arg, &mut geom, errs),
             Some("out") => out_arg(arg, &mut out, errs),
             Some("exact") => flag(arg, "exact", errs).map(|e| geom.exact = e),
             _ => {

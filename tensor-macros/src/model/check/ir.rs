@@ -154,8 +154,12 @@ pub enum ParamKind {
         dilation: [usize; 2],
         /// Whether it has a bias.
         bias: bool,
-        /// Depthwise: one group per input channel (else one group).
+        /// Depthwise: one group per input channel (else `groups`).
         depthwise: bool,
+        /// Channel groups of a plain convolution (`groups = G`).
+        groups: usize,
+        /// Explicit padding `[[top, bottom], [left, right]]` (`same` is then false).
+        pad: Option<[[usize; 2]; 2]>,
         /// Initializers, regularizers, constraints.
         opts: DenseOpts,
     },
@@ -169,6 +173,8 @@ pub enum ParamKind {
         stride: [usize; 2],
         /// Same (else valid) padding.
         same: bool,
+        /// Explicit padding `[[top, bottom], [left, right]]` (`same` is then false).
+        pad: Option<[[usize; 2]; 2]>,
     },
     /// Batch normalisation over the last dim (`units` is the normalised dim).
     BatchNorm {
@@ -321,6 +327,19 @@ pub struct CountCheck {
     pub to: (String, String, Size),
 }
 
+/// A const check that a grouped convolution's input channels and filters (sizes the macro
+/// cannot see) are multiples of its groups.
+pub struct GroupCheck {
+    /// Span of the layer (the error points at it).
+    pub span: proc_macro2::Span,
+    /// The layer (`conv2d1`).
+    pub layer: String,
+    /// `groups = G`.
+    pub groups: usize,
+    /// The input channels and the filters: name and size.
+    pub dims: [(String, Size); 2],
+}
+
 /// A const check that a valid window fits the input dim `dim` (sizes the macro cannot see)
 /// and, with `exact = true`, tiles it.
 pub struct WindowCheck {
@@ -378,6 +397,8 @@ pub struct Graph {
     pub size_checks: Vec<(Ident, Size, String)>,
     /// Const checks that a valid window fits (and, with `exact = true`, tiles) its input dim.
     pub window_checks: Vec<WindowCheck>,
+    /// Const checks that grouped convolutions split their channels and filters evenly.
+    pub group_checks: Vec<GroupCheck>,
     /// Whether the form is sequential (one input, one output, not a tuple).
     pub sequential: bool,
 }

@@ -7,13 +7,18 @@ use quote::quote;
 use super::{options, size_tokens, Paths};
 use crate::model::check::ir::{Graph, Op, ParamKind};
 
-/// `Padding::Same` or `Padding::Valid`.
-fn padding_tokens(same: bool, p: &Paths) -> TokenStream {
+/// `Padding::Same`, `Padding::Valid` or `Padding::Explicit { .. }`.
+fn padding_tokens(same: bool, pad: Option<[[usize; 2]; 2]>, p: &Paths) -> TokenStream {
     let fused = &p.fused;
-    if same {
-        quote!(#fused::Padding::Same)
-    } else {
-        quote!(#fused::Padding::Valid)
+    match pad {
+        Some([[top, bottom], [left, right]]) => quote!(#fused::Padding::Explicit {
+            top: #top,
+            bottom: #bottom,
+            left: #left,
+            right: #right,
+        }),
+        None if same => quote!(#fused::Padding::Same),
+        None => quote!(#fused::Padding::Valid),
     }
 }
 
@@ -44,10 +49,16 @@ pub fn init_tokens(
             dilation: [dh, dw],
             bias,
             depthwise,
+            groups,
+            pad,
             opts,
         } => {
-            let groups = if depthwise { inputs.clone() } else { quote!(1) };
-            let padding = padding_tokens(same, p);
+            let groups = if depthwise {
+                inputs.clone()
+            } else {
+                quote!(#groups)
+            };
+            let padding = padding_tokens(same, pad, p);
             let o = options::options_tokens(&opts, p);
             quote!(#fused::Conv2D::new(#fs, #hwc, #units, [#kh, #kw], #fused::Conv2d {
                 stride: (#sh, #sw),
@@ -61,9 +72,10 @@ pub fn init_tokens(
             pool: [ph, pw],
             stride: [sh, sw],
             same,
+            pad,
         } => {
             let kind = if max { quote!(Max) } else { quote!(Average) };
-            let padding = padding_tokens(same, p);
+            let padding = padding_tokens(same, pad, p);
             quote!(#fused::Pool2D::new(#fused::PoolKind::#kind, #hwc, #fused::Pool2d {
                 pool: (#ph, #pw),
                 stride: ::core::option::Option::Some((#sh, #sw)),

@@ -188,6 +188,15 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             #tiling
         }
     });
+    let group_checks = g.group_checks.iter().map(|c| {
+        let [(cn, cs), (fname, fs)] = &c.dims;
+        let (cs, fs) = (size_tokens(cs, &p), size_tokens(fs, &p));
+        let (span, layer, groups) = (c.span, &c.layer, c.groups);
+        let path = respan(quote!(#fused::require_groups), span);
+        quote_spanned! {span=>
+            const _: () = #path(#cs, #fs, #groups, #layer, [#cn, #fname]);
+        }
+    });
     let fields = g.layers.iter().map(|l| {
         let f = &l.field;
         match l.kind {
@@ -335,6 +344,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #(#count_checks)*
         #(#size_checks)*
         #(#window_checks)*
+        #(#group_checks)*
         #layer_checks
 
         #(#attrs)*
