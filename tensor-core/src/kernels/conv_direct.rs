@@ -36,8 +36,13 @@ const GATHERED: [usize; DIRECT_MAX_PATCH] = {
     a
 };
 
-/// Taps per register block of the filter-gradient kernel.
+/// Taps per register block of the filter-gradient kernel with 16 vector registers (AVX2:
+/// 5 taps × 2 vectors of filters = 10 accumulators).
 const GRAD_TAPS: usize = 5;
+
+/// Taps per register block with 32 vector registers (AVX-512: a 3×3 window's 9 taps × 2
+/// vectors = 18 accumulators, so one pass over the image covers every tap of 32 filters).
+const GRAD_TAPS_WIDE: usize = 9;
 
 /// The window of one geometry: each tap's offset from the window's first input, and the output
 /// rows and columns whose windows lie wholly inside the image.
@@ -316,7 +321,7 @@ fn grad_block<S: Simd, const TC: usize, const NV: usize>(
     }
 }
 
-/// [`grad_block`] for a run-time number of taps `tc` (1 ..= [`GRAD_TAPS`]).
+/// [`grad_block`] for a run-time number of taps `tc` (1 ..= [`GRAD_TAPS_WIDE`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn grad_taps<S: Simd, const NV: usize>(
@@ -335,7 +340,11 @@ fn grad_taps<S: Simd, const NV: usize>(
         2 => grad_block::<S, 2, NV>(s, g, taps, img, dy, t0, f0, dw),
         3 => grad_block::<S, 3, NV>(s, g, taps, img, dy, t0, f0, dw),
         4 => grad_block::<S, 4, NV>(s, g, taps, img, dy, t0, f0, dw),
-        _ => grad_block::<S, GRAD_TAPS, NV>(s, g, taps, img, dy, t0, f0, dw),
+        5 => grad_block::<S, GRAD_TAPS, NV>(s, g, taps, img, dy, t0, f0, dw),
+        6 => grad_block::<S, 6, NV>(s, g, taps, img, dy, t0, f0, dw),
+        7 => grad_block::<S, 7, NV>(s, g, taps, img, dy, t0, f0, dw),
+        8 => grad_block::<S, 8, NV>(s, g, taps, img, dy, t0, f0, dw),
+        _ => grad_block::<S, GRAD_TAPS_WIDE, NV>(s, g, taps, img, dy, t0, f0, dw),
     }
 }
 
@@ -344,12 +353,18 @@ fn grad_taps<S: Simd, const NV: usize>(
 fn grad_image<S: Simd>(s: S, g: &Conv2dGeometry, taps: &Taps, img: &[S::E], dy: &[S::E], dw: &mut [S::E]) {
     let (l, oc) = (S::LANES, g.out_c);
     let nvec = oc / l;
+    // 64-byte vectors come with 32 registers (AVX-512), room for the wider tap block.
+    let max_taps = if l * std::mem::size_of::<S::E>() == 64 {
+        GRAD_TAPS_WIDE
+    } else {
+        GRAD_TAPS
+    };
     let mut v0 = 0;
     while v0 < nvec {
         let nv = if v0 + 2 <= nvec { 2 } else { 1 };
         let mut t0 = 0;
         while t0 < taps.n {
-            let tc = GRAD_TAPS.min(taps.n - t0);
+            let tc = max_taps.min(taps.n - t0);
             if nv == 2 {
                 grad_taps::<S, 2>(s, g, taps, img, dy, t0, tc, v0 * l, dw);
             } else {
@@ -397,6 +412,23 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub(super) fn grad_image<S: Simd>(
+        s: S,
+        g: &Conv2dGeometry,
+        taps: &Taps,
+        img: &[S::E],
+        dy: &[S::E],
+        dw: &mut [S::E],
+    ) {
+        super::grad_image(s, g, taps, img, dy, dw)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::*;
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) fn grad_image<S: Simd>(
         s: S,
         g: &Conv2dGeometry,
@@ -506,17 +538,17 @@ pub(crate) fn filter_grad<F: Float + Send + Sync + 'static>(
     if same_type::<F, f32>() {
         // SAFETY: `F` is `f32` (same `TypeId`).
         let (x, dy, dw) = unsafe { (cast(x), cast(dy), cast_mut(dw)) };
-        return filter_grad_typed::<f32>(g, x, dy, dw);
+        return filter_grad_typed::<f32>(isa, g, x, dy, dw);
     }
     if same_type::<F, f64>() {
         // SAFETY: `F` is `f64` (same `TypeId`).
         let (x, dy, dw) = unsafe { (cast(x), cast(dy), cast_mut(dw)) };
-        return filter_grad_typed::<f64>(g, x, dy, dw);
+        return filter_grad_typed::<f64>(isa, g, x, dy, dw);
     }
     false
 }
 
-fn filter_grad_typed<E: SimdElem>(g: &Conv2dGeometry, x: &[E], dy: &[E], dw: &mut [E]) -> bool {
+fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E], dw: &mut [E]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let Some(t) = E::Avx2::try_new() {
         use rayon::prelude::*;
@@ -524,11 +556,22 @@ fn filter_grad_typed<E: SimdElem>(g: &Conv2dGeometry, x: &[E], dy: &[E], dw: &mu
         let img_in = g.in_h * g.in_w * g.in_c;
         let img_out = g.out_h * g.out_w * g.out_c;
         let dw = &mut dw[..g.filter_len()];
+        // With AVX-512 one pass over each image covers all taps of 32 filters (measured on a
+        // Zen 4: conv1 of the MNIST CNN, see docs/convolutions.md); otherwise the AVX2 blocks.
+        let wide = if isa == Isa::Avx512 {
+            E::Avx512::try_new()
+        } else {
+            None
+        };
         let images = |range: Range<usize>, acc: &mut [E]| {
             for b in range {
                 let (img, d) = (&x[b * img_in..][..img_in], &dy[b * img_out..][..img_out]);
-                // SAFETY: the token `t` exists, so AVX2 and FMA were detected on this CPU.
-                unsafe { avx2::grad_image(t, g, &taps, img, d, acc) }
+                match wide {
+                    // SAFETY: the token `w` exists, so AVX-512F, AVX2 and FMA were detected.
+                    Some(w) => unsafe { avx512::grad_image(w, g, &taps, img, d, acc) },
+                    // SAFETY: the token `t` exists, so AVX2 and FMA were detected on this CPU.
+                    None => unsafe { avx2::grad_image(t, g, &taps, img, d, acc) },
+                }
             }
         };
         let tasks = if g.batch > 1 {
@@ -618,12 +661,16 @@ mod tests {
         }
         close(&got, &want, tol, "forward");
         let start = conv(fill(g.filter_len(), seed ^ 4));
-        let (mut want, mut got) = (start.clone(), start);
+        let (mut want, got) = (start.clone(), start);
         direct_filter_grad(g, &x, &dy, &mut want);
-        assert!(filter_grad(Isa::Avx2, g, &x, &dy, &mut got));
         // Sums over every pixel of the batch, in another order: rounding grows with their count.
         let terms = (g.batch * g.out_h * g.out_w).max(1) as f64;
-        close(&got, &want, tol * terms.sqrt(), "filter gradient");
+        // AVX-512 (9-tap blocks) where the CPU has it, else the AVX2 path again.
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            let mut got = got.clone();
+            assert!(filter_grad(isa, g, &x, &dy, &mut got));
+            close(&got, &want, tol * terms.sqrt(), "filter gradient");
+        }
     }
 
     fn padding() -> impl Strategy<Value = Padding> {
