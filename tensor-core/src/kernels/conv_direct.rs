@@ -410,36 +410,33 @@ mod avx2 {
     ) {
         super::forward_image(s, g, taps, img, w, bias, act, o)
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn grad_image<S: Simd>(
-        s: S,
-        g: &Conv2dGeometry,
-        taps: &Taps,
-        img: &[S::E],
-        dy: &[S::E],
-        dw: &mut [S::E],
-    ) {
-        super::grad_image(s, g, taps, img, dy, dw)
-    }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::*;
+/// A `#[target_feature]` entry point of [`grad_image`] per instruction set, each only called
+/// with a token of that set.
+macro_rules! grad_entry {
+    ($modname:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $modname {
+            use super::*;
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) fn grad_image<S: Simd>(
-        s: S,
-        g: &Conv2dGeometry,
-        taps: &Taps,
-        img: &[S::E],
-        dy: &[S::E],
-        dw: &mut [S::E],
-    ) {
-        super::grad_image(s, g, taps, img, dy, dw)
-    }
+            #[target_feature(enable = $features)]
+            pub(super) fn grad_image<S: Simd>(
+                s: S,
+                g: &Conv2dGeometry,
+                taps: &Taps,
+                img: &[S::E],
+                dy: &[S::E],
+                dw: &mut [S::E],
+            ) {
+                super::grad_image(s, g, taps, img, dy, dw)
+            }
+        }
+    };
 }
+
+grad_entry!(grad_avx2, "avx2,fma");
+grad_entry!(grad_avx512, "avx512f,avx2,fma");
 
 /// Whether the kernels here handle `g` on `isa`.
 fn handles(isa: Isa, g: &Conv2dGeometry) -> bool {
@@ -568,9 +565,9 @@ fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E
                 let (img, d) = (&x[b * img_in..][..img_in], &dy[b * img_out..][..img_out]);
                 match wide {
                     // SAFETY: the token `w` exists, so AVX-512F, AVX2 and FMA were detected.
-                    Some(w) => unsafe { avx512::grad_image(w, g, &taps, img, d, acc) },
+                    Some(w) => unsafe { grad_avx512::grad_image(w, g, &taps, img, d, acc) },
                     // SAFETY: the token `t` exists, so AVX2 and FMA were detected on this CPU.
-                    None => unsafe { avx2::grad_image(t, g, &taps, img, d, acc) },
+                    None => unsafe { grad_avx2::grad_image(t, g, &taps, img, d, acc) },
                 }
             }
         };
