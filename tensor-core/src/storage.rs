@@ -23,11 +23,6 @@ pub fn buffer_from_slice<E: Copy>(s: &[E]) -> Buffer<E> {
     buf
 }
 
-/// Builds a buffer holding the values of `v` (copied into aligned memory with one `memcpy`).
-pub fn buffer_from_vec<E: Copy>(v: Vec<E>) -> Buffer<E> {
-    buffer_from_slice(&v)
-}
-
 /// A buffer of `n` copies of `v`, written a block at a time.
 pub fn buffer_filled<E: Copy>(n: usize, v: E) -> Buffer<E> {
     const BLOCK: usize = 256;

@@ -8,7 +8,7 @@ use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
 use crate::shape::{runtime_rank, HasDim, Shape};
-use crate::storage::{buffer_from_iter, buffer_from_vec, Buffer, Storage};
+use crate::storage::{buffer_from_iter, Buffer, Storage};
 
 /// A tensor whose shape `S` is a tuple of named dimensions, with elements of type `E`.
 ///
@@ -163,17 +163,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// # Errors
     /// As [`Tensor::from_vec`], and when a static dim is given another length.
     pub fn from_vec_dims(data: Vec<E>, dims: &[usize]) -> Result<Self> {
-        check_dims::<S>("from_vec", dims)?;
-        let expected: usize = dims.iter().product();
-        if data.len() != expected {
-            return Err(TensorError::DataLength {
-                op: "from_vec",
-                shape: describe_shape(S::NAMES, dims),
-                expected,
-                got: data.len(),
-            });
-        }
-        Ok(Self::from_buffer(buffer_from_vec(data), dims))
+        Self::from_pieces_op("from_vec", [data.as_slice()], dims)
     }
 
     /// Builds a tensor from row-major data given as consecutive pieces (rows gathered from
@@ -190,23 +180,38 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// let t = Tensor::<(Batch, Features)>::from_pieces_dims([&rows[2][..], &rows[0][..]], &[2, 2]).unwrap();
     /// assert_eq!(t.to_vec(), vec![5., 6., 1., 2.]);
     /// ```
-    pub fn from_pieces_dims<'a>(pieces: impl IntoIterator<Item = &'a [E]>, dims: &[usize]) -> Result<Self>
+    pub fn from_pieces_dims<'a, I>(pieces: I, dims: &[usize]) -> Result<Self>
     where
         E: 'a,
+        I: IntoIterator<Item = &'a [E]>,
+        I::IntoIter: Clone,
     {
-        check_dims::<S>("from_pieces", dims)?;
+        Self::from_pieces_op("from_pieces", pieces, dims)
+    }
+
+    /// [`Tensor::from_pieces_dims`] with the op name its errors carry. The lengths are checked
+    /// before anything is allocated.
+    fn from_pieces_op<'a, I>(op: &'static str, pieces: I, dims: &[usize]) -> Result<Self>
+    where
+        E: 'a,
+        I: IntoIterator<Item = &'a [E]>,
+        I::IntoIter: Clone,
+    {
+        check_dims::<S>(op, dims)?;
+        let pieces = pieces.into_iter();
         let expected: usize = dims.iter().product();
+        let got: usize = pieces.clone().map(<[E]>::len).sum();
+        if got != expected {
+            return Err(TensorError::DataLength {
+                op,
+                shape: describe_shape(S::NAMES, dims),
+                expected,
+                got,
+            });
+        }
         let mut buf = Buffer::<E>::with_capacity(64, expected);
         for piece in pieces {
             buf.extend_from_slice(piece);
-        }
-        if buf.len() != expected {
-            return Err(TensorError::DataLength {
-                op: "from_pieces",
-                shape: describe_shape(S::NAMES, dims),
-                expected,
-                got: buf.len(),
-            });
         }
         Ok(Self::from_buffer(buf, dims))
     }

@@ -56,7 +56,7 @@ impl<S: Shape, E: Float> GradInput for Tensor<S, E> {
     fn with_one(&self, i: usize, v: f64) -> Self {
         let mut data = self.to_vec();
         data[i] = E::from_f64(v);
-        Tensor::from_buffer(crate::storage::buffer_from_vec(data), self.dims())
+        Tensor::from_buffer(crate::storage::buffer_from_slice(&data), self.dims())
     }
     fn grad_one(&self, grads: &Gradients) -> Result<Vec<f64>> {
         Ok(grads.wrt(self)?.to_vec().into_iter().map(Into::into).collect())

@@ -3,7 +3,7 @@
 use crate::element::{Element, Float};
 use crate::kernels::BinaryOp;
 use crate::shape::Shape;
-use crate::storage::{buffer_filled, buffer_from_iter, buffer_from_slice, buffer_from_vec};
+use crate::storage::{buffer_filled, buffer_from_iter, buffer_from_slice};
 use crate::tensor::Tensor;
 
 /// The contiguous elements of a gradient or saved value (every gradient on the tape is contiguous).
@@ -64,7 +64,7 @@ pub(crate) fn expand_axis<S: Shape, E: Element>(
 ) -> Tensor<S, E> {
     let mut out = Vec::with_capacity(dims.iter().product());
     for_each_along(dims, axis, |xi, ri| out.push(f(xi, ri)));
-    Tensor::from_buffer(buffer_from_vec(out), dims)
+    Tensor::from_buffer(buffer_from_slice(&out), dims)
 }
 
 /// [`reduce_to`] for any element type (only float tensors are ever recorded, so `add` exists).
@@ -79,7 +79,7 @@ pub(crate) fn reduce_to_any<S: Shape, E: Element>(g: &[E], dims: &[usize]) -> Te
             }
         }
     }
-    Tensor::from_buffer(buffer_from_vec(acc), dims)
+    Tensor::from_buffer(buffer_from_slice(&acc), dims)
 }
 
 /// Adds `src` into `dst[at]` (scatter-add of index_select / gather backward).

@@ -151,7 +151,7 @@ pub(crate) fn accumulate<S: Shape, E: Element>(slot: &mut AnyGrad, new: AnyGrad)
     for (x, y) in a.iter_mut().zip(&b) {
         *x = add(*x, *y);
     }
-    *acc = Tensor::from_buffer(crate::storage::buffer_from_vec(a), acc.dims());
+    *acc = Tensor::from_buffer(crate::storage::buffer_from_slice(&a), acc.dims());
 }
 
 /// Makes a gradient contiguous and erases its type.

@@ -552,7 +552,7 @@ pub fn conv2d_forward<F: Float + Send + Sync + 'static>(
     // A few images at a time: each chunk's rows of `col` are still in cache for its GEMM.
     col.resize(g.col_len(), F::zero());
     let per_image = g.col_len() / g.batch;
-    let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+    let chunk = images_per_chunk(per_image, g.batch);
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
     let mut b0 = 0;
     while b0 < g.batch {
@@ -834,7 +834,7 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
         }
         // A few images at a time, so each chunk's ∂col is still in cache when col2im reads it.
         let per_image = g.out_h * g.out_w * row;
-        let chunk = (BACKWARD_CHUNK / per_image.max(1)).clamp(1, g.batch);
+        let chunk = images_per_chunk(per_image, g.batch);
         let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
         dcol.resize(chunk * per_image, F::zero());
         let mut b0 = 0;
@@ -867,7 +867,13 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
 
 /// Most values of `col` (forward) or `∂col` (backward) one chunk of images forms (1 MiB of
 /// f32) before its GEMM or col2im reads them back (one image at least).
-const BACKWARD_CHUNK: usize = 1 << 18;
+pub const COL_CHUNK: usize = 1 << 18;
+
+/// Images per chunk when each image forms `per_image` im2col values: as many as
+/// [`COL_CHUNK`] holds, at least one and at most `batch`.
+pub fn images_per_chunk(per_image: usize, batch: usize) -> usize {
+    (COL_CHUNK / per_image.max(1)).clamp(1, batch.max(1))
+}
 
 /// All sizes of one 2-D pooling over a batch, resolved and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1253,7 +1259,7 @@ mod tests {
     #[test]
     fn chunked_forward_and_backward_match_naive_loops() {
         // 40×40×16 images, 3×3 window, strides (1, 2): 115,200 values of im2col per image, so
-        // chunks of two images (BACKWARD_CHUNK = 262,144): a batch of three runs as 2 + 1.
+        // chunks of two images (COL_CHUNK = 262,144): a batch of three runs as 2 + 1.
         let op = Conv2d {
             padding: Padding::Same,
             stride: (1, 2),
@@ -1261,7 +1267,8 @@ mod tests {
         };
         let g = Conv2dGeometry::try_new("t", 3, [40, 40, 16], [3, 3], 8, &op).unwrap();
         let per_image = g.col_len() / g.batch;
-        assert!(per_image * 3 > BACKWARD_CHUNK && per_image * 2 <= BACKWARD_CHUNK);
+        assert!(per_image * 3 > COL_CHUNK && per_image * 2 <= COL_CHUNK);
+        assert_eq!(images_per_chunk(per_image, g.batch), 2);
         let val = |i: usize, s: usize| (((i * 7919 + s * 104_729) % 2003) as f64 / 1001.0) - 1.0;
         let x: Vec<f64> = (0..g.input_len()).map(|i| val(i, 1)).collect();
         let w: Vec<f64> = (0..g.filter_len()).map(|i| val(i, 2)).collect();

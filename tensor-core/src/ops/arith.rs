@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::kernels::{BinaryOp, UnaryOp};
 use crate::layout::Dims;
 use crate::shape::{Broadcast, Shape};
-use crate::storage::{buffer_filled, buffer_from_vec};
+use crate::storage::{buffer_filled, buffer_from_slice};
 use crate::tensor::Tensor;
 
 /// Broadcasting binary op: the shorter shape repeats over the leading dims of the longer one.
@@ -163,8 +163,8 @@ fn binary_backward<L: Shape, R: Shape, O: Shape, E: Float>(
         }
     }
     (
-        needs[0].then(|| Tensor::from_buffer(buffer_from_vec(ga), a_dims)),
-        needs[1].then(|| Tensor::from_buffer(buffer_from_vec(gb), b_dims)),
+        needs[0].then(|| Tensor::from_buffer(buffer_from_slice(&ga), a_dims)),
+        needs[1].then(|| Tensor::from_buffer(buffer_from_slice(&gb), b_dims)),
     )
 }
 

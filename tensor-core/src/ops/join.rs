@@ -9,7 +9,7 @@ use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::Dims;
 use crate::shape::{Prepend, ReplaceDim, Shape};
-use crate::storage::buffer_from_vec;
+use crate::storage::buffer_from_slice;
 use crate::tensor::Tensor;
 
 type Replaced<S, D, New, I> = <S as ReplaceDim<D, New, I>>::Output;
@@ -72,7 +72,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(ad);
         dims[axis] = total;
-        let out = Tensor::from_buffer(buffer_from_vec(out), &dims);
+        let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !(self.on_tape() || other.on_tape()) {
             return Ok(out);
         }
@@ -93,8 +93,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 }
             }
             (
-                needs[0].then(|| Tensor::from_buffer(buffer_from_vec(ga), &a_dims)),
-                needs[1].then(|| Tensor::from_buffer(buffer_from_vec(gb), &b_dims)),
+                needs[0].then(|| Tensor::from_buffer(buffer_from_slice(&ga), &a_dims)),
+                needs[1].then(|| Tensor::from_buffer(buffer_from_slice(&gb), &b_dims)),
             )
         }))
     }
@@ -146,7 +146,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(&[tensors.len()]);
         dims.extend_from_slice(first.dims());
-        let out = Tensor::from_buffer(buffer_from_vec(out), &dims);
+        let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !tensors.iter().any(Tensor::on_tape) {
             return Ok(out);
         }

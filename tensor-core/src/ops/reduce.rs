@@ -6,7 +6,7 @@ use crate::element::Float;
 use crate::kernels::{BinaryOp, ReduceOp};
 use crate::layout::Dims;
 use crate::shape::{RemoveDim, Shape};
-use crate::storage::{buffer_filled, buffer_from_iter, buffer_from_vec};
+use crate::storage::{buffer_filled, buffer_from_iter, buffer_from_slice};
 use crate::tensor::Tensor;
 
 /// `(outer, len, inner)` of a contiguous tensor around `axis`.
@@ -57,7 +57,7 @@ impl<S: Shape, E: Float> Tensor<S, E> {
         let axis = <S as RemoveDim<D, Idx>>::INDEX;
         let a = self.contiguous();
         let out = reduce_axis(op, a.as_slice().unwrap_or(&[]), a.dims(), axis);
-        let out = Tensor::from_buffer(buffer_from_vec(out), &dims_without(a.dims(), axis));
+        let out = Tensor::from_buffer(buffer_from_slice(&out), &dims_without(a.dims(), axis));
         if !self.on_tape() {
             return out;
         }

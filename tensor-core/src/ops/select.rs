@@ -9,7 +9,7 @@ use crate::element::{Element, Index};
 use crate::error::{Result, TensorError};
 use crate::layout::Dims;
 use crate::shape::{HasDim, RemoveDim, ReplaceDim, Shape};
-use crate::storage::{buffer_from_iter, buffer_from_vec};
+use crate::storage::{buffer_from_iter, buffer_from_slice};
 use crate::tensor::Tensor;
 
 fn check_range(op: &'static str, dim: &'static str, start: usize, len: usize, full: usize) -> Result<()> {
@@ -178,7 +178,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         }
         let mut dims = Dims::from_slice(a.dims());
         dims[axis] = idx.len();
-        let out = Tensor::from_buffer(buffer_from_vec(out), &dims);
+        let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !self.on_tape() {
             return Ok(out);
         }

@@ -4,7 +4,7 @@ use crate::autodiff::rules;
 use crate::autodiff::tape::record_unary;
 use crate::element::Float;
 use crate::shape::{HasDim, Shape};
-use crate::storage::buffer_from_vec;
+use crate::storage::buffer_from_slice;
 use crate::tensor::Tensor;
 
 use super::reduce::split_axis;
@@ -32,7 +32,7 @@ fn softmax_impl<S: Shape, E: Float>(t: &Tensor<S, E>, axis: usize, log: bool) ->
             }
         }
     }
-    let out = Tensor::from_buffer(buffer_from_vec(out), a.dims());
+    let out = Tensor::from_buffer(buffer_from_slice(&out), a.dims());
     if !t.on_tape() {
         return out;
     }
@@ -67,7 +67,7 @@ fn softmax_backward<S: Shape, E: Float>(
             }
         }
     }
-    Tensor::from_buffer(buffer_from_vec(out), y.dims())
+    Tensor::from_buffer(buffer_from_slice(&out), y.dims())
 }
 
 impl<S: Shape, E: Float> Tensor<S, E> {

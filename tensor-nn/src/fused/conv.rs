@@ -6,7 +6,9 @@
 use std::any::Any;
 use std::cell::RefCell;
 
-use tensor_core::kernels::conv::{conv2d_backward, conv2d_forward, Conv2d, Conv2dGeometry, Conv2dGrads};
+use tensor_core::kernels::conv::{
+    conv2d_backward, conv2d_forward, images_per_chunk, Conv2d, Conv2dGeometry, Conv2dGrads, COL_CHUNK,
+};
 use tensor_core::kernels::{Epilogue, UnaryOp};
 use tensor_core::{Float, TensorError};
 
@@ -30,11 +32,6 @@ pub struct Conv2D<F> {
     dcol: Vec<F>,
 }
 
-/// Most values of the im2col matrix one chunk of an inference pass forms (1 MiB of f32): a
-/// chunk of images small enough for the matrix to stay in L2 between the im2col and the GEMM,
-/// and for the per-thread buffer to stay small.
-pub const INFER_COL_LIMIT: usize = 1 << 18;
-
 thread_local! {
     /// The im2col buffer of [`Conv2D::forward`] on this thread (a `Vec<F>` of the last element
     /// type used), shared by every convolution layer the thread runs.
@@ -43,7 +40,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch buffer for elements `F`: taken out of the thread-local
 /// slot for the call (so a nested call just starts an empty buffer) and put back afterwards,
-/// unless it grew past [`INFER_COL_LIMIT`] values (one huge image), which is dropped. A thread
+/// unless it grew past [`COL_CHUNK`] values (one huge image), which is dropped. A thread
 /// rather than a lock or a buffer inside the layer: `forward(&self)` stays callable from several
 /// threads at once without contention, and nothing is allocated once the buffer is warm.
 fn with_scratch<F: 'static + Clone, R>(f: impl FnOnce(&mut Vec<F>) -> R) -> R {
@@ -57,7 +54,7 @@ fn with_scratch<F: 'static + Clone, R>(f: impl FnOnce(&mut Vec<F>) -> R) -> R {
     };
     let keep = boxed
         .downcast_ref::<Vec<F>>()
-        .is_some_and(|b| b.capacity() <= INFER_COL_LIMIT);
+        .is_some_and(|b| b.capacity() <= COL_CHUNK);
     if keep {
         SCRATCH.with(|c| *c.borrow_mut() = Some(boxed));
     }
@@ -222,7 +219,7 @@ impl<F: Float> Conv2D<F> {
     /// Inference: `out = act(conv(x) + b)` over `batch` images (`out` resized).
     ///
     /// Allocation-free once warm, and usable from several threads at once (`&self`): the
-    /// images run in chunks whose im2col matrix holds at most [`INFER_COL_LIMIT`] values (one
+    /// images run in chunks whose im2col matrix holds at most [`COL_CHUNK`] values (one
     /// image at least), so it stays in cache, in a buffer kept per thread (see
     /// [`with_scratch`]).
     ///
@@ -231,11 +228,7 @@ impl<F: Float> Conv2D<F> {
     pub fn forward(&self, x: &[F], batch: usize, act: Activation, out: &mut Vec<F>) {
         let (in_len, out_len) = (self.input_len(), self.output_len());
         out.resize(batch * out_len, F::zero());
-        let per_image = self.geom.col_len();
-        let chunk = match per_image {
-            0 => batch.max(1),
-            n => (INFER_COL_LIMIT / n).clamp(1, batch.max(1)),
-        };
+        let chunk = images_per_chunk(self.geom.col_len(), batch);
         let fused = epilogue_op(act);
         with_scratch(|col: &mut Vec<F>| {
             let mut start = 0;
@@ -365,7 +358,7 @@ mod tests {
     #[test]
     fn chunked_inference_matches_the_training_pass() {
         // 40×40×16 images, 3×3 valid: 207,936 im2col values per image, so `forward` runs one
-        // image per chunk (INFER_COL_LIMIT = 262,144); from two threads at once, twice each
+        // image per chunk (COL_CHUNK = 262,144); from two threads at once, twice each
         // (the second call reuses the thread's buffer).
         let mut rng = Rng::new(3);
         let mut c = Conv2D::<f32>::new(

@@ -258,28 +258,14 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
     for arg in rest {
         let key = arg.key.as_ref().map(|k| k.to_string());
         let done = match key.as_deref().map(|k| option_name(k, depthwise)) {
-            Some("depth_multiplier") if depthwise => match &arg.value {
-                ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|m| *m > 0),
-                _ => None,
+            Some("depth_multiplier") if depthwise => {
+                whole_number(arg, "depth_multiplier", errs).map(|m| multiplier = m)
             }
-            .map(|m| multiplier = m)
-            .or_else(|| {
-                errs.range(arg.span, arg.end, "`depth_multiplier` is a whole number > 0");
-                None
-            }),
             Some("kernel" | "kernel_size") => positive(arg, "kernel size", errs).map(|k| geom.kernel = k),
             Some("strides" | "stride") => positive(arg, "stride", errs).map(|s| geom.stride = s),
             Some("dilation" | "dilation_rate") => positive(arg, "dilation", errs).map(|d| geom.dilation = d),
             Some("padding") => padding(arg, &mut geom, errs),
-            Some("groups") if !depthwise => match &arg.value {
-                ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|g| *g > 0),
-                _ => None,
-            }
-            .map(|g| geom.groups = g)
-            .or_else(|| {
-                errs.range(arg.span, arg.end, "`groups` is a whole number > 0");
-                None
-            }),
+            Some("groups") if !depthwise => whole_number(arg, "groups", errs).map(|g| geom.groups = g),
             Some("out") => out_arg(arg, &mut out, errs),
             Some("bias" | "use_bias") => flag(arg, "bias", errs).map(|b| geom.bias = b),
             Some("exact") => flag(arg, "exact", errs).map(|e| geom.exact = e),
@@ -353,6 +339,18 @@ pub fn conv2d(spec: &LayerSpec, depthwise: bool, errs: &mut Errors) -> Option<La
         out,
         opts,
     })
+}
+
+/// The value of option `key` when it is a whole number > 0; otherwise an error at `arg`.
+fn whole_number(arg: &Arg, key: &str, errs: &mut Errors) -> Option<usize> {
+    let n = match &arg.value {
+        ArgValue::Int(i, false) => i.base10_parse::<usize>().ok().filter(|n| *n > 0),
+        _ => None,
+    };
+    if n.is_none() {
+        errs.range(arg.span, arg.end, format!("`{key}` is a whole number > 0"));
+    }
+    n
 }
 
 /// Interprets `MaxPool2D(2)` / `AvgPool2D(pool = 2, strides = 2, padding = Valid)` (stride:

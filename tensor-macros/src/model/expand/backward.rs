@@ -56,6 +56,25 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
         let rows = quote!(#fused::rows_in(__st.outs[#il].len(), #cols));
         // Operands' buffers (a reshape shares its operand's, so its gradient lands there).
         let lit = |a: usize| Literal::usize_unsuffixed(g.buffer(a));
+        // Where the gradient of operand `a` goes: its buffer, or nowhere when it needs none.
+        let grad_in = |a: usize| {
+            let al = lit(a);
+            if need[a] {
+                quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
+            } else {
+                quote!(::core::option::Option::None)
+            }
+        };
+        // The activity penalty's gradient of weight layer `l`, added to ∂L/∂out first.
+        let activity = |l: usize| {
+            let f = &g.layers[l].field;
+            super::options::weight_opts(g, l)
+                .is_some_and(|o| o.activity_reg.is_some())
+                .then(|| {
+                    let batch = super::options::batch_tokens(node, quote!(__st), p);
+                    quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
+                })
+        };
         let body = match &node.op {
             Op::Input(_) | Op::Reshape => continue,
             Op::SoftmaxAxis(_) => {
@@ -72,23 +91,14 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
             Op::User(l) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
-                let al = lit(a);
-                let gin = if need[a] {
-                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
-                } else {
-                    quote!(::core::option::Option::None)
-                };
+                let gin = grad_in(a);
                 quote!(#fused::FusedLayer::backward_rows(#f, __g, #rows, #gin);)
             }
             Op::PRelu(l) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
                 let al = lit(a);
-                let gin = if need[a] {
-                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
-                } else {
-                    quote!(::core::option::Option::None)
-                };
+                let gin = grad_in(a);
                 quote!(#f.backward(&__st.outs[#al], __g, #gin);)
             }
             Op::Dense(l, act) => {
@@ -96,17 +106,8 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                 let a = node.args[0];
                 let al = lit(a);
                 let actt = act_tokens(*act, p);
-                let gin = if need[a] {
-                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
-                } else {
-                    quote!(::core::option::Option::None)
-                };
-                let activity = super::options::weight_opts(g, *l)
-                    .is_some_and(|o| o.activity_reg.is_some())
-                    .then(|| {
-                        let batch = super::options::batch_tokens(node, quote!(__st), p);
-                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
-                    });
+                let gin = grad_in(a);
+                let activity = activity(*l);
                 let accumulate = !overwrite[*l];
                 quote! {
                     #activity
@@ -118,17 +119,8 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                 let a = node.args[0];
                 let al = lit(a);
                 let actt = act_tokens(*act, p);
-                let gin = if need[a] {
-                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
-                } else {
-                    quote!(::core::option::Option::None)
-                };
-                let activity = super::options::weight_opts(g, *l)
-                    .is_some_and(|o| o.activity_reg.is_some())
-                    .then(|| {
-                        let batch = super::options::batch_tokens(node, quote!(__st), p);
-                        quote!(#f.options.add_activity_penalty_gradient(&__st.outs[#il], __g, #batch);)
-                    });
+                let gin = grad_in(a);
+                let activity = activity(*l);
                 quote! {
                     #activity
                     let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
@@ -172,12 +164,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
             Op::BatchNorm(l) => {
                 let f = &g.layers[*l].field;
                 let a = node.args[0];
-                let al = lit(a);
-                let gin = if need[a] {
-                    quote!(::core::option::Option::Some(__lo[#al].as_mut_slice()))
-                } else {
-                    quote!(::core::option::Option::None)
-                };
+                let gin = grad_in(a);
                 quote!(#f.backward(&__st.pres[#il], &__st.masks[#il], __g, #rows, #gin);)
             }
             Op::Act(act) => {
