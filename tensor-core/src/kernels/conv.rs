@@ -33,7 +33,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::gemm::{gemm, gemm_fused, Epilogue, GemmArgs};
-use super::{conv_direct, dispatch, threads};
+use super::{conv_direct, conv_implicit, dispatch, threads};
 use crate::error::{Result, TensorError};
 
 /// How a window is placed over the borders of the input (Keras' `padding`).
@@ -485,7 +485,8 @@ pub fn col2im_add<F: Float + Send + Sync>(g: &Conv2dGeometry, dcol: &[F], dx: &m
 /// `out = activation(conv(x, filters) + bias)`: `x` is `[batch, h, w, in_c]`, `filters`
 /// `[kh, kw, in_c / groups, out_c]`, `out` `[batch, out_h, out_w, out_c]` (overwritten);
 /// the bias (length `out_c`) and activation of `epilogue` run inside the GEMM. `col` is the
-/// reused im2col buffer; afterwards it holds `im2col(x)`, which [`conv2d_backward`] reads.
+/// reused im2col buffer; afterwards it holds `im2col(x)`, which [`conv2d_backward`] reads,
+/// or is empty where [`conv2d_needs_col`] is false (the windows are then read from `x`).
 ///
 /// # Panics
 /// If a slice is shorter than the geometry's sizes or the bias is not `out_c` long.
@@ -517,6 +518,10 @@ pub fn conv2d_forward<F: Float + Send + Sync + 'static>(
         if !conv_direct::forward(dispatch::active_isa(), g, x, filters, epilogue, out) {
             direct_forward(g, x, filters, epilogue, out);
         }
+        return;
+    }
+    if conv_implicit::forward(dispatch::active_isa(), g, x, filters, epilogue, out) {
+        col.clear();
         return;
     }
     let (kk, ocg) = (g.patch_len(), g.group_out());
@@ -790,6 +795,18 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
         }
         return;
     }
+    if conv_implicit::handles::<F>(dispatch::active_isa(), g) {
+        conv_implicit::backward(
+            dispatch::active_isa(),
+            g,
+            x,
+            filters,
+            dy,
+            grads.filters,
+            grads.input,
+        );
+        return;
+    }
     let a: &[F] = if g.is_pointwise() { x } else { col };
     assert!(a.len() >= m * row, "conv2d backward: col does not hold im2col(x)");
     if let Some(dw) = grads.filters {
@@ -863,6 +880,20 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
             b0 += n;
         }
     }
+}
+
+/// Whether [`conv2d_backward`] reads the im2col matrix for `g` with elements `F`: false for
+/// the direct, pointwise and implicit paths, which read the image itself (and for which
+/// [`conv2d_forward`] leaves `col` empty).
+pub fn conv2d_needs_col<F: 'static>(g: &Conv2dGeometry) -> bool {
+    !(g.is_direct() || g.is_pointwise() || conv_implicit::handles::<F>(dispatch::active_isa(), g))
+}
+
+/// Turns the implicit-GEMM path (windows read from the image, no im2col matrix) off or back on,
+/// for side-by-side measurements of the two paths; on by default. Process-wide.
+#[doc(hidden)]
+pub fn set_implicit_conv(on: bool) {
+    conv_implicit::set_enabled(on);
 }
 
 /// Most values of `col` (forward) or `∂col` (backward) one chunk of images forms (1 MiB of

@@ -133,7 +133,7 @@ impl Taps {
 
 /// `x > 0 or NaN ? x : 0` (the element-wise kernels' ReLU).
 #[inline(always)]
-fn relu<S: Simd>(s: S, x: S::V) -> S::V {
+pub(super) fn relu<S: Simd>(s: S, x: S::V) -> S::V {
     let zero = s.splat(S::E::zero());
     s.select(s.or_mask(s.gt(x, zero), s.unord(x, x)), x, zero)
 }
@@ -444,7 +444,7 @@ fn handles(isa: Isa, g: &Conv2dGeometry) -> bool {
 }
 
 /// Runs `f` with `x` viewed as `&[E]` when `F` is `E`.
-fn same_type<F: 'static, E: 'static>() -> bool {
+pub(super) fn same_type<F: 'static, E: 'static>() -> bool {
     TypeId::of::<F>() == TypeId::of::<E>()
 }
 
@@ -452,7 +452,7 @@ fn same_type<F: 'static, E: 'static>() -> bool {
 ///
 /// # Safety
 /// `F` and `E` must be the same type.
-unsafe fn cast<F, E>(x: &[F]) -> &[E] {
+pub(super) unsafe fn cast<F, E>(x: &[F]) -> &[E] {
     // SAFETY: the caller guarantees `F` is `E`: same size, alignment and validity.
     unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<E>(), x.len()) }
 }
@@ -461,7 +461,7 @@ unsafe fn cast<F, E>(x: &[F]) -> &[E] {
 ///
 /// # Safety
 /// `F` and `E` must be the same type.
-unsafe fn cast_mut<F, E>(x: &mut [F]) -> &mut [E] {
+pub(super) unsafe fn cast_mut<F, E>(x: &mut [F]) -> &mut [E] {
     // SAFETY: the caller guarantees `F` is `E`; the borrow of `x` is moved into the result.
     unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<E>(), x.len()) }
 }
@@ -604,12 +604,12 @@ fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::conv::{direct_filter_grad, direct_forward, Conv2d, Padding};
     use super::*;
     use proptest::prelude::*;
 
-    fn fill(n: usize, seed: u64) -> Vec<f64> {
+    pub(in crate::kernels) fn fill(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -670,7 +670,7 @@ mod tests {
         }
     }
 
-    fn padding() -> impl Strategy<Value = Padding> {
+    pub(in crate::kernels) fn padding() -> impl Strategy<Value = Padding> {
         prop_oneof![
             Just(Padding::Valid),
             Just(Padding::Same),
@@ -685,7 +685,7 @@ mod tests {
         ]
     }
 
-    fn size() -> impl Strategy<Value = usize> {
+    pub(in crate::kernels) fn size() -> impl Strategy<Value = usize> {
         prop_oneof![
             Just(1usize),
             Just(2),
@@ -716,7 +716,7 @@ mod tests {
         ]
     }
 
-    fn activation() -> impl Strategy<Value = Option<UnaryOp>> {
+    pub(in crate::kernels) fn activation() -> impl Strategy<Value = Option<UnaryOp>> {
         prop_oneof![Just(None), Just(Some(UnaryOp::Relu)), Just(Some(UnaryOp::Tanh))]
     }
 

@@ -31,6 +31,7 @@
 
 pub mod conv;
 mod conv_direct;
+mod conv_implicit;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;

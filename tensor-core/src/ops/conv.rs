@@ -26,9 +26,9 @@ use crate::dim::Dim;
 use crate::element::Float;
 use crate::error::{Result, TensorError};
 use crate::kernels::conv::{
-    avg_pool2d_backward, avg_pool2d_forward, conv2d_backward, conv2d_forward, global_avg_pool2d_backward,
-    global_avg_pool2d_forward, im2col, max_pool2d_backward, max_pool2d_forward, Conv2dGeometry, Conv2dGrads,
-    Pool2dGeometry,
+    avg_pool2d_backward, avg_pool2d_forward, conv2d_backward, conv2d_forward, conv2d_needs_col,
+    global_avg_pool2d_backward, global_avg_pool2d_forward, im2col, max_pool2d_backward, max_pool2d_forward,
+    Conv2dGeometry, Conv2dGrads, Pool2dGeometry,
 };
 pub use crate::kernels::conv::{Conv2d, Padding, Pool2d};
 use crate::kernels::Epilogue;
@@ -126,7 +126,7 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
         Ok(record_binary(self, filters, out, move |gy, needs| {
             let (xs, ws, gys) = (rules::data(&xv), rules::data(&wv), rules::data(gy));
             let mut col = Vec::new();
-            if needs[1] {
+            if needs[1] && conv2d_needs_col::<E>(&g) {
                 im2col(&g, &xs, &mut col);
             }
             let mut dx = needs[0].then(|| buffer_filled(g.input_len(), E::zero()));
