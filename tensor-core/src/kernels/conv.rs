@@ -33,7 +33,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::gemm::{gemm, gemm_fused, Epilogue, GemmArgs};
-use super::{conv_direct, conv_implicit, dispatch, threads};
+use super::{conv_direct, conv_implicit, dispatch, pool_simd, threads};
 use crate::error::{Result, TensorError};
 
 /// How a window is placed over the borders of the input (Keras' `padding`).
@@ -987,7 +987,7 @@ impl Pool2dGeometry {
 
     /// The input rows and columns covered by the window at `(oy, ox)`, clipped to the image.
     #[inline]
-    fn span(&self, oy: usize, ox: usize) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
+    pub(crate) fn span(&self, oy: usize, ox: usize) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
         let y0 = oy * self.stride.0;
         let x0 = ox * self.stride.1;
         let ys = y0.saturating_sub(self.pad.0)..(y0 + self.pool.0).saturating_sub(self.pad.0).min(self.in_h);
@@ -1027,7 +1027,7 @@ pub(super) fn per_image<F: Send + Sync, G: Send>(
 ///
 /// # Panics
 /// If a slice is shorter than the geometry's sizes.
-pub fn max_pool2d_forward<F: Float + Send + Sync>(
+pub fn max_pool2d_forward<F: Float + Send + Sync + 'static>(
     g: &Pool2dGeometry,
     x: &[F],
     out: &mut [F],
@@ -1037,48 +1037,10 @@ pub fn max_pool2d_forward<F: Float + Send + Sync>(
         x.len() >= g.input_len() && out.len() >= g.output_len(),
         "max_pool2d: buffers too short"
     );
-    let (img_in, img_out, c) = (
-        g.in_h * g.in_w * g.channels,
-        g.out_h * g.out_w * g.channels,
-        g.channels,
-    );
+    let (img_in, img_out) = (g.in_h * g.in_w * g.channels, g.out_h * g.out_w * g.channels);
     let pool_one = |img: &[F], o: &mut [F], mut arg: Option<&mut [u32]>| {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let at = (oy * g.out_w + ox) * c;
-                let orow = &mut o[at..at + c];
-                orow.iter_mut().for_each(|v| *v = F::neg_infinity());
-                let mut arow = arg.as_deref_mut().map(|a| &mut a[at..at + c]);
-                let (ys, xs) = g.span(oy, ox);
-                let mut first = true;
-                for iy in ys {
-                    for ix in xs.clone() {
-                        let base = (iy * g.in_w + ix) * c;
-                        let src = &img[base..base + c];
-                        match arow.as_deref_mut() {
-                            // The first cell is taken as it is (even NaN), later ones when
-                            // larger; selects rather than branches, so the loops vectorise.
-                            Some(ar) if first => {
-                                orow.copy_from_slice(src);
-                                for (ch, a) in ar.iter_mut().enumerate() {
-                                    *a = (base + ch) as u32;
-                                }
-                            }
-                            Some(ar) => {
-                                for (ch, ((m, a), &v)) in
-                                    orow.iter_mut().zip(ar.iter_mut()).zip(src).enumerate()
-                                {
-                                    let take = v > *m;
-                                    *m = if take { v } else { *m };
-                                    *a = if take { (base + ch) as u32 } else { *a };
-                                }
-                            }
-                            None => orow.iter_mut().zip(src).for_each(|(m, &v)| *m = m.max(v)),
-                        }
-                        first = false;
-                    }
-                }
-            }
+        if !pool_simd::max_pool_image(dispatch::active_isa(), g, img, o, arg.as_deref_mut()) {
+            max_pool_image_portable(g, img, o, arg);
         }
     };
     match argmax {
@@ -1104,6 +1066,54 @@ pub fn max_pool2d_forward<F: Float + Send + Sync>(
         None => per_image(g.batch, x, img_in, out, img_out, |img, o, _| {
             pool_one(img, o, None)
         }),
+    }
+}
+
+/// Max pooling of one image by portable loops (`o`, and `arg` when given, overwritten): the
+/// path without SIMD and the oracle of `pool_simd`'s tests. Without `arg` a NaN loses to any
+/// number (`Float::max`); with it the first cell is taken as it is and later ones when larger.
+pub(super) fn max_pool_image_portable<F: Float>(
+    g: &Pool2dGeometry,
+    img: &[F],
+    o: &mut [F],
+    mut arg: Option<&mut [u32]>,
+) {
+    let c = g.channels;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let at = (oy * g.out_w + ox) * c;
+            let orow = &mut o[at..at + c];
+            orow.iter_mut().for_each(|v| *v = F::neg_infinity());
+            let mut arow = arg.as_deref_mut().map(|a| &mut a[at..at + c]);
+            let (ys, xs) = g.span(oy, ox);
+            let mut first = true;
+            for iy in ys {
+                for ix in xs.clone() {
+                    let base = (iy * g.in_w + ix) * c;
+                    let src = &img[base..base + c];
+                    match arow.as_deref_mut() {
+                        // The first cell is taken as it is (even NaN), later ones when
+                        // larger; selects rather than branches, so the loops vectorise.
+                        Some(ar) if first => {
+                            orow.copy_from_slice(src);
+                            for (ch, a) in ar.iter_mut().enumerate() {
+                                *a = (base + ch) as u32;
+                            }
+                        }
+                        Some(ar) => {
+                            for (ch, ((m, a), &v)) in orow.iter_mut().zip(ar.iter_mut()).zip(src).enumerate()
+                            {
+                                let take = v > *m;
+                                *m = if take { v } else { *m };
+                                *a = if take { (base + ch) as u32 } else { *a };
+                            }
+                        }
+                        None => orow.iter_mut().zip(src).for_each(|(m, &v)| *m = m.max(v)),
+                    }
+                    first = false;
+                }
+            }
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod math;
 mod microkernel;
 mod pack;
 pub mod parallel;
+mod pool_simd;
 pub mod prepacked;
 pub mod scalar;
 mod simd;

@@ -1,0 +1,244 @@
+//! SIMD max pooling over the channels of NHWC images, with the argmax that the backward pass
+//! routes the gradient by: per output pixel, the window's cells are compared a vector of
+//! channels at a time (`x > max` selects the value and the cell's number, so the first largest
+//! cell wins, as in [`super::conv::max_pool2d_forward`]'s portable loops), and the cell numbers
+//! become image indices when stored. Channels past the last full vector run the scalar loop.
+
+use num_traits::{Float, ToPrimitive, Zero};
+use smallvec::SmallVec;
+
+use super::conv::Pool2dGeometry;
+use super::conv_direct::{cast, cast_mut, same_type};
+use super::dispatch::{Isa, SimdElem};
+use super::simd::{Elem, Simd};
+
+/// Max pooling of one image (`o`, and `arg` when given, overwritten).
+#[inline(always)]
+fn image<S: Simd, const ARG: bool>(
+    s: S,
+    g: &Pool2dGeometry,
+    img: &[S::E],
+    o: &mut [S::E],
+    mut arg: Option<&mut [u32]>,
+) {
+    let (c, l) = (g.channels, S::LANES);
+    // The window's cells (image indices of their channel 0), on the stack for up to 4×4.
+    let mut cells: SmallVec<[usize; 16]> = SmallVec::new();
+    let full = c / l * l;
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let at = (oy * g.out_w + ox) * c;
+            let (ys, xs) = g.span(oy, ox);
+            cells.clear();
+            for iy in ys {
+                cells.extend(xs.clone().map(|ix| (iy * g.in_w + ix) * c));
+            }
+            let Some(&first) = cells.first() else {
+                o[at..at + c].iter_mut().for_each(|v| *v = S::E::neg_infinity());
+                if let Some(a) = arg.as_deref_mut() {
+                    a[at..at + c].iter_mut().for_each(|v| *v = u32::MAX);
+                }
+                continue;
+            };
+            for ch in (0..full).step_by(l) {
+                // With the argmax the first cell is taken as it is (even NaN); without it the
+                // running maximum starts at -inf, as `Float::max` over the portable loops.
+                let mut m = if ARG {
+                    s.load(&img[first + ch..])
+                } else {
+                    s.splat(S::E::neg_infinity())
+                };
+                let mut which = s.splat(S::E::zero());
+                for (k, &b) in cells.iter().enumerate().skip(usize::from(ARG)) {
+                    let x = s.load(&img[b + ch..]);
+                    if ARG {
+                        let take = s.gt(x, m);
+                        m = s.select(take, x, m);
+                        which = s.select(take, s.splat(S::E::c(k as f64)), which);
+                    } else {
+                        // From -inf, `x > m` is `Float::max`: a NaN never gets in.
+                        m = s.select(s.gt(x, m), x, m);
+                    }
+                }
+                s.store(&mut o[at + ch..], m);
+                if let (true, Some(a)) = (ARG, arg.as_deref_mut()) {
+                    let w = s.to_array(which);
+                    for (i, (d, k)) in a[at + ch..at + ch + l].iter_mut().zip(&w).enumerate() {
+                        *d = (cells[k.to_usize().unwrap_or(0)] + ch + i) as u32;
+                    }
+                }
+            }
+            for ch in full..c {
+                let (mut m, mut best) = if ARG {
+                    (img[first + ch], first)
+                } else {
+                    (S::E::neg_infinity(), first)
+                };
+                for &b in &cells[usize::from(ARG)..] {
+                    let v = img[b + ch];
+                    if ARG && v > m {
+                        (m, best) = (v, b);
+                    } else if !ARG {
+                        m = m.max(v);
+                    }
+                }
+                o[at + ch] = m;
+                if let Some(a) = arg.as_deref_mut() {
+                    a[at + ch] = (best + ch) as u32;
+                }
+            }
+        }
+    }
+}
+
+/// `#[target_feature]` entry points of [`image`], each only called with a token of its set.
+macro_rules! entry {
+    ($modname:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $modname {
+            use super::*;
+
+            #[target_feature(enable = $features)]
+            pub(super) fn image<S: Simd>(
+                s: S,
+                g: &Pool2dGeometry,
+                img: &[S::E],
+                o: &mut [S::E],
+                arg: Option<&mut [u32]>,
+            ) {
+                if arg.is_some() {
+                    super::image::<S, true>(s, g, img, o, arg)
+                } else {
+                    super::image::<S, false>(s, g, img, o, arg)
+                }
+            }
+        }
+    };
+}
+
+entry!(avx2, "avx2,fma");
+entry!(avx512, "avx512f,avx2,fma");
+
+/// Max pooling of one image by the SIMD kernel of `isa` (`o` and `arg` as
+/// [`super::conv::max_pool2d_forward`] fills them); `false` (nothing written) for the scalar
+/// path or other element types.
+pub(crate) fn max_pool_image<F: Float + 'static>(
+    isa: Isa,
+    g: &Pool2dGeometry,
+    img: &[F],
+    o: &mut [F],
+    arg: Option<&mut [u32]>,
+) -> bool {
+    if same_type::<F, f32>() {
+        // SAFETY: `F` is `f32` (same `TypeId`).
+        let (img, o) = unsafe { (cast(img), cast_mut(o)) };
+        return typed::<f32>(isa, g, img, o, arg);
+    }
+    if same_type::<F, f64>() {
+        // SAFETY: `F` is `f64` (same `TypeId`).
+        let (img, o) = unsafe { (cast(img), cast_mut(o)) };
+        return typed::<f64>(isa, g, img, o, arg);
+    }
+    false
+}
+
+fn typed<E: SimdElem + Elem>(
+    isa: Isa,
+    g: &Pool2dGeometry,
+    img: &[E],
+    o: &mut [E],
+    arg: Option<&mut [u32]>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        Isa::Avx512 => {
+            if let Some(t) = E::Avx512::try_new() {
+                // SAFETY: the token exists, so AVX-512F, AVX2 and FMA were detected.
+                unsafe { avx512::image(t, g, img, o, arg) };
+                return true;
+            }
+        }
+        Isa::Avx2 => {
+            if let Some(t) = E::Avx2::try_new() {
+                // SAFETY: the token exists, so AVX2 and FMA were detected.
+                unsafe { avx2::image(t, g, img, o, arg) };
+                return true;
+            }
+        }
+        Isa::Scalar => {}
+    }
+    let _ = (isa, g, img, o, arg);
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv::{max_pool_image_portable, Padding, Pool2d};
+    use super::super::conv_direct::tests::{fill, padding, size};
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Both kernels against the portable loops, bit for bit, with and without the argmax.
+    fn check<E: Float + std::fmt::Debug + 'static>(g: &Pool2dGeometry, x: &[E]) {
+        let (n_in, n_out) = (g.in_h * g.in_w * g.channels, g.out_h * g.out_w * g.channels);
+        for img in x.chunks_exact(n_in) {
+            for with_arg in [false, true] {
+                let (mut want, mut want_a) = (vec![E::zero(); n_out], vec![u32::MAX; n_out]);
+                max_pool_image_portable(g, img, &mut want, with_arg.then_some(&mut want_a[..]));
+                for isa in [Isa::Avx2, Isa::Avx512] {
+                    let (mut got, mut got_a) = (vec![E::zero(); n_out], vec![u32::MAX; n_out]);
+                    if !max_pool_image(isa, g, img, &mut got, with_arg.then_some(&mut got_a[..])) {
+                        continue;
+                    }
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+                    assert!(same, "{isa:?} {g:?} argmax {with_arg}: {got:?} != {want:?}");
+                    assert_eq!(got_a, want_a, "{isa:?} {g:?}: argmax");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn simd_max_pool_matches_the_portable_loops(
+            h in size(), w in size(), c in 1usize..40, ph in 1usize..4, pw in 1usize..4,
+            sh in 1usize..4, sw in 1usize..4, pad in padding(), nan in 0usize..3, seed in any::<u64>(),
+        ) {
+            let pool = Pool2d { pool: (ph, pw), stride: Some((sh, sw)), padding: pad };
+            let Ok(g) = Pool2dGeometry::try_new("t", 2, [h, w, c], &pool) else { return Ok(()); };
+            // Ties (values rounded to tenths) and, for `nan > 0`, a few NaNs.
+            let mut x: Vec<f64> = fill(g.input_len(), seed).iter().map(|v| (v * 10.0).round() / 10.0).collect();
+            for i in 0..nan {
+                let at = (seed as usize).wrapping_mul(i + 7) % x.len().max(1);
+                if let Some(v) = x.get_mut(at) {
+                    *v = f64::NAN;
+                }
+            }
+            check::<f64>(&g, &x);
+            check::<f32>(&g, &x.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn explicit_padding_leaves_empty_windows_at_minus_infinity() {
+        // A 3×3 pool over 1×1 images padded by 2 above: the first output row sees no cell.
+        let pool = Pool2d {
+            pool: (1, 1),
+            stride: Some((1, 1)),
+            padding: Padding::Explicit {
+                top: 1,
+                bottom: 0,
+                left: 0,
+                right: 0,
+            },
+        };
+        let g = Pool2dGeometry::try_new("t", 1, [1, 1, 17], &pool).unwrap();
+        assert_eq!(g.out_h, 2);
+        check::<f32>(&g, &[1.5; 17]);
+    }
+}
