@@ -3,10 +3,12 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
-//! into one even chunk (in micro-panels) per thread; each thread runs the whole loop nest over its
-//! chunk with its own packed `B` (one fork-join per call, the caller working on the first chunk;
-//! see [`set_parallel_mode`] for the alternatives that were measured). Narrow outputs (at most
+//! AVX-512F: 12×32 or 6×64 f32 by output width / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the
+//! rows of `C` are split into one even chunk (in micro-panels) per thread; each thread runs the
+//! whole loop nest over its chunk with its own packed `B` (one fork-join per call, the caller
+//! working on the first chunk), except that packed `B` blocks of at least [`SHARED_B_MIN`]
+//! elements are packed by all threads together (see [`set_parallel_mode`] for the alternatives
+//! that were measured). Narrow outputs (at most
 //! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
 //! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
 //! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
@@ -405,6 +407,15 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
     out
 }
 
+/// Packed `B` blocks of at least this many elements (`NC·KC`, capped by `n` and `k`) are packed
+/// by all threads together (parallel mode 2) rather than once per thread (mode 3): each thread
+/// then packs a share of every block instead of all of it, which outweighs the two fork-joins per
+/// block. Measured on Zen 4, 2 threads, 4 interleaved runs of `tune 256,512,1024,2048
+/// "0,0,0,3;0,0,0,2" 11 2` (load 1.9, wall best GFLOP/s, mode 2 vs 3): 2048³ (2048×512 blocks)
+/// 215.5/217.2/215.4/216.3 vs 209.6/212.3/209.4/213.6; 1024³ mixed (±3 %); 256³ 180–185 vs
+/// 205–210.
+pub const SHARED_B_MIN: usize = 2048 * 512;
+
 /// How [`blocked`] shares work between threads; 0 picks automatically (see
 /// [`set_parallel_mode`]).
 static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
@@ -414,7 +425,8 @@ static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
 /// `(NC, KC)` step; 2 = one row chunk per thread, `B` packed together per step; 3 = one row chunk
 /// per thread, each thread running the whole loop nest with its own packed `B` (one fork-join
 /// per call, the caller working on the first chunk); 4 = as 3 but all chunks run as pool tasks
-/// while the caller waits; 0 = automatic (3). Results are identical in every mode.
+/// while the caller waits; 0 = automatic (2 for packed `B` blocks of at least [`SHARED_B_MIN`]
+/// elements, else 3). Results are identical in every mode.
 #[doc(hidden)]
 pub fn set_parallel_mode(mode: usize) {
     PARALLEL_MODE.store(mode, Ordering::Relaxed);
@@ -464,6 +476,7 @@ fn blocked<E, K>(
     };
     let panels = m.div_ceil(blk.mr);
     let mode = match PARALLEL_MODE.load(Ordering::Relaxed) {
+        0 if blk.nc.min(n) * blk.kc.min(k) >= SHARED_B_MIN => 2,
         0 => 3,
         v => v,
     };
