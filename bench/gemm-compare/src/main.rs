@@ -156,11 +156,11 @@ fn thread_cpu_seconds() -> f64 {
 }
 
 /// Tuning mode: `gemm-compare tune <shapes> <variant;variant;...> [rounds] [threads]`, each
-/// variant `MC,KC,NC[,MODE]` (0 = default) passed to `set_blocking_override` and
-/// `set_parallel_mode`. Variants run round-robin (interleaved, so load changes hit all of them
+/// variant `MC,KC,NC[,MODE[,MR,NR]]` (0 = default) passed to `set_blocking_override`,
+/// `set_parallel_mode` and `set_tile_override`. Variants run round-robin (interleaved, so load changes hit all of them
 /// alike); prints, per shape and variant, GFLOP/s by best and median thread-CPU time of the
 /// calling thread (meaningful on one thread only) and by best and median wall time.
-fn tune(shapes: &[Shape], variants: &[[usize; 4]], rounds: usize, threads: usize) {
+fn tune(shapes: &[Shape], variants: &[[usize; 6]], rounds: usize, threads: usize) {
     kernels::set_num_threads(threads);
     for &(m, k, n, at) in shapes {
         let (a_rs, a_cs) = if at { (1, m) } else { (k, 1) };
@@ -197,6 +197,7 @@ fn tune(shapes: &[Shape], variants: &[[usize; 4]], rounds: usize, threads: usize
             for (vi, v) in variants.iter().enumerate() {
                 kernels::gemm::set_blocking_override(v[0], v[1], v[2]);
                 kernels::gemm::set_parallel_mode(v[3]);
+                kernels::gemm::set_tile_override(v[4], v[5]);
                 let (c0, w0) = (thread_cpu_seconds(), Instant::now());
                 for _ in 0..reps {
                     call(&mut c);
@@ -216,7 +217,7 @@ fn tune(shapes: &[Shape], variants: &[[usize; 4]], rounds: usize, threads: usize
             let mut ws = wall[vi].clone();
             ws.sort_by(f64::total_cmp);
             println!(
-                "{} t{threads} mc,kc,nc,mode={v:?} cpu best/median {:.1} {:.1} wall best/median {:.1} {:.1} GFLOP/s (load {load})",
+                "{} t{threads} mc,kc,nc,mode,mr,nr={v:?} cpu best/median {:.1} {:.1} wall best/median {:.1} {:.1} GFLOP/s (load {load})",
                 label((m, k, n, at)),
                 flops / cs[0] / 1e9,
                 flops / cs[cs.len() / 2] / 1e9,
@@ -227,6 +228,7 @@ fn tune(shapes: &[Shape], variants: &[[usize; 4]], rounds: usize, threads: usize
     }
     kernels::gemm::set_blocking_override(0, 0, 0);
     kernels::gemm::set_parallel_mode(0);
+    kernels::gemm::set_tile_override(0, 0);
 }
 
 /// `(m, k, n, a_transposed)`.
@@ -264,7 +266,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("tune") {
         let shapes = parse_shapes(args.get(2).map_or("256,1024", String::as_str));
-        let variants: Vec<[usize; 4]> = args
+        let variants: Vec<[usize; 6]> = args
             .get(3)
             .map_or("0,0,0", String::as_str)
             .split(';')

@@ -3,10 +3,12 @@
 //! f32 and f64 run a packed, cache-blocked GEMM (Goto/BLIS loop order: `NC` columns of `B`,
 //! `KC` deep slices packed once per step, `MC` rows of `A` packed per thread) whose inner
 //! register-blocked micro-kernel is chosen at run time (AVX2+FMA: 6×16 f32 / 6×8 f64;
-//! AVX-512F: 12×32 f32 / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the rows of `C` are split
-//! into one even chunk (in micro-panels) per thread; each thread runs the whole loop nest over its
-//! chunk with its own packed `B` (one fork-join per call, the caller working on the first chunk;
-//! see [`set_parallel_mode`] for the alternatives that were measured). Narrow outputs (at most
+//! AVX-512F: 12×32 or 6×64 f32 by output width / 12×16 f64). Above [`PARALLEL_MIN_FLOPS`] the
+//! rows of `C` are split into one even chunk (in micro-panels) per thread; each thread runs the
+//! whole loop nest over its chunk with its own packed `B` (one fork-join per call, the caller
+//! working on the first chunk), except that packed `B` blocks of at least [`SHARED_B_MIN`]
+//! elements are packed by all threads together (see [`set_parallel_mode`] for the alternatives
+//! that were measured). Narrow outputs (at most
 //! four `NR` panels) read a row-major `A` in place instead of packing it. [`gemm_fused`] applies a
 //! bias + activation [`Epilogue`] per cache block; [`PackedB`](super::PackedB) packs `B` once for
 //! reuse. Other element types, `DIMFLOW_ISA=scalar`, and overlapping output rows (`c_rs < n`)
@@ -255,16 +257,25 @@ pub(crate) fn gemm_fast<E: dispatch::SimdElem>(
             };
         let blk = match packed {
             Some((_, blk)) => Some(blk),
-            None => blocking_for(isa, std::mem::size_of::<E>()).map(|b| fit_kc(b, args.k)),
+            None => blocking_for(isa, std::mem::size_of::<E>(), args.n).map(|b| fit_kc(b, args.k)),
         };
         let packed = packed.map(|(p, _)| p);
         match (isa, blk) {
             (Isa::Avx512, Some(blk)) => {
                 if let Some(t) = E::Avx512::try_new() {
-                    blocked(args, packed, epilogue, blk, move |job, abuf, c| {
-                        // SAFETY: the token `t` exists, so AVX-512F, AVX2 and FMA were detected.
-                        unsafe { avx512::run_chunk::<E::Avx512, 12, 2>(t, job, abuf, c) }
-                    });
+                    macro_rules! tile {
+                        ($mr:literal, $nv:literal) => {
+                            blocked(args, packed, epilogue, blk, move |job, abuf, c| {
+                                // SAFETY: the token `t` exists, so AVX-512F, AVX2 and FMA were
+                                // detected.
+                                unsafe { avx512::run_chunk::<E::Avx512, $mr, $nv>(t, job, abuf, c) }
+                            })
+                        };
+                    }
+                    match (blk.mr, blk.nr / <E::Avx512 as Simd>::LANES) {
+                        (6, 4) => tile!(6, 4),
+                        _ => tile!(12, 2),
+                    }
                     return true;
                 }
                 return false;
@@ -304,16 +315,56 @@ pub fn set_blocking_override(mc: usize, kc: usize, nc: usize) {
     }
 }
 
-/// The blocking of the blocked path for `isa` and elements of `elem_size` bytes (4: f32, 8: f64),
-/// or `None` where the scalar path runs.
-pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize) -> Option<Blocking> {
+/// AVX-512 f32 tile `(MR, NR)` set by [`set_tile_override`]; 0 keeps the default.
+static TILE_OVERRIDE: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Overrides the AVX-512 f32 micro-kernel tile for tuning runs (`bench/gemm-compare`): `MR` rows
+/// × `NR` columns, 6×64 or 12×32; anything else (0, 0) keeps the default, which depends on the
+/// output width (see [`blocking_for`]). Results are identical for both tiles (each output is one
+/// FMA chain in `k` order either way).
+#[doc(hidden)]
+pub fn set_tile_override(mr: usize, nr: usize) {
+    TILE_OVERRIDE[0].store(mr, Ordering::Relaxed);
+    TILE_OVERRIDE[1].store(nr, Ordering::Relaxed);
+}
+
+/// Whether an output `n` columns wide runs the AVX-512 f32 6×64 tile rather than 12×32: when
+/// 64-wide panels pad `n` to at most 5 % more columns than 32-wide ones (the 6×64 tile is 3–9 %
+/// faster per flop on a Zen 4 core, but 128×128×32 runs at half speed on it).
+fn wide_tile(n: usize) -> bool {
+    n.div_ceil(64) * 64 * 20 <= n.div_ceil(32) * 32 * 21
+}
+
+/// The blocking of the blocked path for `isa`, elements of `elem_size` bytes (4: f32, 8: f64)
+/// and outputs `n` columns wide, or `None` where the scalar path runs.
+///
+/// AVX-512 f32 runs a 6×64 tile with `KC` = 512 where [`wide_tile`] allows, else 12×32 with
+/// `KC` = 256. Measured on a Zen 4 core (1 MiB L2, 2026-12-05, `bench/gemm-compare tune`,
+/// thread-CPU best): 1024³ 106.8 against 100.1 GFLOP/s, 2048³ 107.2 against 101.0, 256³ 110.2
+/// against 101.0.
+pub(crate) fn blocking_for(isa: dispatch::Isa, elem_size: usize, n: usize) -> Option<Blocking> {
     use dispatch::Isa;
     let pick = |i: usize, default: usize| match BLOCKING_OVERRIDE[i].load(Ordering::Relaxed) {
         0 => default,
         v => v,
     };
     let (mr, nr, mc, kc, nc) = match (isa, elem_size) {
-        (Isa::Avx512, 4) => (12, 32, 144, 256, 3072),
+        (Isa::Avx512, 4) => {
+            let tile = (
+                TILE_OVERRIDE[0].load(Ordering::Relaxed),
+                TILE_OVERRIDE[1].load(Ordering::Relaxed),
+            );
+            let wide = match tile {
+                (6, 64) => true,
+                (12, 32) => false,
+                _ => wide_tile(n),
+            };
+            if wide {
+                (6, 64, 144, 512, 3072)
+            } else {
+                (12, 32, 144, 256, 3072)
+            }
+        }
         (Isa::Avx512, 8) => (12, 16, 96, 256, 2048),
         (Isa::Avx2, 4) => (6, 16, 72, 256, 3072),
         (Isa::Avx2, 8) => (6, 8, 72, 256, 2048),
@@ -356,6 +407,15 @@ fn split_rows<E>(c: &mut [E], m: usize, n: usize, rs: usize, rows_per: usize) ->
     out
 }
 
+/// Packed `B` blocks of at least this many elements (`NC·KC`, capped by `n` and `k`) are packed
+/// by all threads together (parallel mode 2) rather than once per thread (mode 3): each thread
+/// then packs a share of every block instead of all of it, which outweighs the two fork-joins per
+/// block. Measured on Zen 4, 2 threads, 4 interleaved runs of `tune 256,512,1024,2048
+/// "0,0,0,3;0,0,0,2" 11 2` (load 1.9, wall best GFLOP/s, mode 2 vs 3): 2048³ (2048×512 blocks)
+/// 215.5/217.2/215.4/216.3 vs 209.6/212.3/209.4/213.6; 1024³ mixed (±3 %); 256³ 180–185 vs
+/// 205–210.
+pub const SHARED_B_MIN: usize = 2048 * 512;
+
 /// How [`blocked`] shares work between threads; 0 picks automatically (see
 /// [`set_parallel_mode`]).
 static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
@@ -365,7 +425,8 @@ static PARALLEL_MODE: AtomicUsize = AtomicUsize::new(0);
 /// `(NC, KC)` step; 2 = one row chunk per thread, `B` packed together per step; 3 = one row chunk
 /// per thread, each thread running the whole loop nest with its own packed `B` (one fork-join
 /// per call, the caller working on the first chunk); 4 = as 3 but all chunks run as pool tasks
-/// while the caller waits; 0 = automatic (3). Results are identical in every mode.
+/// while the caller waits; 0 = automatic (2 for packed `B` blocks of at least [`SHARED_B_MIN`]
+/// elements, else 3). Results are identical in every mode.
 #[doc(hidden)]
 pub fn set_parallel_mode(mode: usize) {
     PARALLEL_MODE.store(mode, Ordering::Relaxed);
@@ -415,6 +476,7 @@ fn blocked<E, K>(
     };
     let panels = m.div_ceil(blk.mr);
     let mode = match PARALLEL_MODE.load(Ordering::Relaxed) {
+        0 if blk.nc.min(n) * blk.kc.min(k) >= SHARED_B_MIN => 2,
         0 => 3,
         v => v,
     };
@@ -549,4 +611,68 @@ fn blocked<E, K>(
         abufs.into_iter().for_each(give_buffer);
         give_buffer(bbuf);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both AVX-512 f32 tiles give bit-identical results under the same cache blocking (each
+    /// output is one FMA chain in `k` order either way), on every kind of edge: partial row and
+    /// column panels, several `KC` slices, `beta` ≠ 0.
+    #[test]
+    fn avx512_tiles_agree_bit_for_bit() {
+        if <f32 as dispatch::SimdElem>::Avx512::try_new().is_none() {
+            return;
+        }
+        let shapes = [
+            (37, 45, 70),
+            (130, 100, 600),
+            (6, 64, 1),
+            (200, 130, 260),
+            (13, 700, 33),
+        ];
+        for (m, n, k) in shapes {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 + 3) % 13) as f32 / 13.0 - 0.37)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 + 1) % 11) as f32 / 11.0 - 0.41)
+                .collect();
+            let run = |tile: (usize, usize), kc: usize| {
+                set_tile_override(tile.0, tile.1);
+                set_blocking_override(0, kc, 0);
+                let mut c: Vec<f32> = (0..m * n).map(|i| (i % 5) as f32 * 0.25).collect();
+                gemm_on(
+                    dispatch::Isa::Avx512,
+                    GemmArgs {
+                        m,
+                        n,
+                        k,
+                        alpha: 1.5,
+                        a: &a,
+                        a_rs: k,
+                        a_cs: 1,
+                        b: &b,
+                        b_rs: n,
+                        b_cs: 1,
+                        beta: 0.5,
+                        c: &mut c,
+                        c_rs: n,
+                    },
+                );
+                set_tile_override(0, 0);
+                set_blocking_override(0, 0, 0);
+                c
+            };
+            for kc in [256, 512, 100] {
+                let narrow = run((12, 32), kc);
+                let wide = run((6, 64), kc);
+                assert!(
+                    narrow.iter().zip(&wide).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}×{n}×{k}, KC {kc}: 12×32 and 6×64 tiles differ"
+                );
+            }
+        }
+    }
 }

@@ -84,11 +84,12 @@ fn pack_b_panel<E: Copy + Zero>(
     }
     if b.cs == 1 && cols == nr {
         // Full row-major panel: fixed-size row copies (a runtime-length `copy_from_slice` of
-        // 8–32 elements is a `memmove` call per row, measured at ~8 % of a 256³ sgemm).
+        // 8–64 elements is a `memmove` call per row, measured at ~8 % of a 256³ sgemm).
         match nr {
             8 => return pack_b_rows::<E, 8>(b, p0, j0, panel),
             16 => return pack_b_rows::<E, 16>(b, p0, j0, panel),
             32 => return pack_b_rows::<E, 32>(b, p0, j0, panel),
+            64 => return pack_b_rows::<E, 64>(b, p0, j0, panel),
             _ => {}
         }
     }

@@ -56,7 +56,7 @@ impl<F: Float + Send + Sync + 'static> PackedB<F> {
             rs: b_rs,
             cs: b_cs,
         };
-        let blk = blocking_for(isa, std::mem::size_of::<F>())
+        let blk = blocking_for(isa, std::mem::size_of::<F>(), n)
             .filter(|_| simd_type)
             .map(|b| fit_kc(b, k));
         let data = match blk {
