@@ -48,14 +48,16 @@ pub fn dropout_forward<F: Float>(
     copy_into(x, out);
     let Some(rng) = rng else { return };
     let keep = F::from_f64(1.0 / (1.0 - rate));
+    // A value is kept when its draw `unit = k / 2²⁴` (`k` the top 24 bits of a word) is at
+    // least `rate`, i.e. when `k ≥ ⌈rate · 2²⁴⌉` (exact: the same masks as `unit() >= rate`).
+    let least = (rate * 16_777_216.0).ceil().clamp(0.0, 16_777_216.0) as u32;
+    let mut words = [0u32; 256];
     mask.clear();
-    mask.extend(x.iter().map(|_| {
-        if f64::from(rng.unit()) >= rate {
-            keep
-        } else {
-            F::zero()
-        }
-    }));
+    for xs in x.chunks(words.len()) {
+        let w = &mut words[..xs.len()];
+        rng.fill_words(w);
+        mask.extend(w.iter().map(|&u| if u >> 8 >= least { keep } else { F::zero() }));
+    }
     out.iter_mut().zip(mask.iter()).for_each(|(o, &m)| *o = *o * m);
 }
 
@@ -157,6 +159,23 @@ mod tests {
         let mut inference = vec![];
         dropout_forward(&x, 0.25, None, &mut m1, &mut inference);
         assert_eq!(inference, x);
+    }
+
+    #[test]
+    fn dropout_masks_are_those_of_unit_draws() {
+        // The mask of each rate equals `unit() >= rate` drawn one value at a time.
+        let x = vec![1.0f32; 1001];
+        for rate in [0.0, 0.25, 0.5, 0.3, 0.999, 1.0 / 3.0] {
+            let (mut mask, mut out) = (vec![], vec![]);
+            dropout_forward(&x, rate, Some(&mut Rng::new(9)), &mut mask, &mut out);
+            let mut r = Rng::new(9);
+            let keep = (1.0 / (1.0 - rate)) as f32;
+            let want: Vec<f32> = x
+                .iter()
+                .map(|_| if f64::from(r.unit()) >= rate { keep } else { 0.0 })
+                .collect();
+            assert_eq!(mask, want, "rate {rate}");
+        }
     }
 
     #[test]

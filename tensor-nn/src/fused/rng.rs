@@ -19,6 +19,13 @@ impl Rng {
         self.0.gen::<f32>()
     }
 
+    /// Fills `out` with uniform 32-bit draws: the very words, in order, that as many
+    /// [`Rng::unit`] calls would consume (`unit` is the top 24 bits of one word times 2⁻²⁴),
+    /// generated a block at a time.
+    pub fn fill_words(&mut self, out: &mut [u32]) {
+        self.0.fill(out);
+    }
+
     /// The ChaCha stream itself, for tensor-nn's initializers.
     pub(crate) fn chacha(&mut self) -> &mut ChaCha8Rng {
         &mut self.0
@@ -50,5 +57,18 @@ mod tests {
         assert_eq!(xs, ys);
         assert_ne!(xs, zs);
         assert!(xs.iter().all(|v| (-0.5..0.5).contains(v)));
+    }
+
+    #[test]
+    fn words_are_the_draws_of_unit() {
+        // Odd lengths, so the block boundaries of the two streams do not line up.
+        let (mut a, mut b) = (Rng::new(11), Rng::new(11));
+        for len in [1, 7, 255, 1000] {
+            let mut words = vec![0u32; len];
+            a.fill_words(&mut words);
+            for w in words {
+                assert_eq!(b.unit(), (w >> 8) as f32 / 16_777_216.0);
+            }
+        }
     }
 }
