@@ -83,6 +83,31 @@ model! {
 seq_check!(max_pool, MaxPoolNet);
 
 model! {
+    /// Two conv + max-pool blocks, each run as one fused block by the training step
+    /// (`fused::conv_max_pool_train` / `_backward`): the second block's convolution needs ∂x
+    /// (into the first block's pooled output), and its pooling overlaps (stride 1):
+    /// 7×5 → 7×5 → 3×2 → 3×2 → 2×1.
+    struct ConvPoolBlocks: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
+        Conv2D(F4, kernel = 2, padding = Same, activation = Relu), MaxPool2D(2),
+        Conv2D(F3, kernel = 2, padding = Same), MaxPool2D(pool = 2, strides = 1),
+        Flatten, Dense(Classes)
+    }
+}
+seq_check!(fused_conv_pool_blocks, ConvPoolBlocks);
+
+#[test]
+fn fused_conv_pool_training_pass_equals_inference() {
+    // The fused training forward pass gives the unfused inference pass's outputs.
+    let mut model = ConvPoolBlocks::<f64>::init(3);
+    let x = images(4, 5);
+    let (train, infer) = (model.forward_train(&x).to_vec(), model.forward(&x).to_vec());
+    assert_eq!(train.len(), infer.len());
+    for (a, b) in train.iter().zip(&infer) {
+        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}
+
+model! {
     /// Average pooling, 3×3 window, stride 2, same padding (5×3 → 3×2).
     struct AvgPoolNet: [Batch, Img, ImgW, Chan] -> [Batch, Classes] {
         Conv2D(F3, kernel = 3, activation = Tanh),

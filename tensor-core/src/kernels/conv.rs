@@ -36,6 +36,8 @@ use super::gemm::{gemm, gemm_fused, Epilogue, GemmArgs};
 use super::{conv_direct, conv_implicit, dispatch, pool_simd, threads};
 use crate::error::{Result, TensorError};
 
+pub use super::conv_pool::{conv2d_max_pool_backward, conv2d_max_pool_forward};
+
 /// How a window is placed over the borders of the input (Keras' `padding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Padding {

@@ -710,7 +710,7 @@ pub(crate) fn handles<F: 'static>(isa: Isa, g: &Conv2dGeometry) -> bool {
 }
 
 /// Splits `batch` images into one range per task (one task for a single image).
-fn tasks(batch: usize) -> Vec<Range<usize>> {
+pub(super) fn tasks(batch: usize) -> Vec<Range<usize>> {
     let n = if batch > 1 {
         threads::num_threads().min(batch)
     } else {

@@ -32,6 +32,7 @@
 pub mod conv;
 mod conv_direct;
 mod conv_implicit;
+mod conv_pool;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;

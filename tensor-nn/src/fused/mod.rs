@@ -36,7 +36,10 @@ pub use ops::{
 };
 pub use options::{add_penalty_gradient, penalty, DenseOptions, WeightConstraint};
 pub use param::Param;
-pub use pool::{global_avg_pool_backward, global_avg_pool_forward, Pool2D, PoolKind};
+pub use pool::{
+    conv_max_pool_backward, conv_max_pool_train, global_avg_pool_backward, global_avg_pool_forward, Pool2D,
+    PoolKind,
+};
 pub use prelu::PRelu;
 
 pub use crate::error::NnError;

@@ -4,8 +4,9 @@
 //! global average pooling.
 
 use tensor_core::kernels::conv::{
-    avg_pool2d_backward, avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
-    max_pool2d_backward, max_pool2d_forward, Pool2d, Pool2dGeometry,
+    avg_pool2d_backward, avg_pool2d_forward, conv2d_max_pool_backward, conv2d_max_pool_forward,
+    global_avg_pool2d_backward, global_avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
+    Conv2dGrads, Pool2d, Pool2dGeometry,
 };
 use tensor_core::{Float, TensorError};
 
@@ -130,6 +131,72 @@ impl Pool2D {
             PoolKind::Max => max_pool2d_backward(&g, &self.argmax, grad, grad_in),
             PoolKind::Average => avg_pool2d_backward(&g, grad, grad_in),
         }
+    }
+}
+
+/// Training forward pass of a convolution (ReLU or linear activation) whose output only feeds
+/// the max pooling `pool`: one image at a time, so the convolution's output stays in cache and
+/// is not kept; `out` (resized) receives the pooled values and `pool` the argmax, as
+/// [`Conv2D::forward_train`](super::Conv2D::forward_train) then [`Pool2D::forward_train`] would
+/// give. `model!` emits this for such pairs in its training step.
+///
+/// # Panics
+/// If `act` is neither ReLU nor linear, `pool` is an average pooling or does not take the
+/// convolution's output, or `x` holds fewer than `batch` images.
+pub fn conv_max_pool_train<F: Float>(
+    conv: &mut super::Conv2D<F>,
+    pool: &mut Pool2D,
+    x: &[F],
+    batch: usize,
+    act: super::Activation,
+    out: &mut Vec<F>,
+) {
+    let relu = relu_or_linear(act, pool);
+    let (cg, pg) = (conv.geometry(batch), pool.geometry(batch));
+    out.resize(pg.output_len(), F::zero());
+    pool.argmax.resize(pg.output_len(), u32::MAX);
+    let bias = conv.bias.as_ref().map(|b| &b.value[..]);
+    conv2d_max_pool_forward(&cg, &pg, x, &conv.kernel.value, bias, relu, out, &mut pool.argmax);
+}
+
+/// Backward pass of [`conv_max_pool_train`] (same `x` and batch; `out` its output, `grad`
+/// `∂L/∂out`): **adds** the convolution's kernel and bias gradients, and `∂L/∂x` into
+/// `grad_in` when given.
+///
+/// # Panics
+/// As [`conv_max_pool_train`], or when it did not run first.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_max_pool_backward<F: Float>(
+    conv: &mut super::Conv2D<F>,
+    pool: &Pool2D,
+    x: &[F],
+    out: &[F],
+    grad: &[F],
+    batch: usize,
+    act: super::Activation,
+    grad_in: Option<&mut [F]>,
+) {
+    let relu = relu_or_linear(act, pool);
+    let (cg, pg) = (conv.geometry(batch), pool.geometry(batch));
+    let super::Conv2D { kernel, bias, .. } = conv;
+    let grads = Conv2dGrads {
+        input: grad_in,
+        filters: Some(&mut kernel.grad),
+        bias: bias.as_mut().map(|b| &mut b.grad[..]),
+    };
+    conv2d_max_pool_backward(&cg, &pg, x, &kernel.value, out, &pool.argmax, grad, relu, grads);
+}
+
+/// Whether the fused block applies ReLU (else no activation); panics on anything else.
+fn relu_or_linear(act: super::Activation, pool: &Pool2D) -> bool {
+    assert!(
+        pool.kind == PoolKind::Max,
+        "conv + max pool: the pooling is an average"
+    );
+    match act {
+        super::Activation::Relu => true,
+        super::Activation::Linear => false,
+        other => panic!("conv + max pool: fused only with ReLU or no activation, not {other:?}"),
     }
 }
 

@@ -21,6 +21,9 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
         g.needs_grad()
     };
     let overwrite = overwriting_dense_layers(g, &need);
+    // Convolutions run inside the max pooling that reads them (as in the training forward pass).
+    let pairs = super::image::fused_conv_pools(g);
+    let fused_conv = super::image::fused_convs(&pairs);
     let mut stmts = Vec::new();
     for (li, l) in g.layers.iter().enumerate() {
         if overwrite[li] {
@@ -34,7 +37,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
     }
     for (i, n) in g.nodes.iter().enumerate() {
         let input = matches!(n.op, Op::Input(_));
-        if need[i] && !matches!(n.op, Op::Reshape) && (!input || with_input) {
+        if need[i] && !matches!(n.op, Op::Reshape) && (!input || with_input) && !fused_conv[i] {
             let il = Literal::usize_unsuffixed(i);
             stmts.push(quote!(__st.zero_grad(#il);));
         }
@@ -47,7 +50,7 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
         }
     }
     for (i, node) in g.nodes.iter().enumerate().rev() {
-        if !need[i] || matches!(node.op, Op::Input(_) | Op::Reshape) {
+        if !need[i] || matches!(node.op, Op::Input(_) | Op::Reshape) || fused_conv[i] {
             continue;
         }
         let il = Literal::usize_unsuffixed(i);
@@ -125,6 +128,19 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                     #activity
                     let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, __b, #actt, #gin);
+                }
+            }
+            Op::Pool(l) if pairs[i].is_some() => {
+                let (fp, c) = (&g.layers[*l].field, pairs[i].unwrap_or_default());
+                let Op::Conv(lc, act) = g.nodes[c].op else {
+                    unreachable!("fused_conv_pools pairs a conv")
+                };
+                let fc = &g.layers[lc].field;
+                let a = g.nodes[c].args[0];
+                let (al, gin, actt) = (lit(a), grad_in(a), act_tokens(act, p));
+                quote! {
+                    let __b = #fused::rows_in(__st.outs[#il].len(), #fp.output_len());
+                    #fused::conv_max_pool_backward(#fc, #fp, &__st.outs[#al], &__st.outs[#il], __g, __b, #actt, #gin);
                 }
             }
             Op::Pool(l) => {

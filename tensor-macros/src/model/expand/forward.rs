@@ -12,7 +12,17 @@ use crate::model::check::ir::{Act, Graph, Op};
 pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
     let fused = &p.fused;
     let mut stmts = Vec::new();
+    // In training, a convolution whose output only a max pooling reads runs inside the pooling.
+    let pairs = if training {
+        super::image::fused_conv_pools(g)
+    } else {
+        vec![None; g.nodes.len()]
+    };
+    let fused_conv = super::image::fused_convs(&pairs);
     for (i, node) in g.nodes.iter().enumerate() {
+        if fused_conv[i] {
+            continue;
+        }
         let il = Literal::usize_unsuffixed(i);
         // Operands are read from their buffers (a reshape shares its operand's).
         let arg = |k: usize| Literal::usize_unsuffixed(g.buffer(node.args[k]));
@@ -82,6 +92,20 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     let (__prev, __out) = #fused::split(&mut __st.outs, #il);
                     let __b = #fused::rows_in(__prev[#a].len(), #f.input_len());
                     #call
+                }}
+            }
+            Op::Pool(l) if pairs[i].is_some() => {
+                let (fp, c) = (&g.layers[*l].field, pairs[i].unwrap_or_default());
+                let Op::Conv(lc, act) = g.nodes[c].op else {
+                    unreachable!("fused_conv_pools pairs a conv")
+                };
+                let fc = &g.layers[lc].field;
+                let a = Literal::usize_unsuffixed(g.buffer(g.nodes[c].args[0]));
+                let actt = act_tokens(act, p);
+                quote! {{
+                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                    let __b = #fused::rows_in(__prev[#a].len(), #fc.input_len());
+                    #fused::conv_max_pool_train(#fc, #fp, &__prev[#a], __b, #actt, __out);
                 }}
             }
             Op::Pool(l) => {

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{options, size_tokens, Paths};
-use crate::model::check::ir::{Graph, Op, ParamKind};
+use crate::model::check::ir::{Act, Graph, Op, ParamKind};
 
 /// `Padding::Same`, `Padding::Valid` or `Padding::Explicit { .. }`.
 fn padding_tokens(same: bool, pad: Option<[[usize; 2]; 2]>, p: &Paths) -> TokenStream {
@@ -84,4 +84,45 @@ pub fn init_tokens(
         }
         _ => quote!(),
     }
+}
+
+/// For each node: the convolution node that the training step fuses into it when the node is a
+/// max pooling that alone reads a convolution with ReLU or no activation, no activity penalty,
+/// and an output that is not a model output (`fused::conv_max_pool_train` / `_backward`: the
+/// convolution's output is then never stored).
+pub fn fused_conv_pools(g: &Graph) -> Vec<Option<usize>> {
+    let mut readers = vec![0usize; g.nodes.len()];
+    for n in &g.nodes {
+        for &a in &n.args {
+            readers[a] += 1;
+        }
+    }
+    for o in &g.outputs {
+        readers[o.node] += 1;
+    }
+    g.nodes
+        .iter()
+        .map(|n| {
+            let Op::Pool(lp) = n.op else { return None };
+            if !matches!(g.layers[lp].kind, ParamKind::Pool { max: true, .. }) {
+                return None;
+            }
+            let c = n.args[0];
+            let Op::Conv(l, act) = g.nodes[c].op else {
+                return None;
+            };
+            let activity = options::weight_opts(g, l).is_some_and(|o| o.activity_reg.is_some());
+            (matches!(act, Act::Relu | Act::Linear) && readers[c] == 1 && !activity).then_some(c)
+        })
+        .collect()
+}
+
+/// Whether each node is a convolution fused into the max pooling that reads it (see
+/// [`fused_conv_pools`]).
+pub fn fused_convs(pairs: &[Option<usize>]) -> Vec<bool> {
+    let mut fused = vec![false; pairs.len()];
+    for &c in pairs.iter().flatten() {
+        fused[c] = true;
+    }
+    fused
 }
