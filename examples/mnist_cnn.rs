@@ -152,7 +152,7 @@ fn layer_times(batch: usize, seed: u64) {
     use dimflow::tensor_core::kernels::conv::{Conv2d, Pool2d};
     use dimflow::tensor_nn::fused::{Activation as Act, Conv2D, DenseOptions, Pool2D, PoolKind, Rng};
     let mut rng = Rng::new(seed);
-    let ms = |(w, c): (f64, f64)| format!("{:.2} ms (cpu {:.2} ms)", w * 1e3, c * 1e3);
+    let ms = |(w, c): (f64, f64)| format!("{:.3} ms (cpu {:.3} ms)", w * 1e3, c * 1e3);
     for (name, input, filters, needs_dx) in [
         ("conv2d1", [28, 28, 1], 32, false),
         ("conv2d2", [13, 13, 32], 64, true),

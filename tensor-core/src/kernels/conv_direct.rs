@@ -198,6 +198,10 @@ fn pixels<S: Simd, const P: usize>(
         block::<S, P, 4>(s, srcs, offs, w, oc, v0 * l, bias, relu_now, o);
         v0 += 4;
     }
+    if v0 + 2 <= nvec {
+        block::<S, P, 2>(s, srcs, offs, w, oc, v0 * l, bias, relu_now, o);
+        v0 += 2;
+    }
     while v0 < nvec {
         block::<S, P, 1>(s, srcs, offs, w, oc, v0 * l, bias, relu_now, o);
         v0 += 1;
@@ -242,7 +246,13 @@ fn forward_image<S: Simd>(
         let mut ox = 0;
         while ox < g.out_w {
             let out = &mut o[(oy * g.out_w + ox) * oc..];
-            if row_inside && taps.cols.contains(&ox) && taps.cols.contains(&(ox + 1)) {
+            // With 32 registers (AVX-512), four neighbours at a time.
+            let wide = S::LANES * std::mem::size_of::<S::E>() == 64;
+            if wide && row_inside && taps.cols.contains(&ox) && taps.cols.contains(&(ox + 3)) {
+                let srcs = std::array::from_fn(|i| &img[taps.base(g, oy, ox + i)..]);
+                pixels::<S, 4>(s, srcs, &taps.off[..taps.n], w, oc, bias, act, out);
+                ox += 4;
+            } else if row_inside && taps.cols.contains(&ox) && taps.cols.contains(&(ox + 1)) {
                 let srcs = [&img[taps.base(g, oy, ox)..], &img[taps.base(g, oy, ox + 1)..]];
                 pixels::<S, 2>(s, srcs, &taps.off[..taps.n], w, oc, bias, act, out);
                 ox += 2;
@@ -391,26 +401,34 @@ fn grad_image<S: Simd>(s: S, g: &Conv2dGeometry, taps: &Taps, img: &[S::E], dy: 
     }
 }
 
-/// `#[target_feature]` entry points (AVX2 + FMA), each only called with an AVX2 token.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
+/// A `#[target_feature]` entry point of [`forward_image`] per instruction set, each only called
+/// with a token of that set.
+macro_rules! forward_entry {
+    ($modname:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $modname {
+            use super::*;
 
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn forward_image<S: Simd>(
-        s: S,
-        g: &Conv2dGeometry,
-        taps: &Taps,
-        img: &[S::E],
-        w: &[S::E],
-        bias: Option<&[S::E]>,
-        act: Option<UnaryOp>,
-        o: &mut [S::E],
-    ) {
-        super::forward_image(s, g, taps, img, w, bias, act, o)
-    }
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(super) fn forward_image<S: Simd>(
+                s: S,
+                g: &Conv2dGeometry,
+                taps: &Taps,
+                img: &[S::E],
+                w: &[S::E],
+                bias: Option<&[S::E]>,
+                act: Option<UnaryOp>,
+                o: &mut [S::E],
+            ) {
+                super::forward_image(s, g, taps, img, w, bias, act, o)
+            }
+        }
+    };
 }
+
+forward_entry!(avx2, "avx2,fma");
+forward_entry!(avx512, "avx512f,avx2,fma");
 
 /// A `#[target_feature]` entry point of [`grad_image`] per instruction set, each only called
 /// with a token of that set.
@@ -485,17 +503,18 @@ pub(crate) fn forward<F: Float + Send + Sync + 'static>(
     if same_type::<F, f32>() {
         // SAFETY: `F` is `f32` (same `TypeId`).
         let (x, w, b, o) = unsafe { (cast(x), cast(filters), bias.map(|b| cast(b)), cast_mut(out)) };
-        return forward_typed::<f32>(g, x, w, b, act, o);
+        return forward_typed::<f32>(isa, g, x, w, b, act, o);
     }
     if same_type::<F, f64>() {
         // SAFETY: `F` is `f64` (same `TypeId`).
         let (x, w, b, o) = unsafe { (cast(x), cast(filters), bias.map(|b| cast(b)), cast_mut(out)) };
-        return forward_typed::<f64>(g, x, w, b, act, o);
+        return forward_typed::<f64>(isa, g, x, w, b, act, o);
     }
     false
 }
 
 fn forward_typed<E: SimdElem>(
+    isa: Isa,
     g: &Conv2dGeometry,
     x: &[E],
     w: &[E],
@@ -509,13 +528,20 @@ fn forward_typed<E: SimdElem>(
         let img_in = g.in_h * g.in_w * g.in_c;
         let img_out = g.out_h * g.out_w * g.out_c;
         let w = &w[..g.filter_len()];
-        per_image(g.batch, x, img_in, out, img_out, |img, o, _| {
+        let wide = if isa == Isa::Avx512 {
+            E::Avx512::try_new()
+        } else {
+            None
+        };
+        per_image(g.batch, x, img_in, out, img_out, |img, o, _| match wide {
+            // SAFETY: the token `v` exists, so AVX-512F, AVX2 and FMA were detected.
+            Some(v) => unsafe { avx512::forward_image(v, g, &taps, img, w, bias, act, o) },
             // SAFETY: the token `t` exists, so AVX2 and FMA were detected on this CPU.
-            unsafe { avx2::forward_image(t, g, &taps, img, w, bias, act, o) }
+            None => unsafe { avx2::forward_image(t, g, &taps, img, w, bias, act, o) },
         });
         return true;
     }
-    let _ = (g, x, w, bias, act, out);
+    let _ = (isa, g, x, w, bias, act, out);
     false
 }
 
@@ -657,6 +683,10 @@ pub(super) mod tests {
             return; // no AVX2 on this CPU
         }
         close(&got, &want, tol, "forward");
+        // AVX-512 (four pixels, blocks of 4, 2 and 1 vectors) where the CPU has it.
+        let mut got = vec![E::nan(); g.output_len()];
+        assert!(forward(Isa::Avx512, g, &x, &w, ep, &mut got));
+        close(&got, &want, tol, "forward (AVX-512)");
         let start = conv(fill(g.filter_len(), seed ^ 4));
         let (mut want, got) = (start.clone(), start);
         direct_filter_grad(g, &x, &dy, &mut want);
