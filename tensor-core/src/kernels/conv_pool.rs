@@ -43,7 +43,9 @@ fn images_per_block<F>(conv_len: usize) -> usize {
 
 /// Forward pass: `out` (`pg.output_len()` values) receives `max_pool(act(conv(x) + bias))` and
 /// `argmax` (as long) the positions [`max_pool2d_forward`](super::conv::max_pool2d_forward)
-/// would record; `relu` chooses ReLU or no activation.
+/// would record; `relu` chooses ReLU or no activation. `scratch` holds per-task buffers
+/// (a block's convolution output, im2col), kept by the caller from call to call so that no
+/// large buffer is allocated (and page-faulted in) per step.
 ///
 /// # Panics
 /// If the geometries do not chain or a slice is shorter than they say.
@@ -57,6 +59,7 @@ pub fn conv2d_max_pool_forward<F: Float + Send + Sync + 'static>(
     relu: bool,
     out: &mut [F],
     argmax: &mut [u32],
+    scratch: &mut Vec<Vec<F>>,
 ) {
     check(cg, pg);
     let (img_in, img_out) = (cg.in_h * cg.in_w * cg.in_c, pg.out_h * pg.out_w * pg.channels);
@@ -74,8 +77,10 @@ pub fn conv2d_max_pool_forward<F: Float + Send + Sync + 'static>(
     };
     let isa = dispatch::active_isa();
     let (conv_len, chunk) = (cg1.output_len(), images_per_block::<F>(cg1.output_len()));
-    let run = |r: Range<usize>, out: &mut [F], argmax: &mut [u32]| {
-        let (mut y, mut col) = (Vec::new(), Vec::new());
+    let run = |r: Range<usize>, out: &mut [F], argmax: &mut [u32], bufs: &mut [Vec<F>]| {
+        let [y, col, ..] = bufs else {
+            unreachable!("three buffers per task")
+        };
         let mut b0 = r.start;
         while b0 < r.end {
             let n = chunk.min(r.end - b0);
@@ -86,8 +91,8 @@ pub fn conv2d_max_pool_forward<F: Float + Send + Sync + 'static>(
                 &x[b0 * img_in..][..n * img_in],
                 filters,
                 epilogue,
-                &mut y,
-                &mut col,
+                y,
+                col,
             );
             for (j, yj) in y.chunks_exact(conv_len).enumerate() {
                 let k = b0 - r.start + j;
@@ -104,20 +109,22 @@ pub fn conv2d_max_pool_forward<F: Float + Send + Sync + 'static>(
         }
     };
     let ranges = tasks(cg.batch);
+    scratch.resize_with(3 * ranges.len().max(1), Vec::new);
     if ranges.len() <= 1 {
-        return run(0..cg.batch, out, argmax);
+        return run(0..cg.batch, out, argmax, scratch);
     }
     let per = ranges[0].len() * img_out;
     let parts: Vec<_> = ranges
         .into_iter()
         .zip(out[..pg.output_len()].chunks_mut(per).zip(argmax.chunks_mut(per)))
+        .zip(scratch.chunks_mut(3))
         .collect();
-    threads::install(|| parts.into_par_iter().for_each(|(r, (o, a))| run(r, o, a)));
+    threads::install(|| parts.into_par_iter().for_each(|((r, (o, a)), b)| run(r, o, a, b)));
 }
 
 /// Backward pass of [`conv2d_max_pool_forward`] (same inputs; `pooled` and `argmax` its
 /// outputs) given `dpooled = ∂L/∂out`: **adds** `∂L/∂x`, `∂L/∂filters` and `∂L/∂bias` as
-/// [`conv2d_backward`] does. Each task sums its images' filter and bias gradients in its own
+/// [`conv2d_backward`] does; `scratch` as in the forward pass. Each task sums its images' filter and bias gradients in its own
 /// buffers, added in task order.
 ///
 /// # Panics
@@ -133,6 +140,7 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
     dpooled: &[F],
     relu: bool,
     grads: Conv2dGrads<'_, F>,
+    scratch: &mut Vec<Vec<F>>,
 ) {
     check(cg, pg);
     let (img_in, img_out) = (cg.in_h * cg.in_w * cg.in_c, pg.out_h * pg.out_w * pg.channels);
@@ -147,8 +155,10 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
     // Adds image range `r`'s gradients: filters and bias into `dw` / `db`, inputs into `dx`
     // (the range's images).
     let chunk = images_per_block::<F>(conv_len);
-    let run = |r: Range<usize>, dw: &mut [F], db: &mut [F], mut dx: Option<&mut [F]>| {
-        let (mut dz, mut col, mut dcol) = (Vec::new(), Vec::new(), Vec::new());
+    let run = |r: Range<usize>, dw: &mut [F], db: &mut [F], mut dx: Option<&mut [F]>, bufs: &mut [Vec<F>]| {
+        let [dz, col, dcol] = bufs else {
+            unreachable!("three buffers per task")
+        };
         let mut b0 = r.start;
         while b0 < r.end {
             let n = chunk.min(r.end - b0);
@@ -162,36 +172,39 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
                     &dpooled[at..at + img_out],
                     &pooled[at..at + img_out],
                 );
-                for ((&i, &d), &p) in a.iter().zip(d).zip(p) {
-                    // ReLU let the gradient through where the pooled value is positive.
-                    let open = p > F::zero();
-                    if i == u32::MAX || (relu && !open) {
-                        continue;
-                    }
-                    let i = i as usize;
-                    dzj[i] = dzj[i] + d;
-                    if want_b {
-                        db[i % c] = db[i % c] + d;
+                // Pixel by pixel: the pooled channel is the convolution's (no division).
+                for ((a, d), p) in a.chunks_exact(c).zip(d.chunks_exact(c)).zip(p.chunks_exact(c)) {
+                    for (ch, ((&i, &d), &p)) in a.iter().zip(d).zip(p).enumerate() {
+                        // ReLU let the gradient through where the pooled value is positive.
+                        let open = p > F::zero();
+                        if i == u32::MAX || (relu && !open) {
+                            continue;
+                        }
+                        let i = i as usize;
+                        dzj[i] = dzj[i] + d;
+                        if want_b {
+                            db[ch] = db[ch] + d;
+                        }
                     }
                 }
             }
             let imgs = &x[b0 * img_in..][..n * img_in];
             if want_w && conv2d_needs_col::<F>(&cgn) {
-                im2col(&cgn, imgs, &mut col);
+                im2col(&cgn, imgs, col);
             }
             let k = b0 - r.start;
             conv2d_backward(
                 &cgn,
                 imgs,
                 filters,
-                &col,
-                &dz,
+                col,
+                dz,
                 Conv2dGrads {
                     input: dx.as_deref_mut().map(|d| &mut d[k * img_in..][..n * img_in]),
                     filters: want_w.then_some(&mut *dw),
                     bias: None,
                 },
-                &mut dcol,
+                dcol,
             );
             b0 += n;
         }
@@ -207,14 +220,11 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
         bias: mut gb,
     } = grads;
     let mut parts: Vec<(Vec<F>, Vec<F>)> = Vec::new();
+    scratch.resize_with(3 * ranges.len().max(1), Vec::new);
     if ranges.len() <= 1 {
         let (mut dw, mut db) = (vec![F::zero(); wl], vec![F::zero(); bl]);
-        run(
-            0..cg.batch,
-            &mut dw,
-            &mut db,
-            input.map(|d| &mut d[..cg.input_len()]),
-        );
+        let dx = input.map(|d| &mut d[..cg.input_len()]);
+        run(0..cg.batch, &mut dw, &mut db, dx, scratch);
         parts.push((dw, db));
     } else {
         let per = ranges[0].len() * img_in;
@@ -222,12 +232,12 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
             Some(d) => d[..cg.input_len()].chunks_mut(per).map(Some).collect(),
             None => ranges.iter().map(|_| None).collect(),
         };
-        let jobs: Vec<_> = ranges.into_iter().zip(dxs).collect();
+        let jobs: Vec<_> = ranges.into_iter().zip(dxs).zip(scratch.chunks_mut(3)).collect();
         parts = threads::install(|| {
             jobs.into_par_iter()
-                .map(|(r, dx)| {
+                .map(|((r, dx), bufs)| {
                     let (mut dw, mut db) = (vec![F::zero(); wl], vec![F::zero(); bl]);
-                    run(r, &mut dw, &mut db, dx);
+                    run(r, &mut dw, &mut db, dx, bufs);
                     (dw, db)
                 })
                 .collect()
@@ -304,11 +314,12 @@ mod tests {
             bias: Some(&mut db),
         };
         conv2d_backward(&cg, &x, &w, &col, &dy, grads, &mut Vec::new());
-        // Fused, on 1 and 2 threads.
-        for n in [1, 2] {
+        // Fused, on 1 and 2 threads, the buffers reused from call to call (dirty).
+        let mut scratch = vec![vec![f64::NAN; 7]; 2];
+        for n in [1, 2, 1] {
             threads::set_num_threads(n);
             let (mut got, mut arg) = (vec![f64::NAN; pg.output_len()], vec![0u32; pg.output_len()]);
-            conv2d_max_pool_forward(&cg, &pg, &x, &w, Some(&b), relu, &mut got, &mut arg);
+            conv2d_max_pool_forward(&cg, &pg, &x, &w, Some(&b), relu, &mut got, &mut arg, &mut scratch);
             assert_eq!(got, want, "{cg:?}: pooled values");
             assert_eq!(arg, want_arg, "{cg:?}: argmax");
             let (mut gx, mut gw, mut gb) = (
@@ -321,7 +332,7 @@ mod tests {
                 filters: Some(&mut gw),
                 bias: Some(&mut gb),
             };
-            conv2d_max_pool_backward(&cg, &pg, &x, &w, &got, &arg, &dp, relu, grads);
+            conv2d_max_pool_backward(&cg, &pg, &x, &w, &got, &arg, &dp, relu, grads, &mut scratch);
             for (what, g, w) in [("dx", &gx, &dx), ("dW", &gw, &dw), ("db", &gb, &db)] {
                 for (i, (a, b)) in g.iter().zip(w.iter()).enumerate() {
                     assert!(

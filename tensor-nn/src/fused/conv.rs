@@ -30,6 +30,8 @@ pub struct Conv2D<F> {
     geom: Conv2dGeometry,
     col: Vec<F>,
     dcol: Vec<F>,
+    /// Per-task buffers of a fused convolution + max pooling (`conv_max_pool_train`).
+    pub(super) blocks: Vec<Vec<F>>,
 }
 
 thread_local! {
@@ -118,6 +120,7 @@ impl<F: Float> Conv2D<F> {
             geom,
             col: Vec::new(),
             dcol: Vec::new(),
+            blocks: Vec::new(),
         })
     }
 

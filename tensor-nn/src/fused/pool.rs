@@ -156,7 +156,17 @@ pub fn conv_max_pool_train<F: Float>(
     out.resize(pg.output_len(), F::zero());
     pool.argmax.resize(pg.output_len(), u32::MAX);
     let bias = conv.bias.as_ref().map(|b| &b.value[..]);
-    conv2d_max_pool_forward(&cg, &pg, x, &conv.kernel.value, bias, relu, out, &mut pool.argmax);
+    conv2d_max_pool_forward(
+        &cg,
+        &pg,
+        x,
+        &conv.kernel.value,
+        bias,
+        relu,
+        out,
+        &mut pool.argmax,
+        &mut conv.blocks,
+    );
 }
 
 /// Backward pass of [`conv_max_pool_train`] (same `x` and batch; `out` its output, `grad`
@@ -178,13 +188,26 @@ pub fn conv_max_pool_backward<F: Float>(
 ) {
     let relu = relu_or_linear(act, pool);
     let (cg, pg) = (conv.geometry(batch), pool.geometry(batch));
-    let super::Conv2D { kernel, bias, .. } = conv;
+    let super::Conv2D {
+        kernel, bias, blocks, ..
+    } = conv;
     let grads = Conv2dGrads {
         input: grad_in,
         filters: Some(&mut kernel.grad),
         bias: bias.as_mut().map(|b| &mut b.grad[..]),
     };
-    conv2d_max_pool_backward(&cg, &pg, x, &kernel.value, out, &pool.argmax, grad, relu, grads);
+    conv2d_max_pool_backward(
+        &cg,
+        &pg,
+        x,
+        &kernel.value,
+        out,
+        &pool.argmax,
+        grad,
+        relu,
+        grads,
+        blocks,
+    );
 }
 
 /// Whether the fused block applies ReLU (else no activation); panics on anything else.
