@@ -86,14 +86,7 @@ pub fn conv2d_max_pool_forward<F: Float + Send + Sync + 'static>(
             let n = chunk.min(r.end - b0);
             let cgn = Conv2dGeometry { batch: n, ..*cg };
             y.resize(n * conv_len, F::zero());
-            conv2d_forward(
-                &cgn,
-                &x[b0 * img_in..][..n * img_in],
-                filters,
-                epilogue,
-                y,
-                col,
-            );
+            conv2d_forward(&cgn, &x[b0 * img_in..][..n * img_in], filters, epilogue, y, col);
             for (j, yj) in y.chunks_exact(conv_len).enumerate() {
                 let k = b0 - r.start + j;
                 let (o, a) = (
