@@ -467,3 +467,22 @@ fn f32_matches_f64() {
         .collect();
     close(&y32, &y64, 1e-5, "f32 conv");
 }
+
+#[test]
+fn input_gradient_alone_with_constant_filters() {
+    // Only the image is watched, so the backward rule asks for ∂x and not ∂W (no im2col):
+    // 3 channels × 3×3 = 27 inputs per window and 2 filters take the im2col + GEMM path.
+    // ∂ sum(conv(x, w)) / ∂x[cell] = Σ of the filter taps that see the cell, checked against the
+    // gradient of the same sum taken with both operands watched.
+    let x = img(&[1, 5, 4, 3], values(60, 11));
+    let w = filt(&[3, 3, 3, 2], values(54, 12));
+    let tape = GradientTape::new();
+    let xt = tape.watch(&x);
+    let s = xt.conv2d::<Ho, Wo, F>(&w, &Conv2d::default()).sum_to_scalar();
+    let gx = tape.gradient(&s).unwrap().wrt(&xt).unwrap();
+    let tape = GradientTape::new();
+    let (xt, wt) = (tape.watch(&x), tape.watch(&w));
+    let s = xt.conv2d::<Ho, Wo, F>(&wt, &Conv2d::default()).sum_to_scalar();
+    let want = tape.gradient(&s).unwrap().wrt(&xt).unwrap();
+    close(&gx.to_vec(), &want.to_vec(), 1e-12, "dx");
+}

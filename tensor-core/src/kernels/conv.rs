@@ -809,9 +809,10 @@ pub fn conv2d_backward<F: Float + Send + Sync + 'static>(
         );
         return;
     }
-    let a: &[F] = if g.is_pointwise() { x } else { col };
-    assert!(a.len() >= m * row, "conv2d backward: col does not hold im2col(x)");
     if let Some(dw) = grads.filters {
+        // Only ∂W reads `col` (∂x goes through ∂col and col2im), so only it needs `im2col(x)`.
+        let a: &[F] = if g.is_pointwise() { x } else { col };
+        assert!(a.len() >= m * row, "conv2d backward: col does not hold im2col(x)");
         for gi in 0..g.groups {
             // ∂W_g = col_gᵀ · ∂Y_g: col read with swapped strides.
             gemm(GemmArgs {
