@@ -19,11 +19,12 @@ use std::ops::Range;
 use num_traits::{Float, Zero};
 
 use super::conv::{per_image, Conv2dGeometry, DIRECT_MAX_PATCH};
+use super::conv_implicit::sum_per_task;
 use super::dispatch::{Isa, SimdElem};
 use super::elementwise::bias_act_inplace;
 use super::gemm::Epilogue;
 use super::simd::Simd;
-use super::{threads, UnaryOp};
+use super::UnaryOp;
 
 /// `0, 1, …`: the tap offsets of a gathered window.
 const GATHERED: [usize; DIRECT_MAX_PATCH] = {
@@ -574,7 +575,6 @@ pub(crate) fn filter_grad<F: Float + Send + Sync + 'static>(
 fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E], dw: &mut [E]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let Some(t) = E::Avx2::try_new() {
-        use rayon::prelude::*;
         let taps = Taps::new(g);
         let img_in = g.in_h * g.in_w * g.in_c;
         let img_out = g.out_h * g.out_w * g.out_c;
@@ -597,32 +597,7 @@ fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E
                 }
             }
         };
-        let tasks = if g.batch > 1 {
-            threads::num_threads().min(g.batch)
-        } else {
-            1
-        };
-        if tasks <= 1 {
-            images(0..g.batch, dw);
-            return true;
-        }
-        let per = g.batch.div_ceil(tasks);
-        let ranges: Vec<_> = (0..tasks)
-            .map(|i| i * per..((i + 1) * per).min(g.batch))
-            .collect();
-        let parts: Vec<Vec<E>> = threads::install(|| {
-            ranges
-                .into_par_iter()
-                .map(|r| {
-                    let mut acc = vec![E::zero(); g.filter_len()];
-                    images(r, &mut acc);
-                    acc
-                })
-                .collect()
-        });
-        for p in parts {
-            dw.iter_mut().zip(&p).for_each(|(d, &v)| *d = *d + v);
-        }
+        sum_per_task(g.batch, dw, images);
         return true;
     }
     let _ = (g, x, dy, dw);
@@ -632,6 +607,7 @@ fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E
 #[cfg(test)]
 pub(super) mod tests {
     use super::super::conv::{direct_filter_grad, direct_forward, Conv2d, Padding};
+    use super::super::threads;
     use super::*;
     use proptest::prelude::*;
 

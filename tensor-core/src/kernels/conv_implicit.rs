@@ -722,6 +722,34 @@ pub(super) fn tasks(batch: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// Adds `f(images, acc)`'s sums over each task's images into `dst`: straight into it for one
+/// task, else each task into its own zeroed buffer, the buffers added in task order (so the
+/// result does not depend on the scheduling).
+pub(super) fn sum_per_task<E: Float + Send + Sync>(
+    batch: usize,
+    dst: &mut [E],
+    f: impl Fn(Range<usize>, &mut [E]) + Sync,
+) {
+    let ranges = tasks(batch);
+    if ranges.len() <= 1 {
+        return f(0..batch, dst);
+    }
+    let parts: Vec<Vec<E>> = threads::install(|| {
+        use rayon::prelude::*;
+        ranges
+            .into_par_iter()
+            .map(|r| {
+                let mut acc = vec![E::zero(); dst.len()];
+                f(r, &mut acc);
+                acc
+            })
+            .collect()
+    });
+    for p in parts {
+        dst.iter_mut().zip(&p).for_each(|(d, &v)| *d = *d + v);
+    }
+}
+
 /// Runs `f(images, part of out)` for each task's images, on the pool when there are several.
 fn per_task<E: Send + Sync>(
     batch: usize,
@@ -870,7 +898,6 @@ fn backward_typed<E: SimdElem>(
     let plan = Plan::new(g, w, lanes, wide);
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
     {
-        use rayon::prelude::*;
         let (t512, t2) = (E::Avx512::try_new(), E::Avx2::try_new());
         if let Some(dw) = dw {
             let dw = &mut dw[..g.filter_len()];
@@ -887,25 +914,7 @@ fn backward_typed<E: SimdElem>(
                     _ => unreachable!("choose() found a token"),
                 }
             };
-            let ranges = tasks(g.batch);
-            if ranges.len() <= 1 {
-                grads(0..g.batch, dw);
-            } else {
-                // Each task sums its images into its own buffer; added in task order.
-                let parts: Vec<Vec<E>> = threads::install(|| {
-                    ranges
-                        .into_par_iter()
-                        .map(|r| {
-                            let mut acc = vec![E::zero(); g.filter_len()];
-                            grads(r, &mut acc);
-                            acc
-                        })
-                        .collect()
-                });
-                for p in parts {
-                    dw.iter_mut().zip(&p).for_each(|(d, &v)| *d = *d + v);
-                }
-            }
+            sum_per_task(g.batch, dw, grads);
         }
         if let Some(dx) = dx {
             let bt = plan.pack_transposed();
