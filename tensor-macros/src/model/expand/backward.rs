@@ -130,29 +130,25 @@ pub fn body(g: &Graph, p: &Paths, grads: &[Ident], with_input: bool) -> TokenStr
                     #f.backward(&__st.outs[#al], &__st.outs[#il], &__st.pres[#il], __g, __b, #actt, #gin);
                 }
             }
-            Op::Pool(l) if pairs[i].is_some() => {
-                let (fp, c) = (&g.layers[*l].field, pairs[i].unwrap_or_default());
-                let Op::Conv(lc, act) = g.nodes[c].op else {
-                    unreachable!("fused_conv_pools pairs a conv")
-                };
-                let fc = &g.layers[lc].field;
-                let a = g.nodes[c].args[0];
-                let (al, gin, actt) = (lit(a), grad_in(a), act_tokens(act, p));
-                quote! {
-                    let __b = #fused::rows_in(__st.outs[#il].len(), #fp.output_len());
-                    #fused::conv_max_pool_backward(#fc, #fp, &__st.outs[#al], &__st.outs[#il], __g, __b, #actt, #gin);
-                }
-            }
             Op::Pool(l) => {
                 let f = &g.layers[*l].field;
-                let a = node.args[0];
-                if !need[a] {
-                    continue;
-                }
-                let al = lit(a);
-                quote! {
-                    let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
-                    #f.backward(__g, __b, &mut __lo[#al]);
+                if let Some(c) = pairs[i] {
+                    let fc = &g.layers[c.layer].field;
+                    let (al, gin, actt) = (lit(c.input), grad_in(c.input), act_tokens(c.act, p));
+                    quote! {
+                        let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
+                        #fused::conv_max_pool_backward(#fc, #f, &__st.outs[#al], &__st.outs[#il], __g, __b, #actt, #gin);
+                    }
+                } else {
+                    let a = node.args[0];
+                    if !need[a] {
+                        continue;
+                    }
+                    let al = lit(a);
+                    quote! {
+                        let __b = #fused::rows_in(__st.outs[#il].len(), #f.output_len());
+                        #f.backward(__g, __b, &mut __lo[#al]);
+                    }
                 }
             }
             Op::GlobalAvgPool => {

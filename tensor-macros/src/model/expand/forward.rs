@@ -94,33 +94,33 @@ pub fn body(g: &Graph, p: &Paths, training: bool) -> TokenStream {
                     #call
                 }}
             }
-            Op::Pool(l) if pairs[i].is_some() => {
-                let (fp, c) = (&g.layers[*l].field, pairs[i].unwrap_or_default());
-                let Op::Conv(lc, act) = g.nodes[c].op else {
-                    unreachable!("fused_conv_pools pairs a conv")
-                };
-                let fc = &g.layers[lc].field;
-                let a = Literal::usize_unsuffixed(g.buffer(g.nodes[c].args[0]));
-                let actt = act_tokens(act, p);
-                quote! {{
-                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                    let __b = #fused::rows_in(__prev[#a].len(), #fc.input_len());
-                    #fused::conv_max_pool_train(#fc, #fp, &__prev[#a], __b, #actt, __out);
-                }}
-            }
             Op::Pool(l) => {
                 let f = &g.layers[*l].field;
-                let a = arg(0);
-                let call = if training {
-                    quote!(#f.forward_train(&__prev[#a], __b, __out);)
-                } else {
-                    quote!(#f.forward(&__prev[#a], __b, __out);)
-                };
-                quote! {{
-                    let (__prev, __out) = #fused::split(&mut __st.outs, #il);
-                    let __b = #fused::rows_in(__prev[#a].len(), #f.input_len());
-                    #call
-                }}
+                match pairs[i] {
+                    Some(c) => {
+                        let fc = &g.layers[c.layer].field;
+                        let a = Literal::usize_unsuffixed(g.buffer(c.input));
+                        let actt = act_tokens(c.act, p);
+                        quote! {{
+                            let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                            let __b = #fused::rows_in(__prev[#a].len(), #fc.input_len());
+                            #fused::conv_max_pool_train(#fc, #f, &__prev[#a], __b, #actt, __out);
+                        }}
+                    }
+                    None => {
+                        let a = arg(0);
+                        let call = if training {
+                            quote!(#f.forward_train(&__prev[#a], __b, __out);)
+                        } else {
+                            quote!(#f.forward(&__prev[#a], __b, __out);)
+                        };
+                        quote! {{
+                            let (__prev, __out) = #fused::split(&mut __st.outs, #il);
+                            let __b = #fused::rows_in(__prev[#a].len(), #f.input_len());
+                            #call
+                        }}
+                    }
+                }
             }
             Op::GlobalAvgPool => {
                 let a = arg(0);

@@ -86,11 +86,24 @@ pub fn init_tokens(
     }
 }
 
-/// For each node: the convolution node that the training step fuses into it when the node is a
+/// A convolution that the training step runs inside the max pooling reading it.
+#[derive(Clone, Copy)]
+pub struct FusedConv {
+    /// The convolution's node.
+    pub node: usize,
+    /// Its layer (index into `Graph::layers`).
+    pub layer: usize,
+    /// Its activation (ReLU or linear).
+    pub act: Act,
+    /// The node it reads.
+    pub input: usize,
+}
+
+/// For each node: the convolution that the training step fuses into it when the node is a
 /// max pooling that alone reads a convolution with ReLU or no activation, no activity penalty,
 /// and an output that is not a model output (`fused::conv_max_pool_train` / `_backward`: the
 /// convolution's output is then never stored).
-pub fn fused_conv_pools(g: &Graph) -> Vec<Option<usize>> {
+pub fn fused_conv_pools(g: &Graph) -> Vec<Option<FusedConv>> {
     let mut readers = vec![0usize; g.nodes.len()];
     for n in &g.nodes {
         for &a in &n.args {
@@ -112,17 +125,22 @@ pub fn fused_conv_pools(g: &Graph) -> Vec<Option<usize>> {
                 return None;
             };
             let activity = options::weight_opts(g, l).is_some_and(|o| o.activity_reg.is_some());
-            (matches!(act, Act::Relu | Act::Linear) && readers[c] == 1 && !activity).then_some(c)
+            (matches!(act, Act::Relu | Act::Linear) && readers[c] == 1 && !activity).then_some(FusedConv {
+                node: c,
+                layer: l,
+                act,
+                input: g.nodes[c].args[0],
+            })
         })
         .collect()
 }
 
 /// Whether each node is a convolution fused into the max pooling that reads it (see
 /// [`fused_conv_pools`]).
-pub fn fused_convs(pairs: &[Option<usize>]) -> Vec<bool> {
+pub fn fused_convs(pairs: &[Option<FusedConv>]) -> Vec<bool> {
     let mut fused = vec![false; pairs.len()];
-    for &c in pairs.iter().flatten() {
-        fused[c] = true;
+    for c in pairs.iter().flatten() {
+        fused[c.node] = true;
     }
     fused
 }
