@@ -8,7 +8,9 @@
 //! prediction latency. `bench/cnn_side_by_side.py` trains the same model with Keras.
 //! `--layer-times` instead times the forward and backward passes of the two convolutions and
 //! the two poolings at batch 128 (median of several runs, wall and calling-thread CPU time) and
-//! exits; `--steps N` trains on only the first `N` batches of each epoch (for quick timings).
+//! exits; `--steps N` trains on only the first `N` batches of each epoch (for quick timings);
+//! `--predict-only` skips training and times the untrained model's predictions (`--runs N`
+//! single-image calls, for profiling, then batches of `--batch-size` unless it is 1).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +120,8 @@ struct Args {
     layer_times: bool,
     sequential: bool,
     steps: Option<usize>,
+    predict_only: bool,
+    runs: usize,
 }
 
 /// CPU time of the calling thread in seconds, from `/proc/thread-self/schedstat` (Linux; its
@@ -223,6 +227,8 @@ fn parse_args() -> Result<Args, String> {
         layer_times: false,
         sequential: false,
         steps: None,
+        predict_only: false,
+        runs: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -240,9 +246,11 @@ fn parse_args() -> Result<Args, String> {
             "--layer-times" => a.layer_times = true,
             "--sequential" => a.sequential = true,
             "--steps" => a.steps = Some(num(value()?)?.max(1)),
+            "--predict-only" => a.predict_only = true,
+            "--runs" => a.runs = num(value()?)?.max(1),
             "-h" | "--help" => {
                 return Err(
-                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--steps N] [--threads N] [--seed N] [--layer-times] [--sequential]".into(),
+                    "usage: mnist_cnn [--data DIR] [--epochs N] [--batch-size N] [--steps N] [--threads N] [--seed N] [--layer-times] [--sequential] [--predict-only [--runs N]]".into(),
                 )
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
@@ -259,9 +267,14 @@ fn tensors(split: &IdxSplit) -> Result<(Images, Labels), NnError> {
 }
 
 /// Median time of one inference forward pass over the first `batch` test images.
-fn predict_latency_us<M: Model<Input = Images>>(model: &M, x: &Images, batch: usize) -> Result<f64, NnError> {
+fn predict_latency_us<M: Model<Input = Images>>(
+    model: &M,
+    x: &Images,
+    batch: usize,
+    runs: usize,
+) -> Result<f64, NnError> {
     let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
-    let mut times: Vec<f64> = (0..if batch == 1 { 500 } else { 50 })
+    let mut times: Vec<f64> = (0..if batch == 1 { runs } else { 50 })
         .map(|_| {
             let t = Instant::now();
             std::hint::black_box(model.forward(&xb));
@@ -293,6 +306,17 @@ fn run(args: Args) -> Result<(), NnError> {
         test.len(),
         dimflow::tensor_core::kernels::num_threads()
     );
+    if args.predict_only {
+        let (model, (x_test, _)) = (Cnn::new(args.seed), tensors(&test)?);
+        let b1 = predict_latency_us(&model, &x_test, 1, args.runs)?;
+        print!("predict latency (untrained model!): batch 1: {b1:.1} us");
+        if args.batch_size > 1 {
+            let bn = predict_latency_us(&model, &x_test, args.batch_size, args.runs)?;
+            print!(", batch {}: {bn:.0} us", args.batch_size);
+        }
+        println!();
+        return Ok(());
+    }
     let data = (tensors(&train)?, tensors(&test)?);
     println!(
         "model ({}): Conv2D(32,3x3,relu) > MaxPool(2) > Conv2D(64,3x3,relu) > MaxPool(2) > Flatten > Dropout(0.5) > Dense(10)",
@@ -344,8 +368,8 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
     println!("test loss: {:.4}", logs["loss"]);
     println!("test accuracy: {:.4}", logs["sparse_categorical_accuracy"]);
     let (b1, b128) = (
-        predict_latency_us(&model.model, &x_test, 1)?,
-        predict_latency_us(&model.model, &x_test, 128)?,
+        predict_latency_us(&model.model, &x_test, 1, args.runs)?,
+        predict_latency_us(&model.model, &x_test, 128, args.runs)?,
     );
     println!("predict latency: batch 1: {b1:.0} us, batch 128: {b128:.0} us");
     Ok(())

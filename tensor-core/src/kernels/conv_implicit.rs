@@ -28,11 +28,15 @@ use super::dispatch::{Isa, SimdElem};
 use super::elementwise::bias_act_inplace;
 use super::gemm::Epilogue;
 use super::simd::Simd;
-use super::{threads, UnaryOp};
+use super::{hot, threads, UnaryOp};
 
 /// Output pixels (forward, input gradient) or window inputs (filter gradient) per register
 /// tile: 6 × 4 vectors = 24 accumulators with 32 vector registers, 6 × 2 with 16.
 const TILE: usize = 6;
+
+/// A single image of at least this many multiply-adds (about 10 µs on one core) shares its
+/// output rows with the spinning helpers of [`hot`] when the kernels have more than one thread.
+const HOT_MIN_MACS: usize = 1 << 19;
 
 /// Where the windows of one geometry lie in an image stored `width` pixels wide (the image
 /// itself, or its zero-padded copy).
@@ -204,16 +208,22 @@ impl<'a, E: Float> Plan<'a, E> {
         self.runs.len / self.lanes * self.lanes
     }
 
-    /// The filters of each filter block as `[patch][vectors·lanes]`, one block after another.
-    fn pack_filters(&self) -> Vec<E> {
+    /// The filters of each filter block as `[patch][vectors·lanes]`, one block after another:
+    /// the filters as they are (borrowed) when one block spans every output channel.
+    fn pack_filters(&self) -> std::borrow::Cow<'_, [E]> {
         let (patch, oc) = (self.g.patch_len(), self.g.out_c);
+        if let [(0, nv)] = self.filter_blocks[..] {
+            if nv * self.lanes == oc {
+                return std::borrow::Cow::Borrowed(&self.w[..patch * oc]);
+            }
+        }
         let mut out = Vec::with_capacity(patch * self.filter_tail());
         for &(f0, nv) in &self.filter_blocks {
             for row in self.w.chunks_exact(oc).take(patch) {
                 out.extend_from_slice(&row[f0..f0 + nv * self.lanes]);
             }
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// For each run and each run block: `[filter][vectors·lanes]` (the filters transposed), one
@@ -381,7 +391,6 @@ fn forward_images<S: Simd>(
 ) {
     let g = plan.g;
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
-    let relu_now = act == Some(UnaryOp::Relu);
     let mut padded = Vec::new();
     for (img, o) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
         let img = if plan.frame.in_place {
@@ -390,21 +399,39 @@ fn forward_images<S: Simd>(
             plan.frame.pad(g, img, &mut padded);
             &padded[..]
         };
-        for oy in 0..g.out_h {
-            let mut ox = 0;
-            while ox < g.out_w {
-                let p = (g.out_w - ox).min(TILE);
-                let base = plan.runs.origin(oy, ox);
-                let o = &mut o[(oy * g.out_w + ox) * g.out_c..];
-                with_tile!(p, |P| fwd_pixels::<S, P>(
-                    s, plan, wpack, img, base, bias, relu_now, o
-                ));
-                ox += p;
-            }
+        for (oy, row) in o.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
+            forward_row(s, plan, wpack, img, oy, bias, act, row);
         }
-        if let Some(op) = act.filter(|_| !relu_now) {
-            bias_act_inplace(s, o, None, Some(op));
-        }
+    }
+}
+
+/// Output row `oy` of one image (`img` as the kernel reads it: padded unless in place).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn forward_row<S: Simd>(
+    s: S,
+    plan: &Plan<'_, S::E>,
+    wpack: &[S::E],
+    img: &[S::E],
+    oy: usize,
+    bias: Option<&[S::E]>,
+    act: Option<UnaryOp>,
+    row: &mut [S::E],
+) {
+    let g = plan.g;
+    let relu_now = act == Some(UnaryOp::Relu);
+    let mut ox = 0;
+    while ox < g.out_w {
+        let p = (g.out_w - ox).min(TILE);
+        let base = plan.runs.origin(oy, ox);
+        let o = &mut row[ox * g.out_c..];
+        with_tile!(p, |P| fwd_pixels::<S, P>(
+            s, plan, wpack, img, base, bias, relu_now, o
+        ));
+        ox += p;
+    }
+    if let Some(op) = act.filter(|_| !relu_now) {
+        bias_act_inplace(s, row, None, Some(op));
     }
 }
 
@@ -633,6 +660,21 @@ macro_rules! entry_points {
                 super::forward_images(s, plan, wpack, x, bias, act, out)
             }
 
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(super) fn forward_row<S: Simd>(
+                s: S,
+                plan: &Plan<'_, S::E>,
+                wpack: &[S::E],
+                img: &[S::E],
+                oy: usize,
+                bias: Option<&[S::E]>,
+                act: Option<UnaryOp>,
+                row: &mut [S::E],
+            ) {
+                super::forward_row(s, plan, wpack, img, oy, bias, act, row)
+            }
+
             #[target_feature(enable = $features)]
             pub(super) fn grad_images<S: Simd>(
                 s: S,
@@ -825,6 +867,29 @@ fn forward_typed<E: SimdElem>(
     let plan = Plan::new(g, w, lanes, wide);
     let wpack = plan.pack_filters();
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
+    if g.batch == 1 && g.out_h > 1 && g.macs() >= HOT_MIN_MACS && hot::helpers_wanted() > 0 {
+        // One image: its output rows shared with the spinning helpers.
+        let mut padded = Vec::new();
+        let img = if plan.frame.in_place {
+            &x[..img_in]
+        } else {
+            plan.frame.pad(g, &x[..img_in], &mut padded);
+            &padded[..]
+        };
+        let mut rows: Vec<&mut [E]> = out[..img_out].chunks_mut(g.out_w * g.out_c).collect();
+        hot::for_each_claimed(&mut rows, |oy, row| {
+            match (isa, E::Avx512::try_new(), E::Avx2::try_new()) {
+                // SAFETY: the token exists, so AVX-512F, AVX2 and FMA were detected on this CPU.
+                (Isa::Avx512, Some(t), _) => unsafe {
+                    avx512::forward_row(t, &plan, &wpack, img, oy, bias, act, row)
+                },
+                // SAFETY: the token exists, so AVX2 and FMA were detected on this CPU.
+                (_, _, Some(t)) => unsafe { avx2::forward_row(t, &plan, &wpack, img, oy, bias, act, row) },
+                _ => unreachable!("choose() found a token"),
+            }
+        });
+        return true;
+    }
     per_task(g.batch, img_out, out, |r, o| {
         let xs = &x[r.start * img_in..r.end * img_in];
         match (isa, E::Avx512::try_new(), E::Avx2::try_new()) {

@@ -177,12 +177,52 @@ fn mnist_second_layer_on_one_and_two_threads() {
             stride,
             ..Conv2d::default()
         };
-        let g = Conv2dGeometry::try_new("t", 5, [13, 13, 32], [3, 3], 64, &op).unwrap();
-        for n in [1, 2] {
-            threads::set_num_threads(n);
-            for isa in [Isa::Avx2, Isa::Avx512] {
-                check::<f32>(isa, &g, true, Some(UnaryOp::Relu), 7, 3e-6);
-                check::<f64>(isa, &g, false, None, 8, 1e-13);
+        // Batch 1 on 2 threads shares the image's rows with the `hot` helpers.
+        for batch in [1, 5] {
+            let g = Conv2dGeometry::try_new("t", batch, [13, 13, 32], [3, 3], 64, &op).unwrap();
+            for n in [1, 2] {
+                threads::set_num_threads(n);
+                for isa in [Isa::Avx2, Isa::Avx512] {
+                    check::<f32>(isa, &g, true, Some(UnaryOp::Relu), 7, 3e-6);
+                    check::<f64>(isa, &g, false, None, 8, 1e-13);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn one_image_split_between_threads_is_bit_identical() {
+    // The rows of one image computed by whichever thread claims them: the same bits as one
+    // thread, with the tanh epilogue applied row by row and through a padded copy.
+    for padding in [Padding::Valid, Padding::Same] {
+        let op = Conv2d {
+            padding,
+            ..Conv2d::default()
+        };
+        let g = Conv2dGeometry::try_new("t", 1, [13, 13, 32], [3, 3], 64, &op).unwrap();
+        let (x, w, b) = (fill(g.input_len(), 3), fill(g.filter_len(), 4), fill(64, 5));
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let (x, w, b) = (f(&x), f(&w), f(&b));
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            let mut runs = Vec::new();
+            for n in [1, 2, 2, 2] {
+                threads::set_num_threads(n);
+                let mut y = vec![f32::NAN; g.output_len()];
+                let ep = Epilogue {
+                    bias: Some(&b),
+                    activation: Some(UnaryOp::Tanh),
+                };
+                if !forward(isa, &g, &x, &w, ep, &mut y) {
+                    break;
+                }
+                runs.push(y);
+            }
+            for r in &runs[1..] {
+                assert!(
+                    r.iter().zip(&runs[0]).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{isa:?}"
+                );
             }
         }
     }

@@ -33,8 +33,10 @@ fn check(rows: usize, k: usize, n: usize, x: &[impl Copy], w: &[impl Copy], y: &
 }
 
 /// `y[r][j] += Σᵢ x[r][i]·w[i][j]` for `rows` rows: `x` is `rows × k`, `w` is `k × n` and `y` is
-/// `rows × n`, all row-major and dense. The sum over `i` runs in order, starting from `y` (so a
-/// bias stored in `y` first is added before the products). f32 and f64 use AVX2 with FMA when the
+/// `rows × n`, all row-major and dense. The sum starts from `y` (a bias stored there first is
+/// part of it); columns in blocks of eight vectors add the products in order, the last columns
+/// (and outputs narrower than a vector) in four interleaved chains, so that the fused
+/// multiply-adds do not wait on each other. f32 and f64 use AVX2 with FMA when the
 /// kernels' instruction set is AVX2 or AVX-512 (`DIMFLOW_ISA=scalar` forces the portable loop).
 ///
 /// ```
@@ -110,7 +112,7 @@ fn same_mut<F: 'static, T: 'static>(s: &mut [F]) -> &mut [T] {
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<T>(), s.len()) }
 }
 
-/// The portable loop: the same order of operations as the vector body, without fused rounding.
+/// The portable loop: the products added in order, without fused rounding.
 fn portable<F: Float>(rows: usize, k: usize, n: usize, x: &[F], w: &[F], y: &mut [F]) {
     for r in 0..rows {
         let xr = &x[r * k..(r + 1) * k];
@@ -151,21 +153,102 @@ fn body<S: Simd>(s: S, rows: usize, k: usize, n: usize, x: &[S::E], w: &[S::E], 
             }
             j += BLOCK * l;
         }
-        while j + l <= n {
-            let mut a = s.load(&yr[j..]);
-            for (i, &xi) in xr.iter().enumerate() {
-                a = s.fmadd(s.splat(xi), s.load(&w[i * n + j..]), a);
-            }
-            s.store(&mut yr[j..], a);
-            j += l;
+        if n >= l {
+            narrow(s, k, n, j, xr, w, yr);
+        } else {
+            scalar_columns(n, xr, w, yr);
         }
-        for (jj, o) in yr.iter_mut().enumerate().skip(j) {
-            let mut a = *o;
-            for (i, &xi) in xr.iter().enumerate() {
-                a = xi.mul_add(w[i * n + jj], a);
+    }
+}
+
+/// Independent sums per output column (or vector of columns) in the narrow paths, so that the
+/// fused multiply-adds are not one dependent chain as long as `k`.
+const SPLIT: usize = 4;
+
+/// The columns `j..n` of one output row (fewer than `BLOCK` vectors, `n ≥ LANES`): vectors from
+/// `j` on and, when `n - j` is not a whole number of vectors, one more ending at `n` that
+/// overlaps the one before it (only its new lanes are stored). Each vector sums the products
+/// in `SPLIT` interleaved chains (`y` and every `SPLIT`-th term, and so on) added at the end.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrow<S: Simd>(s: S, k: usize, n: usize, j: usize, xr: &[S::E], w: &[S::E], yr: &mut [S::E]) {
+    let l = S::LANES;
+    // (first column of the vector, first column it stores)
+    let mut starts = [(0usize, 0usize); BLOCK + 1];
+    let mut m = 0;
+    let mut c = j;
+    while c + l <= n {
+        starts[m] = (c, c);
+        (m, c) = (m + 1, c + l);
+    }
+    if c < n {
+        starts[m] = (n - l, c);
+        m += 1;
+    }
+    // Two vectors at a time: 2·SPLIT accumulators fit AVX2's sixteen registers.
+    let mut pairs = starts[..m].chunks_exact(2);
+    for p in pairs.by_ref() {
+        narrow_group(s, k, n, [p[0], p[1]], xr, w, yr);
+    }
+    if let [one] = pairs.remainder() {
+        narrow_group(s, k, n, [*one], xr, w, yr);
+    }
+}
+
+/// `V` vectors of [`narrow`]'s columns, given as (first column, first column stored).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrow_group<S: Simd, const V: usize>(
+    s: S,
+    k: usize,
+    n: usize,
+    starts: [(usize, usize); V],
+    xr: &[S::E],
+    w: &[S::E],
+    yr: &mut [S::E],
+) {
+    let l = S::LANES;
+    let mut acc = [[s.splat(<S::E as num_traits::Zero>::zero()); V]; SPLIT];
+    for (v, &(st, _)) in starts.iter().enumerate() {
+        acc[0][v] = s.load(&yr[st..]);
+    }
+    let rows = w[..k * n].chunks_exact(n);
+    let mut xs = xr[..k].chunks_exact(SPLIT);
+    let mut rows4 = w[..k / SPLIT * SPLIT * n].chunks_exact(SPLIT * n);
+    for (x4, w4) in xs.by_ref().zip(rows4.by_ref()) {
+        for (u, a) in acc.iter_mut().enumerate() {
+            let (xv, row) = (s.splat(x4[u]), &w4[u * n..]);
+            for (v, &(st, _)) in starts.iter().enumerate() {
+                a[v] = s.fmadd(xv, s.load(&row[st..]), a[v]);
             }
-            *o = a;
         }
+    }
+    for (&xi, row) in xs.remainder().iter().zip(rows.skip(k / SPLIT * SPLIT)) {
+        let xv = s.splat(xi);
+        for (v, &(st, _)) in starts.iter().enumerate() {
+            acc[0][v] = s.fmadd(xv, s.load(&row[st..]), acc[0][v]);
+        }
+    }
+    for (v, &(st, from)) in starts.iter().enumerate() {
+        let sum = s.add(s.add(acc[0][v], acc[1][v]), s.add(acc[2][v], acc[3][v]));
+        if st == from {
+            s.store(&mut yr[st..], sum);
+        } else {
+            let lanes = s.to_array(sum);
+            yr[from..n].copy_from_slice(&lanes[from - st..l]);
+        }
+    }
+}
+
+/// One output row narrower than a vector: per column, `SPLIT` interleaved scalar chains.
+fn scalar_columns<F: Float>(n: usize, xr: &[F], w: &[F], yr: &mut [F]) {
+    for (jj, o) in yr.iter_mut().enumerate().take(n) {
+        let mut acc = [F::zero(); SPLIT];
+        acc[0] = *o;
+        for (i, &xi) in xr.iter().enumerate() {
+            acc[i % SPLIT] = xi.mul_add(w[i * n + jj], acc[i % SPLIT]);
+        }
+        *o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     }
 }
 

@@ -9,7 +9,8 @@
 //! and `math` (element-wise, reductions, exp/tanh/sigmoid/erf written once over `Simd`),
 //! [`gemm`](mod@gemm) (API and the blocked driver), [`gemv`] (a few rows times a row-major
 //! matrix, unpacked), `pack` and `microkernel` (packing and register
-//! tiles), [`prepacked`] (weights packed once), [`threads`] (the pool).
+//! tiles), [`prepacked`] (weights packed once), [`threads`] (the pool), [`hot`] (spinning
+//! helpers for one image's rows).
 //!
 //! ```
 //! use tensor_core::kernels::{gemm_fused, Epilogue, GemmArgs, KernelFloat, UnaryOp};
@@ -37,6 +38,7 @@ pub mod dispatch;
 mod elementwise;
 pub mod gemm;
 pub mod gemv;
+pub mod hot;
 mod math;
 mod microkernel;
 mod pack;

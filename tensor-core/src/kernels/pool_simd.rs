@@ -21,6 +21,9 @@ fn image<S: Simd, const ARG: bool>(
     o: &mut [S::E],
     mut arg: Option<&mut [u32]>,
 ) {
+    if !ARG {
+        return image_max(s, g, img, o);
+    }
     let (c, l) = (g.channels, S::LANES);
     // The window's cells (image indices of their channel 0), on the stack for up to 4×4.
     let mut cells: SmallVec<[usize; 16]> = SmallVec::new();
@@ -86,6 +89,52 @@ fn image<S: Simd, const ARG: bool>(
                 if let Some(a) = arg.as_deref_mut() {
                     a[at + ch] = (best + ch) as u32;
                 }
+            }
+        }
+    }
+}
+
+/// Max pooling of one image without the argmax (inference): the window's rows and columns are
+/// walked directly, up to four vectors of channels at a time; the running maximum starts at
+/// -inf and takes `max_raw(x, m)` (`x > m ? x : m`, so a NaN never gets in, as `Float::max` in
+/// the portable loops); an empty window gives -inf.
+#[inline(always)]
+fn image_max<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
+    const NV: usize = 4;
+    let (c, l) = (g.channels, S::LANES);
+    let full = c / l * l;
+    let ninf = S::E::neg_infinity();
+    for oy in 0..g.out_h {
+        for ox in 0..g.out_w {
+            let at = (oy * g.out_w + ox) * c;
+            let (ys, xs) = g.span(oy, ox);
+            // Clipped by the padding, a window may hold no cell (and start past the image).
+            let ys = if xs.is_empty() { 0..0 } else { ys };
+            let o = &mut o[at..at + c];
+            for ch0 in (0..full).step_by(NV * l) {
+                let nv = ((full - ch0) / l).min(NV);
+                let mut m = [s.splat(ninf); NV];
+                for iy in ys.clone() {
+                    let row = &img[(iy * g.in_w + xs.start) * c + ch0..];
+                    for cell in 0..xs.len() {
+                        let at = &row[cell * c..];
+                        for (v, mv) in m.iter_mut().enumerate().take(nv) {
+                            *mv = s.max_raw(s.load(&at[v * l..]), *mv);
+                        }
+                    }
+                }
+                for (v, mv) in m.iter().enumerate().take(nv) {
+                    s.store(&mut o[ch0 + v * l..], *mv);
+                }
+            }
+            for (ch, v) in o.iter_mut().enumerate().skip(full) {
+                let mut m = ninf;
+                for iy in ys.clone() {
+                    for ix in xs.clone() {
+                        m = m.max(img[(iy * g.in_w + ix) * c + ch]);
+                    }
+                }
+                *v = m;
             }
         }
     }

@@ -5,6 +5,7 @@
 //! A generated model keeps one [`State`]: per graph node, its output, its pre-activation (only
 //! for GELU), its dropout mask and its gradient. Buffers are resized in place, so after the first
 //! training step no step allocates, except for the output tensor handed back to the caller.
+//! Inference (`forward(&self)`) borrows a state from the model's [`Spare`] pool instead.
 
 mod activation;
 mod batch_norm;
@@ -19,6 +20,7 @@ mod param;
 mod pool;
 mod prelu;
 mod rng;
+mod spare;
 
 pub use activation::Activation;
 pub use batch_norm::BatchNorm;
@@ -46,6 +48,7 @@ pub use crate::error::NnError;
 pub use crate::init::Initializer;
 pub use crate::regularizers::Regularizer;
 pub use rng::Rng;
+pub use spare::{Spare, SPARE_STATE_MAX_VALUES};
 pub use tensor_core::kernels::conv::{Conv2d, Padding, Pool2d};
 
 use tensor_core::{Element, Shape, Tensor};
@@ -69,6 +72,19 @@ pub struct State<F> {
     /// `(len, inner)` of each node computing a softmax over a dim that is not the last: the
     /// dim's length and the number of values after it.
     pub axes: Vec<(usize, usize)>,
+}
+
+impl<F> State<F> {
+    /// Values the buffers can hold without reallocating, in all (outputs, pre-activations,
+    /// masks, gradients and ids).
+    pub fn capacity(&self) -> usize {
+        let f: usize = [&self.outs, &self.pres, &self.masks, &self.grads]
+            .iter()
+            .flat_map(|v| v.iter())
+            .map(Vec::capacity)
+            .sum();
+        f + self.ids.iter().map(Vec::capacity).sum::<usize>()
+    }
 }
 
 impl<F: Copy + Default> State<F> {

@@ -353,6 +353,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
         #vis struct #name<__F: #krate::Float = f32> {
             #(#fields)*
             __state: #fused::State<__F>,
+            __spare: #fused::Spare<__F>,
             __rng: #fused::Rng,
         }
 
@@ -372,6 +373,7 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 #name {
                     #(#inits)*
                     __state: #fused::State::new(#n_nodes),
+                    __spare: #fused::Spare::new(),
                     __rng: #fused::Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15),
                 }
             }
@@ -382,9 +384,11 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
             /// When inputs merged by the model disagree on the length of a run-time dim.
             #vis fn forward(&self, #(#in_names: &#in_types),*) -> #out_ty {
                 #infer_locals
-                let mut __state = #fused::State::<__F>::new(#n_nodes);
+                let mut __state = self.__spare.take().unwrap_or_else(|| #fused::State::<__F>::new(#n_nodes));
                 let __st = &mut __state;
-                #infer_body
+                let __result = { #infer_body };
+                self.__spare.put(__state);
+                __result
             }
 
             /// The training forward pass of the fused step: dropout on, every intermediate
