@@ -400,38 +400,40 @@ fn forward_images<S: Simd>(
             &padded[..]
         };
         for (oy, row) in o.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
-            forward_row(s, plan, wpack, img, oy, bias, act, row);
+            forward_span(s, plan, wpack, img, oy, 0..g.out_w, bias, act, row);
         }
     }
 }
 
-/// Output row `oy` of one image (`img` as the kernel reads it: padded unless in place).
+/// Output pixels `cols` of row `oy` of one image into `o` (`img` as the kernel reads it: padded
+/// unless in place).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_row<S: Simd>(
+fn forward_span<S: Simd>(
     s: S,
     plan: &Plan<'_, S::E>,
     wpack: &[S::E],
     img: &[S::E],
     oy: usize,
+    cols: Range<usize>,
     bias: Option<&[S::E]>,
     act: Option<UnaryOp>,
-    row: &mut [S::E],
+    o: &mut [S::E],
 ) {
     let g = plan.g;
     let relu_now = act == Some(UnaryOp::Relu);
-    let mut ox = 0;
-    while ox < g.out_w {
-        let p = (g.out_w - ox).min(TILE);
+    let mut ox = cols.start;
+    while ox < cols.end {
+        let p = (cols.end - ox).min(TILE);
         let base = plan.runs.origin(oy, ox);
-        let o = &mut row[ox * g.out_c..];
+        let o = &mut o[(ox - cols.start) * g.out_c..];
         with_tile!(p, |P| fwd_pixels::<S, P>(
             s, plan, wpack, img, base, bias, relu_now, o
         ));
         ox += p;
     }
     if let Some(op) = act.filter(|_| !relu_now) {
-        bias_act_inplace(s, row, None, Some(op));
+        bias_act_inplace(s, &mut o[..cols.len() * g.out_c], None, Some(op));
     }
 }
 
@@ -662,17 +664,18 @@ macro_rules! entry_points {
 
             #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = $features)]
-            pub(super) fn forward_row<S: Simd>(
+            pub(super) fn forward_span<S: Simd>(
                 s: S,
                 plan: &Plan<'_, S::E>,
                 wpack: &[S::E],
                 img: &[S::E],
                 oy: usize,
+                cols: Range<usize>,
                 bias: Option<&[S::E]>,
                 act: Option<UnaryOp>,
-                row: &mut [S::E],
+                o: &mut [S::E],
             ) {
-                super::forward_row(s, plan, wpack, img, oy, bias, act, row)
+                super::forward_span(s, plan, wpack, img, oy, cols, bias, act, o)
             }
 
             #[target_feature(enable = $features)]
@@ -868,26 +871,7 @@ fn forward_typed<E: SimdElem>(
     let wpack = plan.pack_filters();
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
     if g.batch == 1 && g.out_h > 1 && g.macs() >= HOT_MIN_MACS && hot::helpers_wanted() > 0 {
-        // One image: its output rows shared with the spinning helpers.
-        let mut padded = Vec::new();
-        let img = if plan.frame.in_place {
-            &x[..img_in]
-        } else {
-            plan.frame.pad(g, &x[..img_in], &mut padded);
-            &padded[..]
-        };
-        let mut rows: Vec<&mut [E]> = out[..img_out].chunks_mut(g.out_w * g.out_c).collect();
-        hot::for_each_claimed(&mut rows, |oy, row| {
-            match (isa, E::Avx512::try_new(), E::Avx2::try_new()) {
-                // SAFETY: the token exists, so AVX-512F, AVX2 and FMA were detected on this CPU.
-                (Isa::Avx512, Some(t), _) => unsafe {
-                    avx512::forward_row(t, &plan, &wpack, img, oy, bias, act, row)
-                },
-                // SAFETY: the token exists, so AVX2 and FMA were detected on this CPU.
-                (_, _, Some(t)) => unsafe { avx2::forward_row(t, &plan, &wpack, img, oy, bias, act, row) },
-                _ => unreachable!("choose() found a token"),
-            }
-        });
+        forward_rows_shared(isa, &plan, &wpack, &x[..img_in], bias, act, &mut out[..img_out]);
         return true;
     }
     per_task(g.batch, img_out, out, |r, o| {
@@ -903,6 +887,51 @@ fn forward_typed<E: SimdElem>(
         }
     });
     true
+}
+
+/// One image (`x`, `out`), its register tiles shared with the spinning helpers of [`hot`].
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn forward_rows_shared<E: SimdElem>(
+    isa: Isa,
+    plan: &Plan<'_, E>,
+    wpack: &[E],
+    x: &[E],
+    bias: Option<&[E]>,
+    act: Option<UnaryOp>,
+    out: &mut [E],
+) {
+    let g = plan.g;
+    let mut padded = Vec::new();
+    let img = if plan.frame.in_place {
+        x
+    } else {
+        plan.frame.pad(g, x, &mut padded);
+        &padded[..]
+    };
+    // Items: the register tiles of each row (rows of `TILE` pixels and a shorter last one).
+    let mut tiles: Vec<(usize, Range<usize>, &mut [E])> =
+        Vec::with_capacity(g.out_h * g.out_w.div_ceil(TILE));
+    for (oy, mut row) in out.chunks_mut(g.out_w * g.out_c).enumerate() {
+        for ox in (0..g.out_w).step_by(TILE) {
+            let p = (g.out_w - ox).min(TILE);
+            let (o, rest) = row.split_at_mut(p * g.out_c);
+            tiles.push((oy, ox..ox + p, o));
+            row = rest;
+        }
+    }
+    hot::for_each_claimed(&mut tiles, |_, (oy, cols, o)| {
+        let (oy, cols) = (*oy, cols.clone());
+        match (isa, E::Avx512::try_new(), E::Avx2::try_new()) {
+            // SAFETY: the token exists, so AVX-512F, AVX2 and FMA were detected on this CPU.
+            (Isa::Avx512, Some(t), _) => unsafe {
+                avx512::forward_span(t, plan, wpack, img, oy, cols, bias, act, o)
+            },
+            // SAFETY: the token exists, so AVX2 and FMA were detected on this CPU.
+            (_, _, Some(t)) => unsafe { avx2::forward_span(t, plan, wpack, img, oy, cols, bias, act, o) },
+            _ => unreachable!("choose() found a token"),
+        }
+    });
 }
 
 /// **Adds** the filter gradient (into `dw`) and the input gradient (into `dx`) by the implicit

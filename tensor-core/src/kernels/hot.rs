@@ -11,8 +11,9 @@
 //! depend on the split.
 //!
 //! The number of helpers follows [`threads::num_threads`](super::threads::num_threads) (one
-//! fewer, at most [`MAX_HELPERS`]); with one thread, or when another call already holds the
-//! helpers, the caller runs every item itself.
+//! fewer, at most [`MAX_HELPERS`]); with one thread, inside a task of the kernels' pool (whose
+//! other threads are busy already), or when another call holds the helpers, the caller runs
+//! every item itself.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -81,7 +82,10 @@ pub fn for_each_claimed<T: Send>(items: &mut [T], f: impl Fn(usize, &mut T) + Sy
 fn for_each_claimed_by<T: Send>(helpers: usize, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
     let want = helpers.min(MAX_HELPERS).min(items.len().saturating_sub(1));
     let t = team();
+    // Inside a pool task the other pool threads are busy too: a helper would only compete
+    // with them for the cores (and a caller waiting on a descheduled helper would spin).
     if want == 0
+        || rayon::current_thread_index().is_some()
         || t.busy
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
@@ -152,8 +156,15 @@ impl Drop for Close {
     fn drop(&mut self) {
         let t = self.0;
         t.state.fetch_and(!OPEN, Ordering::AcqRel);
+        let mut spins = 0u32;
         while t.state.load(Ordering::Acquire) & ACTIVE != 0 {
-            std::hint::spin_loop();
+            // A helper descheduled in the middle of an item: let it run.
+            spins += 1;
+            if spins < 1 << 14 {
+                std::hint::spin_loop();
+            } else {
+                thread::yield_now();
+            }
         }
         t.job.store(std::ptr::null_mut(), Ordering::Relaxed);
         if thread::panicking() {
@@ -266,6 +277,20 @@ mod tests {
             for_each_claimed_by(1, &mut items, |_, v| *v *= 3);
             assert!(items.iter().all(|&v| v == 3));
         }
+    }
+
+    #[test]
+    fn pool_tasks_run_their_items_alone() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let me = thread::current().id();
+            let mut items = vec![0u8; 32];
+            for_each_claimed_by(1, &mut items, |_, v| {
+                assert_eq!(thread::current().id(), me, "no helper inside a pool task");
+                *v = 1;
+            });
+            assert!(items.iter().all(|&v| v == 1));
+        });
     }
 
     #[test]
