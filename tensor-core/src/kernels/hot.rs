@@ -27,6 +27,10 @@ use super::threads;
 /// How long a helper polls for the next job after its last one before it parks.
 pub const SPIN: Duration = Duration::from_millis(2);
 
+/// Spin-loop hints between two looks at the job (by a waiting helper, between yields of its
+/// core; by a caller waiting for a helper to finish, before it starts yielding).
+const POLL_SPINS: u32 = 64;
+
 /// Most helper threads a job is shared with.
 pub const MAX_HELPERS: usize = 7;
 
@@ -160,7 +164,7 @@ impl Drop for Close {
         while t.state.load(Ordering::Acquire) & ACTIVE != 0 {
             // A helper descheduled in the middle of an item: let it run.
             spins += 1;
-            if spins < 1 << 14 {
+            if spins < POLL_SPINS {
                 std::hint::spin_loop();
             } else {
                 thread::yield_now();
@@ -222,7 +226,12 @@ fn helper(t: &'static Team) {
             last_gen = gen;
         }
         if idle_since.elapsed() < SPIN {
-            std::hint::spin_loop();
+            // Between polls, give the core away if anything else wants it: a helper that
+            // shares a core with its caller must not take the caller's time.
+            for _ in 0..POLL_SPINS {
+                std::hint::spin_loop();
+            }
+            thread::yield_now();
             continue;
         }
         t.sleeping.fetch_add(1, Ordering::SeqCst);

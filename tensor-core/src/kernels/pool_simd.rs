@@ -112,19 +112,13 @@ fn image_max<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
             let ys = if xs.is_empty() { 0..0 } else { ys };
             let o = &mut o[at..at + c];
             for ch0 in (0..full).step_by(NV * l) {
-                let nv = ((full - ch0) / l).min(NV);
-                let mut m = [s.splat(ninf); NV];
-                for iy in ys.clone() {
-                    let row = &img[(iy * g.in_w + xs.start) * c + ch0..];
-                    for cell in 0..xs.len() {
-                        let at = &row[cell * c..];
-                        for (v, mv) in m.iter_mut().enumerate().take(nv) {
-                            *mv = s.max_raw(s.load(&at[v * l..]), *mv);
-                        }
-                    }
-                }
-                for (v, mv) in m.iter().enumerate().take(nv) {
-                    s.store(&mut o[ch0 + v * l..], *mv);
+                let (first, cells) = ((ys.start * g.in_w + xs.start) * c + ch0, xs.len());
+                let (rows, o) = (ys.len(), &mut o[ch0..]);
+                match ((full - ch0) / l).min(NV) {
+                    4 => window_max::<S, 4>(s, img, first, rows, cells, g.in_w * c, c, o),
+                    3 => window_max::<S, 3>(s, img, first, rows, cells, g.in_w * c, c, o),
+                    2 => window_max::<S, 2>(s, img, first, rows, cells, g.in_w * c, c, o),
+                    _ => window_max::<S, 1>(s, img, first, rows, cells, g.in_w * c, c, o),
                 }
             }
             for (ch, v) in o.iter_mut().enumerate().skip(full) {
@@ -137,6 +131,35 @@ fn image_max<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
                 *v = m;
             }
         }
+    }
+}
+
+/// The maximum of `NV` vectors of channels over a window of `rows` × `cells` cells whose first
+/// cell starts at `img[first]` (rows `row_len` apart, cells `c` apart), stored into `o`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn window_max<S: Simd, const NV: usize>(
+    s: S,
+    img: &[S::E],
+    first: usize,
+    rows: usize,
+    cells: usize,
+    row_len: usize,
+    c: usize,
+    o: &mut [S::E],
+) {
+    let l = S::LANES;
+    let mut m = [s.splat(S::E::neg_infinity()); NV];
+    for r in 0..rows {
+        for cell in 0..cells {
+            let at = &img[first + r * row_len + cell * c..];
+            for (v, mv) in m.iter_mut().enumerate() {
+                *mv = s.max_raw(s.load(&at[v * l..]), *mv);
+            }
+        }
+    }
+    for (v, mv) in m.iter().enumerate() {
+        s.store(&mut o[v * l..], *mv);
     }
 }
 
