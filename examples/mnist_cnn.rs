@@ -266,7 +266,8 @@ fn tensors(split: &IdxSplit) -> Result<(Images, Labels), NnError> {
     Ok((x, y))
 }
 
-/// Median time of one inference forward pass over the first `batch` test images.
+/// Median time of one inference forward pass over the first `batch` test images (after a few
+/// untimed calls, as the PyTorch side of `bench/cnn_compare.py` does).
 fn predict_latency_us<M: Model<Input = Images>>(
     model: &M,
     x: &Images,
@@ -274,6 +275,9 @@ fn predict_latency_us<M: Model<Input = Images>>(
     runs: usize,
 ) -> Result<f64, NnError> {
     let xb = x.gather_rows(&(0..batch).collect::<Vec<_>>())?;
+    for _ in 0..if batch == 1 { 50 } else { 2 } {
+        std::hint::black_box(model.forward(&xb));
+    }
     let mut times: Vec<f64> = (0..if batch == 1 { runs } else { 50 })
         .map(|_| {
             let t = Instant::now();
@@ -371,7 +375,7 @@ fn train_and_report<M: Model<Input = Images, Output = Tensor<(Batch, Classes)>>>
         predict_latency_us(&model.model, &x_test, 1, args.runs)?,
         predict_latency_us(&model.model, &x_test, 128, args.runs)?,
     );
-    println!("predict latency: batch 1: {b1:.0} us, batch 128: {b128:.0} us");
+    println!("predict latency: batch 1: {b1:.1} us, batch 128: {b128:.0} us");
     Ok(())
 }
 
