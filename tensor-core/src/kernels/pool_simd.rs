@@ -102,6 +102,21 @@ fn image<S: Simd, const ARG: bool>(
 fn image_max<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
     const NV: usize = 4;
     let (c, l) = (g.channels, S::LANES);
+    // Every window whole (no padding reached) and the channels whole vectors: one loop.
+    let whole = g.pad == (0, 0)
+        && g.out_h > 0
+        && g.out_w > 0
+        && (g.out_h - 1) * g.stride.0 + g.pool.0 <= g.in_h
+        && (g.out_w - 1) * g.stride.1 + g.pool.1 <= g.in_w;
+    if whole && c % l == 0 {
+        match c / l {
+            1 => return whole_windows::<S, 1>(s, g, img, o),
+            2 => return whole_windows::<S, 2>(s, g, img, o),
+            3 => return whole_windows::<S, 3>(s, g, img, o),
+            4 => return whole_windows::<S, 4>(s, g, img, o),
+            _ => {}
+        }
+    }
     let full = c / l * l;
     let ninf = S::E::neg_infinity();
     for oy in 0..g.out_h {
@@ -130,6 +145,20 @@ fn image_max<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
                 }
                 *v = m;
             }
+        }
+    }
+}
+
+/// [`image_max`] when every window lies inside the image and the channels are `NV` vectors.
+#[inline(always)]
+fn whole_windows<S: Simd, const NV: usize>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E]) {
+    let c = g.channels;
+    let row_len = g.in_w * c;
+    for (oy, orow) in o.chunks_exact_mut(g.out_w * c).take(g.out_h).enumerate() {
+        let first_row = oy * g.stride.0 * row_len;
+        for (ox, px) in orow.chunks_exact_mut(c).enumerate() {
+            let first = first_row + ox * g.stride.1 * c;
+            window_max::<S, NV>(s, img, first, g.pool.0, g.pool.1, row_len, c, px);
         }
     }
 }
