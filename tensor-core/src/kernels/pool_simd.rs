@@ -12,18 +12,10 @@ use super::conv_direct::{cast, cast_mut, same_type};
 use super::dispatch::{Isa, SimdElem};
 use super::simd::{Elem, Simd};
 
-/// Max pooling of one image (`o`, and `arg` when given, overwritten).
+/// Max pooling of one image with the argmax (`o` and `arg` overwritten): the first cell is taken
+/// as it is (even NaN) and a later one when larger, as the portable loops with an argmax do.
 #[inline(always)]
-fn image<S: Simd, const ARG: bool>(
-    s: S,
-    g: &Pool2dGeometry,
-    img: &[S::E],
-    o: &mut [S::E],
-    mut arg: Option<&mut [u32]>,
-) {
-    if !ARG {
-        return image_max(s, g, img, o);
-    }
+fn image_arg<S: Simd>(s: S, g: &Pool2dGeometry, img: &[S::E], o: &mut [S::E], arg: &mut [u32]) {
     let (c, l) = (g.channels, S::LANES);
     // The window's cells (image indices of their channel 0), on the stack for up to 4×4.
     let mut cells: SmallVec<[usize; 16]> = SmallVec::new();
@@ -38,57 +30,34 @@ fn image<S: Simd, const ARG: bool>(
             }
             let Some(&first) = cells.first() else {
                 o[at..at + c].iter_mut().for_each(|v| *v = S::E::neg_infinity());
-                if let Some(a) = arg.as_deref_mut() {
-                    a[at..at + c].iter_mut().for_each(|v| *v = u32::MAX);
-                }
+                arg[at..at + c].iter_mut().for_each(|v| *v = u32::MAX);
                 continue;
             };
             for ch in (0..full).step_by(l) {
-                // With the argmax the first cell is taken as it is (even NaN); without it the
-                // running maximum starts at -inf, as `Float::max` over the portable loops.
-                let mut m = if ARG {
-                    s.load(&img[first + ch..])
-                } else {
-                    s.splat(S::E::neg_infinity())
-                };
+                let mut m = s.load(&img[first + ch..]);
                 let mut which = s.splat(S::E::zero());
-                for (k, &b) in cells.iter().enumerate().skip(usize::from(ARG)) {
+                for (k, &b) in cells.iter().enumerate().skip(1) {
                     let x = s.load(&img[b + ch..]);
-                    if ARG {
-                        let take = s.gt(x, m);
-                        m = s.select(take, x, m);
-                        which = s.select(take, s.splat(S::E::c(k as f64)), which);
-                    } else {
-                        // From -inf, `x > m` is `Float::max`: a NaN never gets in.
-                        m = s.select(s.gt(x, m), x, m);
-                    }
+                    let take = s.gt(x, m);
+                    m = s.select(take, x, m);
+                    which = s.select(take, s.splat(S::E::c(k as f64)), which);
                 }
                 s.store(&mut o[at + ch..], m);
-                if let (true, Some(a)) = (ARG, arg.as_deref_mut()) {
-                    let w = s.to_array(which);
-                    for (i, (d, k)) in a[at + ch..at + ch + l].iter_mut().zip(&w).enumerate() {
-                        *d = (cells[k.to_usize().unwrap_or(0)] + ch + i) as u32;
-                    }
+                let w = s.to_array(which);
+                for (i, (d, k)) in arg[at + ch..at + ch + l].iter_mut().zip(&w).enumerate() {
+                    *d = (cells[k.to_usize().unwrap_or(0)] + ch + i) as u32;
                 }
             }
             for ch in full..c {
-                let (mut m, mut best) = if ARG {
-                    (img[first + ch], first)
-                } else {
-                    (S::E::neg_infinity(), first)
-                };
-                for &b in &cells[usize::from(ARG)..] {
+                let (mut m, mut best) = (img[first + ch], first);
+                for &b in &cells[1..] {
                     let v = img[b + ch];
-                    if ARG && v > m {
+                    if v > m {
                         (m, best) = (v, b);
-                    } else if !ARG {
-                        m = m.max(v);
                     }
                 }
                 o[at + ch] = m;
-                if let Some(a) = arg.as_deref_mut() {
-                    a[at + ch] = (best + ch) as u32;
-                }
+                arg[at + ch] = (best + ch) as u32;
             }
         }
     }
@@ -192,7 +161,8 @@ fn window_max<S: Simd, const NV: usize>(
     }
 }
 
-/// `#[target_feature]` entry points of [`image`], each only called with a token of its set.
+/// `#[target_feature]` entry points of [`image_arg`] and [`image_max`], each only called with a
+/// token of its set.
 macro_rules! entry {
     ($modname:ident, $features:literal) => {
         #[cfg(target_arch = "x86_64")]
@@ -207,10 +177,9 @@ macro_rules! entry {
                 o: &mut [S::E],
                 arg: Option<&mut [u32]>,
             ) {
-                if arg.is_some() {
-                    super::image::<S, true>(s, g, img, o, arg)
-                } else {
-                    super::image::<S, false>(s, g, img, o, arg)
+                match arg {
+                    Some(a) => super::image_arg(s, g, img, o, a),
+                    None => super::image_max(s, g, img, o),
                 }
             }
         }
