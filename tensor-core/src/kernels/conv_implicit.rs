@@ -125,6 +125,16 @@ impl Frame {
         (cols > 0).then_some((first, iy, 0..cols))
     }
 
+    /// `img` as the kernels read it: itself when in place, else its zero-padded copy in `buf`.
+    fn view<'a, E: Float>(&self, g: &Conv2dGeometry, img: &'a [E], buf: &'a mut Vec<E>) -> &'a [E] {
+        if self.in_place {
+            img
+        } else {
+            self.pad(g, img, buf);
+            buf
+        }
+    }
+
     /// `buf` = the image `img` with its zero padding.
     fn pad<E: Float>(&self, g: &Conv2dGeometry, img: &[E], buf: &mut Vec<E>) {
         let c = g.in_c;
@@ -393,12 +403,7 @@ fn forward_images<S: Simd>(
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
     let mut padded = Vec::new();
     for (img, o) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
-        let img = if plan.frame.in_place {
-            img
-        } else {
-            plan.frame.pad(g, img, &mut padded);
-            &padded[..]
-        };
+        let img = plan.frame.view(g, img, &mut padded);
         for (oy, row) in o.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
             forward_span(s, plan, wpack, img, oy, 0..g.out_w, bias, act, row);
         }
@@ -496,12 +501,7 @@ fn grad_images<S: Simd>(s: S, plan: &Plan<'_, S::E>, x: &[S::E], dy: &[S::E], dw
     let pixels = g.out_h * g.out_w;
     let (mut padded, mut dyp) = (Vec::new(), Vec::new());
     for (img, d) in x.chunks_exact(img_in).zip(dy.chunks_exact(img_out)) {
-        let img = if plan.frame.in_place {
-            img
-        } else {
-            plan.frame.pad(g, img, &mut padded);
-            &padded[..]
-        };
+        let img = plan.frame.view(g, img, &mut padded);
         // This image's ∂Y, block of filters by block, so each tile reads it contiguously.
         dyp.clear();
         for &(f0, nv) in &plan.filter_blocks {
@@ -871,7 +871,7 @@ fn forward_typed<E: SimdElem>(
     let wpack = plan.pack_filters();
     let (img_in, img_out) = (g.in_h * g.in_w * g.in_c, g.out_h * g.out_w * g.out_c);
     if g.batch == 1 && g.out_h > 1 && g.macs() >= HOT_MIN_MACS && hot::helpers_wanted() > 0 {
-        forward_rows_shared(isa, &plan, &wpack, &x[..img_in], bias, act, &mut out[..img_out]);
+        forward_tiles_shared(isa, &plan, &wpack, &x[..img_in], bias, act, &mut out[..img_out]);
         return true;
     }
     per_task(g.batch, img_out, out, |r, o| {
@@ -892,7 +892,7 @@ fn forward_typed<E: SimdElem>(
 /// One image (`x`, `out`), its register tiles shared with the spinning helpers of [`hot`].
 #[cfg(target_arch = "x86_64")]
 #[inline(never)]
-fn forward_rows_shared<E: SimdElem>(
+fn forward_tiles_shared<E: SimdElem>(
     isa: Isa,
     plan: &Plan<'_, E>,
     wpack: &[E],
@@ -903,12 +903,7 @@ fn forward_rows_shared<E: SimdElem>(
 ) {
     let g = plan.g;
     let mut padded = Vec::new();
-    let img = if plan.frame.in_place {
-        x
-    } else {
-        plan.frame.pad(g, x, &mut padded);
-        &padded[..]
-    };
+    let img = plan.frame.view(g, x, &mut padded);
     // Items: the register tiles of each row (rows of `TILE` pixels and a shorter last one).
     let mut tiles: Vec<(usize, Range<usize>, &mut [E])> =
         Vec::with_capacity(g.out_h * g.out_w.div_ceil(TILE));
