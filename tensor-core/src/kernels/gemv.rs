@@ -134,8 +134,8 @@ fn body<S: Simd>(s: S, rows: usize, k: usize, n: usize, x: &[S::E], w: &[S::E], 
         let xr = &x[r * k..(r + 1) * k];
         let yr = &mut y[r * n..(r + 1) * n];
         let mut j = 0;
-        // Blocks of BLOCK vectors, then single vectors: the accumulators stay in registers
-        // while W is streamed row by row.
+        // Blocks of BLOCK vectors, then the narrow columns left: the accumulators stay in
+        // registers while W is streamed row by row.
         while j + BLOCK * l <= n {
             let mut acc = [s.splat(<S::E as num_traits::Zero>::zero()); BLOCK];
             for (t, a) in acc.iter_mut().enumerate() {
@@ -212,10 +212,12 @@ fn narrow_group<S: Simd, const V: usize>(
     for (v, &(st, _)) in starts.iter().enumerate() {
         acc[0][v] = s.load(&yr[st..]);
     }
-    let rows = w[..k * n].chunks_exact(n);
-    let mut xs = xr[..k].chunks_exact(SPLIT);
-    let mut rows4 = w[..k / SPLIT * SPLIT * n].chunks_exact(SPLIT * n);
-    for (x4, w4) in xs.by_ref().zip(rows4.by_ref()) {
+    // Rows of W in groups of SPLIT (one per chain), then the last `k mod SPLIT` into chain 0.
+    let head = k / SPLIT * SPLIT;
+    for (x4, w4) in xr[..head]
+        .chunks_exact(SPLIT)
+        .zip(w[..head * n].chunks_exact(SPLIT * n))
+    {
         for (u, a) in acc.iter_mut().enumerate() {
             let (xv, row) = (s.splat(x4[u]), &w4[u * n..]);
             for (v, &(st, _)) in starts.iter().enumerate() {
@@ -223,7 +225,7 @@ fn narrow_group<S: Simd, const V: usize>(
             }
         }
     }
-    for (&xi, row) in xs.remainder().iter().zip(rows.skip(k / SPLIT * SPLIT)) {
+    for (&xi, row) in xr[head..k].iter().zip(w[head * n..k * n].chunks_exact(n)) {
         let xv = s.splat(xi);
         for (v, &(st, _)) in starts.iter().enumerate() {
             acc[0][v] = s.fmadd(xv, s.load(&row[st..]), acc[0][v]);
