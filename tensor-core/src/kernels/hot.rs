@@ -56,6 +56,8 @@ struct Team {
     sleeping: AtomicUsize,
     /// Every helper started so far, to unpark them.
     helpers: Mutex<Vec<Thread>>,
+    /// `helpers.len()`, read without the lock by every job.
+    started: AtomicUsize,
 }
 
 fn team() -> &'static Team {
@@ -67,6 +69,7 @@ fn team() -> &'static Team {
         busy: AtomicBool::new(false),
         sleeping: AtomicUsize::new(0),
         helpers: Mutex::new(Vec::new()),
+        started: AtomicUsize::new(0),
     })
 }
 
@@ -180,17 +183,29 @@ impl Drop for Close {
 
 /// Starts helpers until `want` exist.
 fn ensure_helpers(t: &'static Team, want: usize) {
+    if t.started.load(Ordering::Acquire) >= want {
+        return;
+    }
     let mut hs = t.helpers.lock().unwrap_or_else(|e| e.into_inner());
     while hs.len() < want {
         let spawned = thread::Builder::new()
             .name(format!("dimflow-hot-{}", hs.len()))
             .spawn(move || helper(t));
         match spawned {
-            Ok(h) => hs.push(h.thread().clone()),
+            Ok(h) => {
+                hs.push(h.thread().clone());
+                t.started.store(hs.len(), Ordering::Release);
+            }
             // Without a helper the caller does the work itself.
             Err(_) => break,
         }
     }
+}
+
+/// Whether `state` shows an open job of another generation than `last_gen` (the last one this
+/// helper saw).
+fn new_job(state: u64, last_gen: u64) -> bool {
+    state & OPEN != 0 && state >> GEN_SHIFT != last_gen
 }
 
 /// A helper's loop: join each new open job (while it has room), run items, and park after
@@ -200,14 +215,13 @@ fn helper(t: &'static Team) {
     let mut idle_since = Instant::now();
     loop {
         let s = t.state.load(Ordering::Acquire);
-        let gen = s >> GEN_SHIFT;
         let limit = (s >> LIMIT_SHIFT) & 0xFF;
-        if s & OPEN != 0 && gen != last_gen && (s & ACTIVE) < limit {
+        if new_job(s, last_gen) && (s & ACTIVE) < limit {
             if t.state
                 .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
             {
-                last_gen = gen;
+                last_gen = s >> GEN_SHIFT;
                 let p = t.job.load(Ordering::Relaxed) as *const JobFn<'static>;
                 // SAFETY: the job was stored before the state that opened it (release store,
                 // read by the acquire exchange above), and the caller does not leave the job
@@ -221,9 +235,9 @@ fn helper(t: &'static Team) {
             }
             continue;
         }
-        if s & OPEN != 0 && gen != last_gen {
+        if new_job(s, last_gen) {
             // Full: this job is not for us.
-            last_gen = gen;
+            last_gen = s >> GEN_SHIFT;
         }
         if idle_since.elapsed() < SPIN {
             // Between polls, give the core away if anything else wants it: a helper that
@@ -236,7 +250,7 @@ fn helper(t: &'static Team) {
         }
         t.sleeping.fetch_add(1, Ordering::SeqCst);
         let s = t.state.load(Ordering::SeqCst);
-        if !(s & OPEN != 0 && s >> GEN_SHIFT != last_gen) {
+        if !new_job(s, last_gen) {
             thread::park();
         }
         t.sleeping.fetch_sub(1, Ordering::SeqCst);
