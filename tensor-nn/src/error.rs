@@ -59,16 +59,10 @@ pub enum NnError {
     /// missing file, a failing stage), met by `fit`, `evaluate` or `predict` on a `Dataset`.
     #[error("input pipeline: {0}")]
     Data(#[from] crate::data::DataError),
-    /// Training stopped because the loss or a tensor became NaN or infinite.
-    #[error("non-finite value at epoch {epoch}, step {step}: {what}")]
-    NonFinite {
-        /// The epoch (0-based).
-        epoch: usize,
-        /// The step within the epoch (0-based).
-        step: usize,
-        /// The first value or tensor found non-finite.
-        what: String,
-    },
+    /// A NaN or infinity in a gradient, a parameter or the loss: the optimizer refused the
+    /// update, or `fit` stopped (see [`NonFinite`](crate::non_finite::NonFinite)).
+    #[error("{0}")]
+    NonFinite(Box<crate::non_finite::NonFinite>),
 }
 
 /// Result with [`NnError`].

@@ -20,6 +20,7 @@ pub mod distributed;
 pub mod init;
 pub mod io;
 pub mod metrics;
+pub mod non_finite;
 pub mod regularizers;
 pub mod sequential;
 pub mod train;

@@ -6,6 +6,7 @@ use tensor_core::prelude::*;
 use tensor_nn::activations::Activation;
 use tensor_nn::constraints::MaxNorm;
 use tensor_nn::data::Rows;
+use tensor_nn::error::NnError;
 use tensor_nn::io::safetensors::load_checkpoint;
 use tensor_nn::losses::{Loss, MeanSquaredError, SparseCategoricalCrossentropy};
 use tensor_nn::optim::Optimizer;
@@ -257,6 +258,7 @@ fn drive(cb: &mut dyn Callback, key: &str, values: &[f32], opt: &mut Optimizer) 
         model: &mut model,
         optimizer: opt,
         stop_training: &mut stop,
+        non_finite: &mut None,
         epochs: values.len(),
         steps_per_epoch: 1,
     };
@@ -341,7 +343,7 @@ fn reduce_lr_on_plateau_and_scheduler_change_the_rate() {
 }
 
 #[test]
-fn terminate_on_nan_names_the_step_and_tensor() {
+fn terminate_on_nan_names_the_step_and_tensor_and_fit_fails() {
     let (x, _) = blobs(32);
     let y = Tensor::<(Batch, Classes)>::full(1.0, &[32]);
     let model = Sequential::builder(2, 0)
@@ -350,7 +352,7 @@ fn terminate_on_nan_names_the_step_and_tensor() {
         .unwrap();
     let mut t = model.compile(Optimizer::sgd(1e30), MeanSquaredError::default(), vec![]);
     let mut nan = TerminateOnNaN::default();
-    let h = t
+    let err = t
         .fit(
             &x,
             &y,
@@ -363,11 +365,22 @@ fn terminate_on_nan_names_the_step_and_tensor() {
             None,
             &mut [&mut nan],
         )
-        .unwrap();
+        .expect_err("a diverged fit is an error");
+    let NnError::NonFinite(report) = &err else {
+        panic!("expected NonFinite, got {err}");
+    };
+    assert_eq!(report.epoch, Some(0), "{err}");
+    assert!(
+        report.tensor.as_deref().is_some_and(|t| t.starts_with("dense1.")),
+        "{err}"
+    );
     let reason = nan.reason.expect("training diverged");
-    assert!(reason.starts_with("epoch 0, step "), "{reason}");
-    assert!(reason.contains("first non-finite tensor: `dense1."), "{reason}");
-    assert_eq!(h.epochs, vec![0], "stopped in the first epoch");
+    assert!(
+        reason.starts_with("non-finite value at epoch 0, step "),
+        "{reason}"
+    );
+    assert!(reason.contains("`dense1."), "{reason}");
+    assert_eq!(reason, err.to_string());
 }
 
 #[test]

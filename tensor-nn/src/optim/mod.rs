@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{NnError, Result};
 use crate::model::ParamMut;
+use crate::non_finite::{first_non_finite, NonFinite};
 
 /// A constant learning rate or a schedule.
 #[derive(Debug)]
@@ -197,10 +198,25 @@ impl Optimizer {
     /// One update of every trainable parameter from its gradient, in Keras' order: clip the
     /// gradients, apply weight decay, update, count the step.
     ///
+    /// Every step also scans for NaN and infinities (a vectorised pass over what the step
+    /// reads and writes): the gradients of the trainable parameters and the values of the
+    /// others (moving statistics) before the update, the updated values after it.
+    ///
     /// # Errors
     /// [`NnError::Length`] when a gradient's length differs from its parameter's, or when the
     /// state kept under a parameter's name has another length (a different model).
+    /// [`NnError::NonFinite`] when a gradient or a non-trainable value is not finite (nothing
+    /// is updated, the step is not counted), or when an updated parameter is not finite (the
+    /// update is applied; the report says so).
     pub fn apply(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
+        let iteration = self.iterations;
+        check_inputs(iteration, params)?;
+        self.apply_unchecked(params)?;
+        check_updated(iteration, self.learning_rate.at(iteration), params)
+    }
+
+    /// [`Optimizer::apply`] without the scans for non-finite values.
+    fn apply_unchecked(&mut self, params: &mut [ParamMut<'_>]) -> Result<()> {
         if self.groups.is_empty() {
             return self.apply_own(params);
         }
@@ -212,7 +228,7 @@ impl Optimizer {
             let n = rest.iter().take_while(|p| self.group_of(p.name) == g).count();
             let (mine, tail) = rest.split_at_mut(n);
             match self.groups.get_mut(g) {
-                Some((_, opt)) => opt.apply(mine)?,
+                Some((_, opt)) => opt.apply_unchecked(mine)?,
                 None => self.apply_own(mine)?,
             }
             rest = tail;
@@ -359,4 +375,50 @@ impl Optimizer {
         self.iterations = iterations;
         Ok(())
     }
+}
+
+/// The first non-finite gradient of a trainable parameter or value of a non-trainable one.
+fn check_inputs(iteration: u64, params: &[ParamMut<'_>]) -> Result<()> {
+    for p in params {
+        let (values, what) = if p.trainable {
+            (p.grad, format!("the gradient of `{}`", p.name))
+        } else {
+            (&*p.value, format!("`{}` (not trainable)", p.name))
+        };
+        if let Some(i) = first_non_finite(values) {
+            return Err(non_finite(
+                iteration,
+                p.name,
+                format!("{what} is {} at element {i}", values[i]),
+                false,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first non-finite value of a trainable parameter after its update.
+fn check_updated(iteration: u64, lr: f32, params: &[ParamMut<'_>]) -> Result<()> {
+    for p in params.iter().filter(|p| p.trainable) {
+        if let Some(i) = first_non_finite(p.value) {
+            let detail = format!(
+                "`{}` is {} at element {i} after the update (learning rate {lr}) although every \
+                 gradient was finite",
+                p.name, p.value[i]
+            );
+            return Err(non_finite(iteration, p.name, detail, true));
+        }
+    }
+    Ok(())
+}
+
+fn non_finite(iteration: u64, tensor: &str, detail: String, update_applied: bool) -> NnError {
+    NnError::NonFinite(Box::new(NonFinite {
+        epoch: None,
+        step: None,
+        iteration,
+        tensor: Some(tensor.to_string()),
+        detail,
+        update_applied,
+    }))
 }

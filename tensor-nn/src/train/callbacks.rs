@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::{Logs, ModelParams};
 use crate::error::{NnError, Result};
 use crate::io::safetensors::{save_checkpoint, save_weights, CheckpointInfo};
+use crate::non_finite::{first_non_finite, NonFinite};
 use crate::optim::Optimizer;
 
 /// What a callback can see and change during `fit`.
@@ -19,6 +20,10 @@ pub struct TrainState<'a> {
     pub optimizer: &'a mut Optimizer,
     /// Set to `true` to stop after the current step or epoch.
     pub stop_training: &'a mut bool,
+    /// Set by `fit` when a step met a NaN or an infinity (the step's callbacks see it, then
+    /// `fit` stops and returns [`NnError::NonFinite`]); a callback may set it too, to make
+    /// `fit` return that error once it stops.
+    pub non_finite: &'a mut Option<NonFinite>,
     /// The `epochs` of the fit.
     pub epochs: usize,
     /// Steps in each epoch.
@@ -321,8 +326,14 @@ impl<F: FnMut(usize, f32) -> f32> Callback for LearningRateScheduler<F> {
     }
 }
 
-/// Stops training at the first non-finite loss, naming the step and the first parameter that
-/// holds a NaN or infinity.
+/// Stops training at the first non-finite loss, gradient or parameter, naming the epoch, the
+/// step and the first tensor that holds a NaN or an infinity (Keras' `TerminateOnNaN`, which
+/// watches only the loss).
+///
+/// `fit` itself stops at a non-finite gradient or parameter and returns
+/// [`NnError::NonFinite`]; this callback adds the loss to what is watched (a NaN loss whose
+/// gradient is finite), prints the reason and keeps it in [`TerminateOnNaN::reason`]. A fit it
+/// stops returns [`NnError::NonFinite`] too, never a plain `Ok`.
 #[derive(Debug, Clone, Default)]
 pub struct TerminateOnNaN {
     epoch: usize,
@@ -337,26 +348,36 @@ impl Callback for TerminateOnNaN {
     }
 
     fn on_train_batch_end(&mut self, step: usize, logs: &Logs, state: &mut TrainState<'_>) -> Result<()> {
-        let loss = logs.get("loss").copied().unwrap_or(0.0);
-        if loss.is_finite() {
-            return Ok(());
-        }
-        let tensor = state
-            .model
-            .param_refs()
-            .iter()
-            .find_map(|p| {
-                p.value
+        let msg = match state.non_finite.as_ref() {
+            Some(report) => report.to_string(),
+            None => {
+                let loss = logs.get("loss").copied().unwrap_or(0.0);
+                if loss.is_finite() {
+                    return Ok(());
+                }
+                let tensor = state
+                    .model
+                    .param_refs()
                     .iter()
-                    .position(|v| !v.is_finite())
-                    .map(|i| format!("`{}` (element {i})", p.name))
-            })
-            .unwrap_or_else(|| "no parameter (only the loss)".into());
-        let msg = format!(
-            "epoch {}, step {step}: invalid loss {loss}; first non-finite tensor: {tensor}",
-            self.epoch
-        );
-        eprintln!("TerminateOnNaN: {msg}, terminating training");
+                    .find_map(|p| first_non_finite(p.value).map(|i| (p.name.to_string(), i, p.value[i])));
+                let detail = match &tensor {
+                    Some((name, i, v)) => format!("the loss is {loss}; `{name}` is {v} at element {i}"),
+                    None => format!("the loss is {loss}; every parameter is finite"),
+                };
+                let report = NonFinite {
+                    epoch: Some(self.epoch),
+                    step: Some(step),
+                    iteration: state.optimizer.iterations().saturating_sub(1),
+                    tensor: tensor.map(|(name, _, _)| name),
+                    detail,
+                    update_applied: true,
+                };
+                let msg = report.to_string();
+                *state.non_finite = Some(report);
+                msg
+            }
+        };
+        eprintln!("TerminateOnNaN: {msg}; terminating training");
         self.reason = Some(msg);
         *state.stop_training = true;
         Ok(())
@@ -423,6 +444,10 @@ impl Callback for CsvLogger {
 
 /// Saves the weights (or a full checkpoint with the optimizer) after each epoch, or only when
 /// the monitored value improved.
+///
+/// It never writes non-finite weights or optimizer state: it returns [`NnError::NonFinite`]
+/// instead (stopping `fit`) and the file already on disk stays as it was. With
+/// `save_best_only`, a NaN or infinite monitored value is never an improvement.
 #[derive(Debug, Clone)]
 pub struct ModelCheckpoint {
     /// File path; `{epoch}` is replaced by the 1-based epoch number.
@@ -464,6 +489,14 @@ impl Callback for ModelCheckpoint {
                     format!("monitored `{}` is not in the logs", self.monitor),
                 ));
             };
+            if !current.is_finite() {
+                eprintln!(
+                    "ModelCheckpoint: epoch {}: `{}` is {current}, not saving",
+                    epoch + 1,
+                    self.monitor
+                );
+                return Ok(());
+            }
             let better = match self.best {
                 None => true,
                 Some(b) if self.mode.maximize(&self.monitor) => current > b,
@@ -476,6 +509,39 @@ impl Callback for ModelCheckpoint {
         }
         let path = PathBuf::from(self.filepath.replace("{epoch}", &(epoch + 1).to_string()));
         let params = state.model.param_refs();
+        let bad_param = params
+            .iter()
+            .find_map(|p| first_non_finite(p.value).map(|i| (p.name, i, p.value[i])));
+        let bad_slot = || {
+            state
+                .optimizer
+                .state()
+                .into_iter()
+                .find_map(|(name, v)| first_non_finite(v).map(|i| (name, i, v[i])))
+        };
+        let bad = match bad_param {
+            Some((name, i, v)) => Some((name.to_string(), format!("`{name}` is {v} at element {i}"))),
+            None if !self.save_weights_only => bad_slot().map(|(name, i, v)| {
+                (
+                    name.clone(),
+                    format!("optimizer state `{name}` is {v} at element {i}"),
+                )
+            }),
+            None => None,
+        };
+        if let Some((tensor, what)) = bad {
+            return Err(NnError::NonFinite(Box::new(NonFinite {
+                epoch: Some(epoch),
+                step: None,
+                iteration: state.optimizer.iterations().saturating_sub(1),
+                tensor: Some(tensor),
+                detail: format!(
+                    "ModelCheckpoint refused to write {}: {what} (the file on disk is kept)",
+                    path.display()
+                ),
+                update_applied: true,
+            })));
+        }
         if self.save_weights_only {
             save_weights(&path, &params)?;
         } else {

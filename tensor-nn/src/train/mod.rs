@@ -39,6 +39,7 @@ use crate::init::seeded_rng;
 use crate::losses::Loss;
 use crate::metrics::{Mean, Metric};
 use crate::model::{Model, ParamMut, ParamRef};
+use crate::non_finite::NonFinite;
 use crate::optim::Optimizer;
 
 /// Values by name (`loss`, `accuracy`, `val_loss`, `learning_rate`, …), sorted by name.
@@ -170,6 +171,13 @@ impl<M: Model> ModelParams for M {
     }
 }
 
+/// What the callbacks of one `fit` can set: stop, and why when it is a non-finite value.
+#[derive(Default)]
+struct Flags {
+    stop: bool,
+    non_finite: Option<NonFinite>,
+}
+
 fn batches(n: usize, batch: usize) -> usize {
     n.div_ceil(batch.max(1))
 }
@@ -236,7 +244,9 @@ where
     /// One training step on a batch; returns the loss (regularization included).
     ///
     /// # Errors
-    /// From the loss (bad targets), the optimizer or a constraint.
+    /// From the loss (bad targets), the optimizer or a constraint;
+    /// [`NnError::NonFinite`] when a gradient or an updated parameter holds a NaN or an
+    /// infinity (see [`Optimizer::apply`](crate::optim::Optimizer::apply)).
     pub fn train_step<Y: Rows>(&mut self, x: &M::Input, y: &Y) -> Result<f32> {
         self.train_step_weighted(x, y, None)
     }
@@ -292,7 +302,10 @@ where
     ///
     /// # Errors
     /// When `x` and `y` have different numbers of samples, there is no training data, or a
-    /// step or callback fails.
+    /// step or callback fails. [`NnError::NonFinite`] when training stopped at a NaN or an
+    /// infinity in a gradient, a parameter or (with [`TerminateOnNaN`](callbacks::TerminateOnNaN))
+    /// the loss: the report names the epoch, the step and the parameter; the epoch it stopped
+    /// in gets no epoch-end callbacks (no checkpoint) and no history entry.
     pub fn fit<Y: Rows>(
         &mut self,
         x: &M::Input,
@@ -523,7 +536,7 @@ where
         }
         let mut progress = ProgressBar::new(config.verbose);
         let mut history = History::default();
-        let mut state_flags = (false, 0u64);
+        let mut state_flags = Flags::default();
         {
             let mut st = self.state(config, source.steps_hint(), &mut state_flags);
             if config.verbose > 0 {
@@ -538,7 +551,7 @@ where
         // when a progress bar or a callback reads them.
         let mut step_logs = Logs::new();
         let wants_step_logs = config.verbose > 0 || !callbacks.is_empty();
-        for epoch in config.initial_epoch..config.epochs {
+        'epochs: for epoch in config.initial_epoch..config.epochs {
             self.reset_metrics();
             let mut loss_mean = Mean::new("loss");
             source.begin_epoch(epoch)?;
@@ -576,8 +589,39 @@ where
                     (Some(cw), None) => Some(class_weights(cw, &yb)?),
                     (None, sw) => sw,
                 };
-                let loss = self.train_step_weighted(&xb, &yb, weights.as_deref())?;
+                let result = self.train_step_weighted(&xb, &yb, weights.as_deref());
                 source.recycle((xb, yb));
+                // Under a strategy the workers agree on a failed step (a non-trainable value
+                // such as a moving mean can turn non-finite on one worker only).
+                let failed = matches!(result, Err(NnError::NonFinite(_)));
+                let failed_anywhere = match self.strategy.as_deref_mut() {
+                    Some(s) => any_worker(s, failed)?,
+                    None => failed,
+                };
+                if failed_anywhere {
+                    let mut report = match result {
+                        Err(NnError::NonFinite(r)) => *r,
+                        _ => NonFinite {
+                            epoch: None,
+                            step: None,
+                            iteration: self.optimizer.iterations(),
+                            tensor: None,
+                            detail: "another worker met a non-finite value in this step".into(),
+                            update_applied: false,
+                        },
+                    };
+                    (report.epoch, report.step) = (Some(epoch), Some(step));
+                    state_flags.non_finite = Some(report);
+                    state_flags.stop = true;
+                    let mut st = self.state(config, steps, &mut state_flags);
+                    for cb in callbacks.iter_mut() {
+                        cb.on_train_batch_end(step, &step_logs, &mut st)?;
+                    }
+                    // The epoch is not finished: no epoch-end callbacks (a checkpoint of this
+                    // state would replace a good one), no history entry.
+                    break 'epochs;
+                }
+                let loss = result?;
                 loss_mean.update_value(loss, rows as f32);
                 seen += rows;
                 // Under a strategy every worker averages the step's logs (a collective call), so
@@ -595,9 +639,14 @@ where
                 }
                 step += 1;
                 if let Some(s) = self.strategy.as_deref_mut() {
-                    state_flags.0 = any_worker(s, state_flags.0)?;
+                    state_flags.stop = any_worker(s, state_flags.stop)?;
                 }
-                if state_flags.0 {
+                // A callback (TerminateOnNaN on a NaN loss) reported a non-finite value: stop
+                // as for one met by the optimizer, without the epoch-end callbacks.
+                if state_flags.non_finite.is_some() {
+                    break 'epochs;
+                }
+                if state_flags.stop {
                     break;
                 }
             }
@@ -624,7 +673,7 @@ where
                 }
             }
             if let Some(s) = self.strategy.as_deref_mut() {
-                state_flags.0 = any_worker(s, state_flags.0)?;
+                state_flags.stop = any_worker(s, state_flags.stop)?;
             }
             if config.verbose > 0 {
                 if let Some((count, first)) = skipped.filter(|(c, _)| *c > 0) {
@@ -640,7 +689,7 @@ where
                 history.history.entry(k.clone()).or_default().push(*v);
             }
             last_logs = logs;
-            if state_flags.0 {
+            if state_flags.stop {
                 break;
             }
         }
@@ -648,19 +697,18 @@ where
         for cb in callbacks.iter_mut() {
             cb.on_train_end(&last_logs, &mut st)?;
         }
-        Ok(history)
+        match state_flags.non_finite {
+            Some(report) => Err(NnError::NonFinite(Box::new(report))),
+            None => Ok(history),
+        }
     }
 
-    fn state<'a>(
-        &'a mut self,
-        config: &FitConfig,
-        steps: usize,
-        flags: &'a mut (bool, u64),
-    ) -> TrainState<'a> {
+    fn state<'a>(&'a mut self, config: &FitConfig, steps: usize, flags: &'a mut Flags) -> TrainState<'a> {
         TrainState {
             model: &mut self.model,
             optimizer: &mut self.optimizer,
-            stop_training: &mut flags.0,
+            stop_training: &mut flags.stop,
+            non_finite: &mut flags.non_finite,
             epochs: config.epochs,
             steps_per_epoch: steps,
         }
