@@ -71,6 +71,23 @@ pub fn first_non_finite(values: &[f32]) -> Option<usize> {
     })
 }
 
+/// The first NaN or infinity among named tensors: the tensor's name, the element's index and
+/// its value.
+///
+/// ```
+/// use tensor_nn::non_finite::first_non_finite_in;
+/// let (w, b) = ([1.0, 2.0], [0.5, f32::INFINITY]);
+/// let found = first_non_finite_in([("w", &w[..]), ("b", &b[..])]);
+/// assert_eq!(found, Some(("b", 1, f32::INFINITY)));
+/// ```
+pub fn first_non_finite_in<'a, N>(
+    tensors: impl IntoIterator<Item = (N, &'a [f32])>,
+) -> Option<(N, usize, f32)> {
+    tensors
+        .into_iter()
+        .find_map(|(name, values)| first_non_finite(values).map(|i| (name, i, values[i])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{NnError, Result};
 use crate::model::ParamMut;
-use crate::non_finite::{first_non_finite, NonFinite};
+use crate::non_finite::{first_non_finite_in, NonFinite};
 
 /// A constant learning rate or a schedule.
 #[derive(Debug)]
@@ -212,7 +212,7 @@ impl Optimizer {
         let iteration = self.iterations;
         check_inputs(iteration, params)?;
         self.apply_unchecked(params)?;
-        check_updated(iteration, self.learning_rate.at(iteration), params)
+        check_updated(iteration, &self.learning_rate, params)
     }
 
     /// [`Optimizer::apply`] without the scans for non-finite values.
@@ -379,37 +379,36 @@ impl Optimizer {
 
 /// The first non-finite gradient of a trainable parameter or value of a non-trainable one.
 fn check_inputs(iteration: u64, params: &[ParamMut<'_>]) -> Result<()> {
-    for p in params {
-        let (values, what) = if p.trainable {
-            (p.grad, format!("the gradient of `{}`", p.name))
-        } else {
-            (&*p.value, format!("`{}` (not trainable)", p.name))
-        };
-        if let Some(i) = first_non_finite(values) {
-            return Err(non_finite(
-                iteration,
-                p.name,
-                format!("{what} is {} at element {i}", values[i]),
-                false,
-            ));
+    let read = params
+        .iter()
+        .map(|p| (p, if p.trainable { p.grad } else { &*p.value }));
+    match first_non_finite_in(read) {
+        None => Ok(()),
+        Some((p, i, v)) => {
+            let detail = if p.trainable {
+                format!("the gradient of `{}` is {v} at element {i}", p.name)
+            } else {
+                format!("`{}` (not trainable) is {v} at element {i}", p.name)
+            };
+            Err(non_finite(iteration, p.name, detail, false))
         }
     }
-    Ok(())
 }
 
 /// The first non-finite value of a trainable parameter after its update.
-fn check_updated(iteration: u64, lr: f32, params: &[ParamMut<'_>]) -> Result<()> {
-    for p in params.iter().filter(|p| p.trainable) {
-        if let Some(i) = first_non_finite(p.value) {
+fn check_updated(iteration: u64, learning_rate: &LearningRate, params: &[ParamMut<'_>]) -> Result<()> {
+    let updated = params.iter().filter(|p| p.trainable).map(|p| (p.name, &*p.value));
+    match first_non_finite_in(updated) {
+        None => Ok(()),
+        Some((name, i, v)) => {
             let detail = format!(
-                "`{}` is {} at element {i} after the update (learning rate {lr}) although every \
-                 gradient was finite",
-                p.name, p.value[i]
+                "`{name}` is {v} at element {i} after the update (learning rate {}) although \
+                 every gradient was finite",
+                learning_rate.at(iteration)
             );
-            return Err(non_finite(iteration, p.name, detail, true));
+            Err(non_finite(iteration, name, detail, true))
         }
     }
-    Ok(())
 }
 
 fn non_finite(iteration: u64, tensor: &str, detail: String, update_applied: bool) -> NnError {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::{Logs, ModelParams};
 use crate::error::{NnError, Result};
 use crate::io::safetensors::{save_checkpoint, save_weights, CheckpointInfo};
-use crate::non_finite::{first_non_finite, NonFinite};
+use crate::non_finite::{first_non_finite_in, NonFinite};
 use crate::optim::Optimizer;
 
 /// What a callback can see and change during `fit`.
@@ -355,11 +355,8 @@ impl Callback for TerminateOnNaN {
                 if loss.is_finite() {
                     return Ok(());
                 }
-                let tensor = state
-                    .model
-                    .param_refs()
-                    .iter()
-                    .find_map(|p| first_non_finite(p.value).map(|i| (p.name.to_string(), i, p.value[i])));
+                let tensor = first_non_finite_in(state.model.param_refs().iter().map(|p| (p.name, p.value)))
+                    .map(|(name, i, v)| (name.to_string(), i, v));
                 let detail = match &tensor {
                     Some((name, i, v)) => format!("the loss is {loss}; `{name}` is {v} at element {i}"),
                     None => format!("the loss is {loss}; every parameter is finite"),
@@ -509,24 +506,14 @@ impl Callback for ModelCheckpoint {
         }
         let path = PathBuf::from(self.filepath.replace("{epoch}", &(epoch + 1).to_string()));
         let params = state.model.param_refs();
-        let bad_param = params
-            .iter()
-            .find_map(|p| first_non_finite(p.value).map(|i| (p.name, i, p.value[i])));
-        let bad_slot = || {
-            state
-                .optimizer
-                .state()
-                .into_iter()
-                .find_map(|(name, v)| first_non_finite(v).map(|i| (name, i, v[i])))
-        };
-        let bad = match bad_param {
+        let bad = match first_non_finite_in(params.iter().map(|p| (p.name, p.value))) {
             Some((name, i, v)) => Some((name.to_string(), format!("`{name}` is {v} at element {i}"))),
-            None if !self.save_weights_only => bad_slot().map(|(name, i, v)| {
-                (
-                    name.clone(),
-                    format!("optimizer state `{name}` is {v} at element {i}"),
-                )
-            }),
+            None if !self.save_weights_only => {
+                first_non_finite_in(state.optimizer.state()).map(|(name, i, v)| {
+                    let what = format!("optimizer state `{name}` is {v} at element {i}");
+                    (name, what)
+                })
+            }
             None => None,
         };
         if let Some((tensor, what)) = bad {
