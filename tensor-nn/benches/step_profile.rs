@@ -6,7 +6,8 @@
 //! - `fit` (default): samples/s over `Trainer::fit` for the `model!` and run-time `Sequential`
 //!   models, at `DIMFLOW_THREADS` (default 1) kernel threads, wall and thread-CPU time;
 //! - `breakdown`: one step of the `model!` 784-128-10 cut into its parts (batch assembly,
-//!   forward, loss, backward, optimizer, metrics), each GEMM of the step timed alone beside a
+//!   forward, loss, backward, optimizer, metrics), the optimizer's scans for non-finite values
+//!   timed alone, each GEMM of the step timed alone beside a
 //!   square GEMM, and the heap allocations per step;
 //! - `predict`: median latency of `forward` at batch 1 and 128;
 //! - `big`: `fit` for the 784-1024-1024-10 models at batch 256;
@@ -28,6 +29,7 @@ use tensor_nn::activations::Activation;
 use tensor_nn::data::Rows;
 use tensor_nn::losses::{Loss, SparseCategoricalCrossentropy};
 use tensor_nn::metrics::{Metric, SparseCategoricalAccuracy};
+use tensor_nn::non_finite::first_non_finite_in;
 use tensor_nn::optim::Optimizer;
 use tensor_nn::sequential::Sequential;
 use tensor_nn::train::{Compile, FitConfig};
@@ -457,6 +459,26 @@ fn breakdown(x: &Images, y: &Labels) {
             *a as f64 / steps as f64
         );
     }
+    // The optimizer's part above includes its scans for NaN and infinities; timed alone
+    // here over the same model, to give their share of the step.
+    let reps = 2000;
+    let p = tensor_nn::Model::params_mut(&mut m);
+    let w0 = Instant::now();
+    for _ in 0..reps {
+        black_box(first_non_finite_in(p.iter().map(|p| (p.name, black_box(p.grad)))));
+        black_box(first_non_finite_in(
+            p.iter().map(|p| (p.name, black_box(&*p.value))),
+        ));
+    }
+    let scan = w0.elapsed().as_secs_f64() / reps as f64;
+    let floats: usize = p.iter().map(|p| 2 * p.value.len()).sum();
+    println!(
+        "  non-finite scans (inside the optimizer's part): {:.1} us/step over {floats} floats ({:.1} GB/s), {:.2}% of the step's wall time",
+        scan * 1e6,
+        (floats * 4) as f64 / scan / 1e9,
+        scan / (total / steps as f64) * 100.0
+    );
+    drop(p);
     println!("GEMM calls of the step alone (best of 7):");
     let f1 = gemm_rate("fwd x·W1 (beta 1)", 128, 128, 784, false, false, 1.0, 50);
     let b1 = gemm_rate(
