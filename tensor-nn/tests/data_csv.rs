@@ -20,6 +20,15 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// The names and types of a schema's columns.
+fn kinds(schema: &Schema) -> Vec<(&str, ColumnType)> {
+    schema
+        .columns()
+        .iter()
+        .map(|c| (c.name.as_str(), c.kind))
+        .collect()
+}
+
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")
 }
@@ -31,13 +40,8 @@ fn infers_types_and_reads_quoted_fields() {
         "id,score,name,note\n1,2.5,plain,\"a, b\"\n2,-3,\"say \"\"hi\"\"\",\"two\nlines\"\n3,1e3,x,\n",
     );
     let (ds, schema) = csv(&[&path], CsvOptions::default()).unwrap();
-    let kinds: Vec<_> = schema
-        .columns()
-        .iter()
-        .map(|c| (c.name.as_str(), c.kind))
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&schema),
         vec![
             ("id", ColumnType::Int),
             ("score", ColumnType::Float),
@@ -361,6 +365,12 @@ fn batch_rows(b: &RecordBatch) -> Vec<Record> {
         .collect()
 }
 
+/// A format with a header and columns `a` and `b` of these types.
+fn ab_format(a: ColumnType, b: ColumnType) -> CsvFormat {
+    let schema = Schema::new().column("a", a).column("b", b);
+    CsvFormat::with_schema(schema, true, b',').unwrap()
+}
+
 /// The line of a row's error.
 fn error_line(e: &DataError) -> u64 {
     match e {
@@ -412,14 +422,7 @@ fn an_unterminated_quote_is_an_error_naming_where_it_opened() {
         "unterminated_crlf.csv",
         "a,b\r\n\r\n1,2\r\n\r\n\r\n3,4\r\n\u{e9},\"x\r\n",
     );
-    let format = CsvFormat::with_schema(
-        Schema::new()
-            .column("a", ColumnType::Str)
-            .column("b", ColumnType::Str),
-        true,
-        b',',
-    )
-    .unwrap();
+    let format = ab_format(ColumnType::Str, ColumnType::Str);
     for (good, skipped, first) in read_three_ways(&format, &path) {
         assert_eq!((good.len(), skipped), (2, 1));
         assert!(
@@ -508,14 +511,7 @@ fn a_float_out_of_f32_range_is_an_error_not_infinity() {
 
 #[test]
 fn errors_give_the_physical_line_with_crlf_and_blank_lines() {
-    let format = CsvFormat::with_schema(
-        Schema::new()
-            .column("a", ColumnType::Int)
-            .column("b", ColumnType::Float),
-        true,
-        b',',
-    )
-    .unwrap();
+    let format = ab_format(ColumnType::Int, ColumnType::Float);
     for (name, text, line) in [
         ("crlf_parse.csv", "a,b\r\n1,2\r\n3,zz\r\n4,5\r\n", 3),
         ("crlf_count.csv", "a,b\r\n1,2\r\n4,5\r\n3\r\n", 4),
@@ -565,19 +561,8 @@ fn all_empty_and_trailing_comma_columns_are_read() {
     // pandas, both are float columns of NaN, the unnamed one called `Unnamed: 2`.
     let path = temp_file("empty_cols.csv", "a,b,\n1,,\n2,,\n3,,\n");
     let (ds, schema) = csv(&[&path], CsvOptions::default()).unwrap();
-    let cols: Vec<_> = schema
-        .columns()
-        .iter()
-        .map(|c| (c.name.as_str(), c.kind))
-        .collect();
-    assert_eq!(
-        cols,
-        vec![
-            ("a", ColumnType::Int),
-            ("b", ColumnType::Float),
-            ("Unnamed: 2", ColumnType::Float)
-        ]
-    );
+    use ColumnType::{Float, Int};
+    assert_eq!(kinds(&schema), [("a", Int), ("b", Float), ("Unnamed: 2", Float)]);
     let rows = ds.collect_vec().unwrap();
     assert_eq!(rows.len(), 3);
     for (i, r) in rows.iter().enumerate() {

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use tensor_nn::io::idx::{read_idx, IdxData};
+use tensor_nn::io::idx::{read_idx, IdxArray, IdxData};
 use tensor_nn::NnError;
 
 fn tmp_file(name: &str, bytes: &[u8]) -> PathBuf {
@@ -31,11 +31,11 @@ fn idx_u8(dims: &[u32]) -> Vec<u8> {
     b
 }
 
-fn reason(r: Result<impl std::fmt::Debug, NnError>) -> String {
-    match r {
-        Err(NnError::BadFile { reason, .. }) => reason,
-        other => panic!("expected BadFile, got {other:?}"),
-    }
+/// The message of a [`NnError::BadFile`].
+fn reason(r: Result<IdxArray, NnError>) -> String {
+    let e = r.unwrap_err();
+    assert!(matches!(e, NnError::BadFile { .. }), "{e:?}");
+    e.to_string()
 }
 
 #[test]

@@ -401,6 +401,19 @@ impl<R> Tracked<R> {
         }
     }
 
+    /// The state after a byte that is not an opening quote, outside a quoted field: the next
+    /// field after a delimiter, the next record after a line end, else in the field.
+    fn unquoted(&mut self, delim: bool, term: bool) -> Scan {
+        if delim {
+            self.field += 1;
+            Scan::StartField
+        } else if term {
+            Scan::StartRecord
+        } else {
+            Scan::InField
+        }
+    }
+
     /// Follows one byte: the parser's state, then the physical line and column.
     fn step(&mut self, b: u8) {
         // UTF-8 continuation bytes do not start a character.
@@ -418,28 +431,14 @@ impl<R> Tracked<R> {
                 if quote {
                     self.quote = (self.line, column, self.field);
                     Scan::InQuoted
-                } else if delim {
-                    self.field += 1;
-                    Scan::StartField
-                } else if term {
-                    Scan::StartRecord
                 } else {
-                    Scan::InField
+                    self.unquoted(delim, term)
                 }
             }
             Scan::InQuoted if quote => Scan::QuoteInQuoted,
             Scan::InQuoted => Scan::InQuoted,
             Scan::QuoteInQuoted if quote => Scan::InQuoted,
-            Scan::InField | Scan::QuoteInQuoted => {
-                if delim {
-                    self.field += 1;
-                    Scan::StartField
-                } else if term {
-                    Scan::StartRecord
-                } else {
-                    Scan::InField
-                }
-            }
+            Scan::InField | Scan::QuoteInQuoted => self.unquoted(delim, term),
         };
         // `\n`, `\r\n` and a lone `\r` each end one line.
         if b == b'\r' || (b == b'\n' && !self.after_cr) {
