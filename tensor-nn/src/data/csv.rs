@@ -2,6 +2,7 @@
 //! quoted fields (RFC 4180, via the `csv` crate), per-column defaults for missing values, and
 //! errors that name the file, line, column and value.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,11 +92,15 @@ impl CsvFormat {
     /// `column_1`, ...) and types each column as `int` if every non-empty field of the first
     /// rows parses as an integer, else `float` if they parse as floats, else `string`. String
     /// columns default to the empty string; numeric ones have no default unless given with
-    /// [`CsvOptions::default_value`]. Rows with the wrong number of fields are ignored by
-    /// inference (reading reports them).
+    /// [`CsvOptions::default_value`]. A column empty in every row looked at (such as the one a
+    /// trailing comma adds) is `float` with default NaN, as pandas reads it; an empty header
+    /// name becomes `Unnamed: i` (`i` counted from 0, as in pandas). Rows with the wrong number
+    /// of fields, and a row whose quoted field is never closed, are ignored by inference
+    /// (reading reports them).
     ///
     /// # Errors
-    /// A missing or unreadable `sample`, an empty file, bad defaults.
+    /// A missing or unreadable `sample`, an empty file, a header that is not UTF-8 or whose
+    /// quoted name is never closed ([`DataError::UnterminatedQuote`]), bad defaults.
     pub fn new(sample: &Path, opts: &CsvOptions) -> Result<Self> {
         let mut schema = match &opts.schema {
             Some(s) => s.clone(),
@@ -141,8 +146,12 @@ impl CsvFormat {
     }
 
     /// The records of one file. A missing file is an error naming it when the epoch starts;
-    /// a bad row is an error naming file, line, column and value, and reading goes on with
-    /// the next row (see [`ErrorPolicy`](super::ErrorPolicy)).
+    /// a bad row is an error naming file, physical line (counting blank lines and every line
+    /// end, `\n`, `\r\n` or `\r`), column and value (a value longer than 64 bytes shortened
+    /// to its start and length), and reading goes on with the next row (see
+    /// [`ErrorPolicy`](super::ErrorPolicy)). A float beyond the range of `f32` is an error, not
+    /// an infinity (only `inf`, `infinity` and `nan` spelled out are read as such); a quoted
+    /// field that is never closed is a [`DataError::UnterminatedQuote`] naming where it opened.
     pub fn read(&self, path: &Path) -> Dataset<Record> {
         let format = self.clone();
         let path: Arc<Path> = Arc::from(path);
@@ -202,7 +211,7 @@ impl CsvFormat {
                 line,
                 column: col.name.clone(),
                 index: i + 1,
-                value: String::from_utf8_lossy(field).into_owned(),
+                value: shorten(field),
                 expected,
             };
             if field.is_empty() {
@@ -223,7 +232,7 @@ impl CsvFormat {
             }
             let text = std::str::from_utf8(field).map_err(|_| bad("UTF-8 text"))?;
             let value = match col.kind {
-                ColumnType::Float => Value::Float(parse_f32(text).ok_or_else(|| bad("float"))?),
+                ColumnType::Float => Value::Float(parse_float(text).map_err(bad)?),
                 ColumnType::Int => Value::Int(text.trim().parse().map_err(|_| bad("int"))?),
                 ColumnType::Str => Value::Str(text.to_string()),
             };
@@ -258,54 +267,258 @@ pub fn csv<P: AsRef<Path>>(paths: &[P], opts: CsvOptions) -> Result<(Dataset<Rec
     Ok((format.read_all(paths), schema))
 }
 
-pub(crate) fn reader<R: Read>(delimiter: u8, r: R) -> csv::Reader<R> {
+/// What a float field that does not fit in `f32` is expected to be, in [`DataError::Parse`].
+const FLOAT_IN_RANGE: &str = "float within the f32 range (magnitude at most 3.4028235e38)";
+
+/// A float field: a value too large for `f32` is an error, not an infinity, unless the field
+/// spells an infinity out (`inf`, `infinity`, any case, with a sign or not).
+fn parse_float(text: &str) -> std::result::Result<f32, &'static str> {
+    let v = parse_f32(text).ok_or("float")?;
+    if v.is_infinite() {
+        let t = text.trim();
+        let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !(t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity")) {
+            return Err(FLOAT_IN_RANGE);
+        }
+    }
+    Ok(v)
+}
+
+/// A field as quoted in an error: as it is up to 64 bytes, else its start and its length.
+fn shorten(field: &[u8]) -> String {
+    const KEEP: usize = 32;
+    if field.len() <= 2 * KEEP {
+        return String::from_utf8_lossy(field).into_owned();
+    }
+    let start = String::from_utf8_lossy(&field[..KEEP]);
+    format!(
+        "{}... ({} bytes)",
+        start.trim_end_matches('\u{fffd}'),
+        field.len()
+    )
+}
+
+/// The CSV parser of a file: quoted fields, `\r`, `\n` or `\r\n` line ends, blank lines
+/// skipped, records of any length (the readers check the count).
+pub(crate) fn reader<R: Read>(delimiter: u8, r: R) -> csv::Reader<Tracked<R>> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
-        .from_reader(r)
+        .from_reader(Tracked::new(delimiter, r))
+}
+
+/// Reads the next record of `path` into `rec`: its physical line (where it starts), or `None`
+/// at the end of the file.
+///
+/// # Errors
+/// An I/O error, or [`DataError::UnterminatedQuote`] for the last record of a file that ends
+/// inside a quoted field. Either ends the file.
+pub(crate) fn next_record<R: Read>(
+    rdr: &mut csv::Reader<Tracked<R>>,
+    rec: &mut csv::ByteRecord,
+    path: &Path,
+) -> Result<Option<u64>> {
+    let before = rdr.position().line();
+    if !rdr
+        .read_byte_record(rec)
+        .map_err(|e| csv_error(path, before, &e))?
+    {
+        return Ok(None);
+    }
+    let scan = rdr.get_mut();
+    let line = scan.starts.pop_front().unwrap_or(before);
+    if scan.eof && scan.starts.is_empty() && scan.state == Scan::InQuoted {
+        let (line, position, index) = scan.quote;
+        return Err(DataError::UnterminatedQuote {
+            file: path.to_path_buf(),
+            line,
+            position,
+            index,
+        });
+    }
+    Ok(Some(line))
+}
+
+/// Where the scan of a [`Tracked`] reader is within the CSV grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Between records, skipping line ends.
+    StartRecord,
+    /// At the start of a field.
+    StartField,
+    /// In an unquoted field.
+    InField,
+    /// In a quoted field.
+    InQuoted,
+    /// Just after a quote in a quoted field: the end of the quote, or the first of `""`.
+    QuoteInQuoted,
+}
+
+/// The bytes of a CSV file on their way to the `csv` crate's parser, scanned with the same
+/// rules as that parser (`"` opens a quoted field only at the start of a field, `""` is a quote
+/// inside one, `\r` and `\n` end records, blank lines are skipped, a UTF-8 BOM at the start is
+/// dropped) for what it does not report: the physical line each record starts on (its own
+/// count lags behind blank lines and the `\n` of `\r\n`) and a quoted field left open at the
+/// end of the file.
+pub(crate) struct Tracked<R> {
+    inner: R,
+    delimiter: u8,
+    state: Scan,
+    /// Current physical line, 1-based.
+    line: u64,
+    /// Characters seen so far on the current line.
+    column: u64,
+    /// Whether the last byte was a `\r` (so that a `\n` after it ends no further line).
+    after_cr: bool,
+    /// 1-based number of the current field in its record.
+    field: usize,
+    /// Line, position and field number of the last opening quote.
+    quote: (u64, u64, usize),
+    /// Start lines of the records scanned but not yet handed out by [`next_record`].
+    starts: VecDeque<u64>,
+    /// Whether any byte was read (a BOM is only looked for in the first read).
+    started: bool,
+    /// Whether the inner reader reported the end of the file.
+    eof: bool,
+}
+
+impl<R> Tracked<R> {
+    fn new(delimiter: u8, inner: R) -> Self {
+        Self {
+            inner,
+            delimiter,
+            state: Scan::StartRecord,
+            line: 1,
+            column: 0,
+            after_cr: false,
+            field: 1,
+            quote: (1, 1, 1),
+            starts: VecDeque::new(),
+            started: false,
+            eof: false,
+        }
+    }
+
+    /// The state after a byte that is not an opening quote, outside a quoted field: the next
+    /// field after a delimiter, the next record after a line end, else in the field.
+    fn unquoted(&mut self, delim: bool, term: bool) -> Scan {
+        if delim {
+            self.field += 1;
+            Scan::StartField
+        } else if term {
+            Scan::StartRecord
+        } else {
+            Scan::InField
+        }
+    }
+
+    /// Follows one byte: the parser's state, then the physical line and column.
+    fn step(&mut self, b: u8) {
+        // UTF-8 continuation bytes do not start a character.
+        let column = self.column + u64::from(b & 0xC0 != 0x80);
+        let term = b == b'\r' || b == b'\n';
+        let quote = b == b'"';
+        let delim = b == self.delimiter;
+        self.state = match self.state {
+            Scan::StartRecord if term => Scan::StartRecord,
+            Scan::StartRecord | Scan::StartField => {
+                if self.state == Scan::StartRecord {
+                    self.starts.push_back(self.line);
+                    self.field = 1;
+                }
+                if quote {
+                    self.quote = (self.line, column, self.field);
+                    Scan::InQuoted
+                } else {
+                    self.unquoted(delim, term)
+                }
+            }
+            Scan::InQuoted if quote => Scan::QuoteInQuoted,
+            Scan::InQuoted => Scan::InQuoted,
+            Scan::QuoteInQuoted if quote => Scan::InQuoted,
+            Scan::InField | Scan::QuoteInQuoted => self.unquoted(delim, term),
+        };
+        // `\n`, `\r\n` and a lone `\r` each end one line.
+        if b == b'\r' || (b == b'\n' && !self.after_cr) {
+            self.line += 1;
+            self.column = 0;
+        } else if b != b'\n' {
+            self.column = column;
+        }
+        self.after_cr = b == b'\r';
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
+        let mut bytes = &buf[..n];
+        if !self.started && n > 0 {
+            // The parser drops a BOM seen whole in its first input, which is this read.
+            self.started = true;
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
+        for &b in bytes {
+            self.step(b);
+        }
+        Ok(n)
+    }
+}
+
+/// The name of column `i` (0-based) from its header field: trimmed, `Unnamed: i` when empty.
+fn header_name(i: usize, field: &str) -> String {
+    let name = field.trim();
+    if name.is_empty() {
+        format!("Unnamed: {i}")
+    } else {
+        name.to_string()
+    }
 }
 
 fn infer_schema(path: &Path, opts: &CsvOptions) -> Result<Schema> {
     let mut rdr = reader(opts.delimiter, open(path)?);
     let mut rec = csv::ByteRecord::new();
     let mut names: Option<Vec<String>> = None;
-    // Per column: can every field seen so far be an int / a float?
+    // Per column: can every field seen so far be an int / a float? Was any field not empty?
     let mut int_ok: Vec<bool> = Vec::new();
     let mut float_ok: Vec<bool> = Vec::new();
+    let mut seen: Vec<bool> = Vec::new();
     let mut rows = 0usize;
-    let mut first = true;
     while rows < opts.infer_rows {
-        let line = rdr.position().line();
-        let more = rdr
-            .read_byte_record(&mut rec)
-            .map_err(|e| csv_error(path, line, &e))?;
-        if !more {
-            break;
-        }
-        if first && opts.header {
-            first = false;
-            let mut v = Vec::with_capacity(rec.len());
-            for field in rec.iter() {
-                let name = std::str::from_utf8(field).map_err(|_| DataError::Malformed {
-                    file: path.to_path_buf(),
-                    line: 1,
-                    message: "header is not UTF-8".into(),
-                })?;
-                v.push(name.trim().to_string());
-            }
-            int_ok = vec![true; v.len()];
-            float_ok = vec![true; v.len()];
-            names = Some(v);
-            continue;
-        }
-        first = false;
+        let line = match next_record(&mut rdr, &mut rec, path) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            // An open quote in a data row is the file's last record: reading reports it.
+            Err(DataError::UnterminatedQuote { .. }) if names.is_some() => break,
+            Err(e) => return Err(e),
+        };
         if names.is_none() {
-            let v: Vec<String> = (1..=rec.len()).map(|i| format!("column_{i}")).collect();
+            let v: Vec<String> = if opts.header {
+                let mut v = Vec::with_capacity(rec.len());
+                for (i, field) in rec.iter().enumerate() {
+                    let name = std::str::from_utf8(field).map_err(|_| DataError::Malformed {
+                        file: path.to_path_buf(),
+                        line,
+                        message: format!("header name #{} is not UTF-8", i + 1),
+                    })?;
+                    v.push(header_name(i, name));
+                }
+                v
+            } else {
+                (1..=rec.len()).map(|i| format!("column_{i}")).collect()
+            };
             int_ok = vec![true; v.len()];
             float_ok = vec![true; v.len()];
+            seen = vec![false; v.len()];
             names = Some(v);
+            if opts.header {
+                continue;
+            }
         }
         if rec.len() != int_ok.len() {
             // A malformed row says nothing about the types; reading reports it later.
@@ -315,10 +528,12 @@ fn infer_schema(path: &Path, opts: &CsvOptions) -> Result<Schema> {
             if field.is_empty() {
                 continue;
             }
+            seen[i] = true;
             let text = std::str::from_utf8(field).unwrap_or("\u{fffd}");
             if int_ok[i] && text.trim().parse::<i64>().is_err() {
                 int_ok[i] = false;
             }
+            // A float out of range still makes a float column: reading reports the value.
             if float_ok[i] && parse_f32(text).is_none() {
                 float_ok[i] = false;
             }
@@ -328,13 +543,15 @@ fn infer_schema(path: &Path, opts: &CsvOptions) -> Result<Schema> {
     let names = names.ok_or_else(|| DataError::Schema(format!("{}: empty file", path.display())))?;
     let mut schema = Schema::new();
     for (i, name) in names.iter().enumerate() {
-        if int_ok[i] && rows > 0 {
-            schema = schema.column(name, ColumnType::Int);
-        } else if float_ok[i] && rows > 0 {
-            schema = schema.column(name, ColumnType::Float);
+        schema = if rows == 0 || (seen[i] && !float_ok[i]) {
+            schema.column_with_default(name, ColumnType::Str, Value::Str(String::new()))
+        } else if !seen[i] {
+            schema.column_with_default(name, ColumnType::Float, Value::Float(f32::NAN))
+        } else if int_ok[i] {
+            schema.column(name, ColumnType::Int)
         } else {
-            schema = schema.column_with_default(name, ColumnType::Str, Value::Str(String::new()));
-        }
+            schema.column(name, ColumnType::Float)
+        };
     }
     Ok(schema)
 }
@@ -354,7 +571,7 @@ pub(crate) fn csv_error(path: &Path, line: u64, e: &csv::Error) -> DataError {
 struct RecordIter<R: Read> {
     format: CsvFormat,
     path: Arc<Path>,
-    rdr: csv::Reader<R>,
+    rdr: csv::Reader<Tracked<R>>,
     rec: csv::ByteRecord,
     header_pending: bool,
     done: bool,
@@ -386,8 +603,9 @@ pub(crate) fn check_header(format: &CsvFormat, path: &Path, rec: &csv::ByteRecor
         let same = rec.len() == cols.len()
             && rec
                 .iter()
+                .enumerate()
                 .zip(cols)
-                .all(|(f, c)| std::str::from_utf8(f).is_ok_and(|s| s.trim() == c.name));
+                .all(|((i, f), c)| std::str::from_utf8(f).is_ok_and(|s| header_name(i, s) == c.name));
         if same {
             return Ok(());
         }
@@ -410,20 +628,17 @@ impl<R: Read> Iterator for RecordIter<R> {
         if self.done {
             return None;
         }
-        let line = self.rdr.position().line();
-        match self.rdr.read_byte_record(&mut self.rec) {
-            Ok(true) => {}
-            Ok(false) => {
+        let line = match next_record(&mut self.rdr, &mut self.rec, &self.path) {
+            Ok(Some(line)) => line,
+            Ok(None) => {
                 self.done = true;
                 return None;
             }
             Err(e) => {
-                // I/O failures end the file; the crate reports nothing else in flexible mode.
                 self.done = true;
-                return Some(Err(csv_error(&self.path, line, &e)));
+                return Some(Err(e));
             }
-        }
-        let line = self.rec.position().map_or(line, csv::Position::line);
+        };
         if self.header_pending {
             self.header_pending = false;
             if let Err(e) = self.check_header() {

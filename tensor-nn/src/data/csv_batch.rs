@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::csv::{check_header, csv_error, reader, CsvFormat};
+use super::csv::{check_header, next_record, reader, CsvFormat, Tracked};
 use super::dataset::{Dataset, ItemIter};
 use super::error::{DataError, Result};
 use super::files::open;
@@ -48,7 +48,7 @@ impl CsvFormat {
 struct BatchIter<R: Read> {
     format: CsvFormat,
     path: Arc<Path>,
-    rdr: csv::Reader<R>,
+    rdr: csv::Reader<Tracked<R>>,
     rec: csv::ByteRecord,
     row: Vec<Value>,
     columns: Vec<ColumnData>,
@@ -90,19 +90,17 @@ impl<R: Read> Iterator for BatchIter<R> {
 
     fn next(&mut self) -> Option<Result<RecordBatch>> {
         while !self.done && self.rows < self.batch_size {
-            let line = self.rdr.position().line();
-            match self.rdr.read_byte_record(&mut self.rec) {
-                Ok(true) => {}
-                Ok(false) => {
+            let line = match next_record(&mut self.rdr, &mut self.rec, &self.path) {
+                Ok(Some(line)) => line,
+                Ok(None) => {
                     self.done = true;
                     break;
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(csv_error(&self.path, line, &e)));
+                    return Some(Err(e));
                 }
-            }
-            let line = self.rec.position().map_or(line, csv::Position::line);
+            };
             if self.header_pending {
                 self.header_pending = false;
                 if let Err(e) = check_header(&self.format, &self.path, &self.rec) {
@@ -165,6 +163,7 @@ impl CsvFormat {
                 batch_size,
                 header_pending: format.has_header(),
                 done: false,
+                rest: None,
             }) as ItemIter<RawChunk>)
         });
         let format = self.clone();
@@ -239,17 +238,23 @@ impl Dataset<Vec<Result<RecordBatch>>> {
 struct RawIter<R: Read> {
     format: CsvFormat,
     path: Arc<Path>,
-    rdr: csv::Reader<R>,
+    rdr: csv::Reader<Tracked<R>>,
     rec: csv::ByteRecord,
     batch_size: usize,
     header_pending: bool,
     done: bool,
+    /// The records read before an error that ended the file, handed out after the error (as
+    /// the other readers do with a batch holding a bad row).
+    rest: Option<RawChunk>,
 }
 
 impl<R: Read> Iterator for RawIter<R> {
     type Item = Result<RawChunk>;
 
     fn next(&mut self) -> Option<Result<RawChunk>> {
+        if let Some(chunk) = self.rest.take() {
+            return Some(Ok(chunk));
+        }
         let mut chunk = RawChunk {
             data: Vec::new(),
             field_ends: Vec::new(),
@@ -257,18 +262,18 @@ impl<R: Read> Iterator for RawIter<R> {
             lines: Vec::with_capacity(self.batch_size.min(CAPACITY_HINT)),
         };
         while !self.done && chunk.lines.len() < self.batch_size {
-            let line = self.rdr.position().line();
-            match self.rdr.read_byte_record(&mut self.rec) {
-                Ok(true) => {}
-                Ok(false) => {
+            let line = match next_record(&mut self.rdr, &mut self.rec, &self.path) {
+                Ok(Some(line)) => line,
+                Ok(None) => {
                     self.done = true;
                     break;
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(csv_error(&self.path, line, &e)));
+                    self.rest = Some(chunk).filter(|c| !c.lines.is_empty());
+                    return Some(Err(e));
                 }
-            }
+            };
             if self.header_pending {
                 self.header_pending = false;
                 if let Err(e) = check_header(&self.format, &self.path, &self.rec) {
@@ -282,9 +287,7 @@ impl<R: Read> Iterator for RawIter<R> {
                 chunk.field_ends.push(chunk.data.len());
             }
             chunk.fields_per_record.push(self.rec.len());
-            chunk
-                .lines
-                .push(self.rec.position().map_or(line, csv::Position::line));
+            chunk.lines.push(line);
         }
         if chunk.lines.is_empty() {
             return None;

@@ -85,6 +85,21 @@ pub enum DataError {
         /// Number of fields in the record.
         found: usize,
     },
+    /// A quoted CSV field is never closed: read as it is, it would swallow the rest of the file.
+    #[error(
+        "{}:{line}:{position}: column #{index}: quoted field is never closed (it runs to the end of the file)",
+        file.display()
+    )]
+    UnterminatedQuote {
+        /// The file.
+        file: PathBuf,
+        /// 1-based physical line of the opening quote.
+        line: u64,
+        /// 1-based position of the opening quote in its line, in characters.
+        position: u64,
+        /// 1-based column (field) number of the quoted field.
+        index: usize,
+    },
     /// The CSV reader rejected the bytes (for example invalid UTF-8 in a field).
     #[error("{}:{line}: malformed CSV: {message}", file.display())]
     Malformed {

@@ -11,7 +11,7 @@
 //! assert!(parse_idx(&bytes[..15], "inline").is_err());
 //! ```
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::{NnError, Result};
@@ -66,12 +66,20 @@ impl IdxArray {
     }
 }
 
-/// Parses IDX bytes (already decompressed). `name` is used in error messages.
-///
-/// # Errors
-/// [`NnError::BadFile`] for a bad magic number, an unknown type code, or data shorter or longer
-/// than the header promises.
-pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
+/// What an IDX header declares.
+struct Header {
+    /// The element type code.
+    code: u8,
+    /// The dims, outermost first.
+    dims: Vec<usize>,
+    /// The length of the header in bytes.
+    len: usize,
+    /// The length of the data the dims and the type call for, in bytes.
+    count: usize,
+}
+
+/// Parses the header at the start of `bytes` (which may hold more than the header).
+fn parse_header(bytes: &[u8], name: &str) -> Result<Header> {
     let bad = |reason: String| NnError::bad_file(name, reason);
     if bytes.len() < 4 {
         return Err(bad(format!("truncated IDX header ({} bytes)", bytes.len())));
@@ -90,10 +98,10 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
         0x0E => 8,
         other => return Err(bad(format!("unknown IDX element type {other:#04x}"))),
     };
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
+    let len = header_len(rank);
+    if bytes.len() < len {
         return Err(bad(format!(
-            "truncated IDX header: rank {rank} needs {header} bytes, file has {}",
+            "truncated IDX header: rank {rank} needs {len} bytes, file has {}",
             bytes.len()
         )));
     }
@@ -108,63 +116,139 @@ pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .and_then(|n| n.checked_mul(width))
         .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
-    let body = &bytes[header..];
-    if body.len() != count {
-        let what = if body.len() < count {
-            "truncated"
-        } else {
-            "trailing bytes in"
-        };
-        return Err(bad(format!(
-            "{what} IDX data: dims {dims:?} need {count} bytes, found {}",
-            body.len()
-        )));
-    }
-    let data = match code {
-        0x08 => IdxData::U8(body.to_vec()),
-        0x09 => IdxData::I8(body.iter().map(|&b| b as i8).collect()),
-        0x0B => IdxData::I16(
-            body.chunks_exact(2)
-                .map(|c| i16::from_be_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        0x0C => IdxData::I32(
-            body.chunks_exact(4)
-                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        0x0D => IdxData::F32(
-            body.chunks_exact(4)
-                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        _ => IdxData::F64(
-            body.chunks_exact(8)
-                .map(|c| f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-        ),
-    };
-    Ok(IdxArray { dims, data })
+    Ok(Header {
+        code,
+        dims,
+        len,
+        count,
+    })
 }
 
-/// Reads an IDX file, gunzipping it when it starts with the gzip magic.
+/// The length of the header of an array of rank `rank`.
+fn header_len(rank: usize) -> usize {
+    4 + 4 * rank
+}
+
+impl Header {
+    /// The error for data of `found` bytes (`None`: more than needed) where `count` are needed.
+    fn wrong_length(&self, name: &str, found: Option<usize>) -> NnError {
+        let (what, found) = match found {
+            Some(n) if n < self.count => ("truncated", n.to_string()),
+            Some(n) => ("trailing bytes in", n.to_string()),
+            None => ("trailing bytes in", "more".to_string()),
+        };
+        NnError::bad_file(
+            name,
+            format!(
+                "{what} IDX data: dims {:?} need {} bytes, found {found}",
+                self.dims, self.count
+            ),
+        )
+    }
+
+    /// The array of this header and its data, `count` bytes.
+    fn decode(self, body: &[u8]) -> IdxArray {
+        let data = match self.code {
+            0x08 => IdxData::U8(body.to_vec()),
+            0x09 => IdxData::I8(body.iter().map(|&b| b as i8).collect()),
+            0x0B => IdxData::I16(
+                body.chunks_exact(2)
+                    .map(|c| i16::from_be_bytes([c[0], c[1]]))
+                    .collect(),
+            ),
+            0x0C => IdxData::I32(
+                body.chunks_exact(4)
+                    .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            0x0D => IdxData::F32(
+                body.chunks_exact(4)
+                    .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            _ => IdxData::F64(
+                body.chunks_exact(8)
+                    .map(|c| f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+        };
+        IdxArray {
+            dims: self.dims,
+            data,
+        }
+    }
+}
+
+/// Parses IDX bytes (already decompressed). `name` is used in error messages.
+///
+/// # Errors
+/// [`NnError::BadFile`] for a bad magic number, an unknown type code, or data shorter or longer
+/// than the header promises.
+pub fn parse_idx(bytes: &[u8], name: &str) -> Result<IdxArray> {
+    let header = parse_header(bytes, name)?;
+    let body = &bytes[header.len..];
+    if body.len() != header.count {
+        return Err(header.wrong_length(name, Some(body.len())));
+    }
+    Ok(header.decode(body))
+}
+
+/// Reads an IDX file, gunzipping it when it starts with the gzip magic (a gzip file of several
+/// members, as `cat a.gz b.gz` makes, is read whole). The header is read and checked first and
+/// then exactly the data it declares: memory is bounded by what the header declares and the
+/// file holds, whatever the data would inflate to.
 ///
 /// # Errors
 /// [`NnError::Io`] when it cannot be read, [`NnError::BadFile`] when the gzip stream or the IDX
-/// contents are truncated or corrupt.
+/// contents are truncated or corrupt, or when more data follows what the header declares.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let raw = std::fs::read(path).map_err(|e| NnError::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| NnError::bad_file(path, format!("corrupt or truncated gzip data: {e}")))?;
-        out
+    let file = std::fs::File::open(path).map_err(|e| NnError::io(path, e))?;
+    let mut file = BufReader::new(file);
+    let gzip = file
+        .fill_buf()
+        .map_err(|e| NnError::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        let corrupt =
+            |e: std::io::Error| NnError::bad_file(path, format!("corrupt or truncated gzip data: {e}"));
+        read_idx_from(flate2::bufread::MultiGzDecoder::new(file), path, corrupt)
     } else {
-        raw
+        read_idx_from(file, path, |e| NnError::io(path, e))
+    }
+}
+
+/// Reads an IDX array from `r`: the header, then the data it declares, then checks that
+/// nothing follows. `io_error` turns a failed read into the error to report.
+fn read_idx_from(
+    mut r: impl Read,
+    path: &Path,
+    io_error: impl Fn(std::io::Error) -> NnError,
+) -> Result<IdxArray> {
+    let name = path.display().to_string();
+    // Up to `to` bytes in all into `buf` (fewer at the end of the data).
+    let mut fill = |buf: &mut Vec<u8>, to: usize| {
+        let more = to.saturating_sub(buf.len()) as u64;
+        r.by_ref().take(more).read_to_end(buf).map_err(&io_error)
     };
-    parse_idx(&bytes, &path.display().to_string())
+    let mut head = Vec::new();
+    fill(&mut head, 4)?;
+    if let Some(&rank) = head.get(3) {
+        fill(&mut head, header_len(usize::from(rank)))?;
+    }
+    let header = parse_header(&head, &name)?;
+    // Grown as the data arrives: a header declaring more than the file holds reserves nothing.
+    let mut body = Vec::new();
+    fill(&mut body, header.count)?;
+    if body.len() < header.count {
+        return Err(header.wrong_length(&name, Some(body.len())));
+    }
+    let mut extra = Vec::new();
+    fill(&mut extra, 1)?;
+    if !extra.is_empty() {
+        return Err(header.wrong_length(&name, None));
+    }
+    Ok(header.decode(&body))
 }
 
 /// Images and labels of one split of an IDX classification dataset.
