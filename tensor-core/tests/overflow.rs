@@ -33,6 +33,13 @@ fn too_large<T: std::fmt::Debug>(r: Result<T, TensorError>, op: &str) -> String 
     }
 }
 
+fn bad_length<T: std::fmt::Debug>(r: Result<T, TensorError>, op: &str, dim: &str) {
+    match r {
+        Err(TensorError::BadLength { op: o, dim: d, .. }) if o == op && d == dim => {}
+        other => panic!("{op}: expected BadLength of `{dim}`, got {other:?}"),
+    }
+}
+
 /// `(Batch, A)` of `rows` rows repeating `[1, 2]`, stored as two values.
 fn repeated_rows(rows: usize) -> Tensor<(Batch, A)> {
     Tensor::<(A,)>::from_vec(vec![1., 2.], &[2])
@@ -196,17 +203,7 @@ fn conv2d_with_overflowing_hyper_parameters_is_an_error() {
         ..Conv2d::default()
     };
     let r = x.try_conv2d::<Ho, Wo, F>(&w, &dilated);
-    assert!(
-        matches!(
-            r,
-            Err(TensorError::BadLength {
-                op: "conv2d",
-                dim: "H",
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    bad_length(r, "conv2d", "H");
     let padded = Conv2d {
         padding: Padding::Explicit {
             top: 0,
@@ -217,34 +214,14 @@ fn conv2d_with_overflowing_hyper_parameters_is_an_error() {
         ..Conv2d::default()
     };
     let r = x.try_conv2d::<Ho, Wo, F>(&w, &padded);
-    assert!(
-        matches!(
-            r,
-            Err(TensorError::BadLength {
-                op: "conv2d",
-                dim: "W",
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    bad_length(r, "conv2d", "W");
     let grouped = Conv2d {
         groups: usize::MAX,
         ..Conv2d::default()
     };
     let w2 = Tensor::<(Kh, Kw, Ci, F)>::full(1.0, &[1, 1, 2, 1]);
     let r = x.try_conv2d::<Ho, Wo, F>(&w2, &grouped);
-    assert!(
-        matches!(
-            r,
-            Err(TensorError::BadLength {
-                op: "conv2d",
-                dim: "C",
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    bad_length(r, "conv2d", "C");
     // padding that fits, but an output of (2^41 + 4)^2 positions does not
     let p = 1usize << 40;
     let huge = Conv2d {
@@ -273,29 +250,9 @@ fn pooling_with_overflowing_padding_is_an_error() {
         ..Pool2d::default()
     };
     let r = x.try_max_pool2d::<Ho, Wo>(&pool);
-    assert!(
-        matches!(
-            r,
-            Err(TensorError::BadLength {
-                op: "max_pool2d",
-                dim: "H",
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    bad_length(r, "max_pool2d", "H");
     let r = x.try_avg_pool2d::<Ho, Wo>(&pool);
-    assert!(
-        matches!(
-            r,
-            Err(TensorError::BadLength {
-                op: "avg_pool2d",
-                dim: "H",
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    bad_length(r, "avg_pool2d", "H");
 }
 
 /// Lengths of which at least two are at least 2^32, so that their product overflows.

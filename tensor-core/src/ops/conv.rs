@@ -66,50 +66,47 @@ fn check_out<D: Dim>(op: &'static str, computed: usize, from: &str) -> Result<()
     }
 }
 
-/// Checks that the window arithmetic of one axis (0: height, 1: width) stays within `usize`,
-/// which the geometry computes unchecked: the dilated span of the kernel, the padded length
-/// and the end of the last window. Zero sizes are left to the geometry to report.
-#[allow(clippy::too_many_arguments)]
-fn check_window(
+/// Checks that the window arithmetic of both axes (height, then width: `dims` names them,
+/// `lens` gives their lengths) stays within `usize`, which the geometry computes unchecked:
+/// the dilated span of the kernel, the padded length and the end of the last window. Zero
+/// sizes are left to the geometry to report.
+fn check_windows(
     op: &'static str,
-    dim: &'static str,
-    axis: usize,
-    len: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
+    dims: [&'static str; 2],
+    lens: [usize; 2],
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    dilation: (usize, usize),
     padding: &Padding,
 ) -> Result<()> {
-    if len == 0 || kernel == 0 || stride == 0 || dilation == 0 {
-        return Ok(());
+    let per_axis = [(kernel.0, stride.0, dilation.0), (kernel.1, stride.1, dilation.1)];
+    for (axis, (&len, (k, s, d))) in lens.iter().zip(per_axis).enumerate() {
+        if len == 0 || k == 0 || s == 0 || d == 0 {
+            continue;
+        }
+        let fits = (k - 1)
+            .checked_mul(d)
+            .and_then(|span| span.checked_add(1))
+            .and_then(|span| match *padding {
+                Padding::Valid => Some(span),
+                Padding::Same => (len.div_ceil(s) - 1).checked_mul(s)?.checked_add(span),
+                Padding::Explicit { top, bottom, .. } if axis == 0 => {
+                    len.checked_add(top)?.checked_add(bottom)
+                }
+                Padding::Explicit { left, right, .. } => len.checked_add(left)?.checked_add(right),
+            });
+        if fits.is_none() {
+            return Err(TensorError::BadLength {
+                op,
+                dim: dims[axis],
+                len,
+                reason: format!(
+                    ": a window of size {k}, stride {s} and dilation {d} with {padding:?} padding spans more cells than a usize counts"
+                ),
+            });
+        }
     }
-    let fits = (kernel - 1)
-        .checked_mul(dilation)
-        .and_then(|s| s.checked_add(1))
-        .and_then(|span| match *padding {
-            Padding::Valid => Some(span),
-            Padding::Same => (len.div_ceil(stride) - 1).checked_mul(stride)?.checked_add(span),
-            Padding::Explicit {
-                top,
-                bottom,
-                left,
-                right,
-            } => {
-                let (before, after) = if axis == 0 { (top, bottom) } else { (left, right) };
-                len.checked_add(before)?.checked_add(after)
-            }
-        });
-    match fits {
-        Some(_) => Ok(()),
-        None => Err(TensorError::BadLength {
-            op,
-            dim,
-            len,
-            reason: format!(
-                ": a window of size {kernel}, stride {stride} and dilation {dilation} with {padding:?} padding spans more cells than a usize counts"
-            ),
-        }),
-    }
+    Ok(())
 }
 
 impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
@@ -151,24 +148,14 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
                 ),
             });
         }
-        check_window(
+        let names = [H::NAME, W::NAME];
+        check_windows(
             op,
-            H::NAME,
-            0,
-            h,
-            kh,
-            conv.stride.0,
-            conv.dilation.0,
-            &conv.padding,
-        )?;
-        check_window(
-            op,
-            W::NAME,
-            1,
-            w,
-            kw,
-            conv.stride.1,
-            conv.dilation.1,
+            names,
+            [h, w],
+            (kh, kw),
+            conv.stride,
+            conv.dilation,
             &conv.padding,
         )?;
         let g = Conv2dGeometry::try_new(op, b, [h, w, c], [kh, kw], f, conv)
@@ -240,8 +227,15 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
     fn pool_geometry<Ho: Dim, Wo: Dim>(&self, op: &'static str, pool: &Pool2d) -> Result<Pool2dGeometry> {
         let [b, h, w, c] = self.lens4();
         let stride = pool.stride.unwrap_or(pool.pool);
-        check_window(op, H::NAME, 0, h, pool.pool.0, stride.0, 1, &pool.padding)?;
-        check_window(op, W::NAME, 1, w, pool.pool.1, stride.1, 1, &pool.padding)?;
+        check_windows(
+            op,
+            [H::NAME, W::NAME],
+            [h, w],
+            pool.pool,
+            stride,
+            (1, 1),
+            &pool.padding,
+        )?;
         let g = Pool2dGeometry::try_new(op, b, [h, w, c], pool)
             .map_err(|e| rename(e, [H::NAME, W::NAME, C::NAME]))?;
         let from = |len: usize, k: usize, s: usize| {
