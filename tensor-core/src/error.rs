@@ -129,6 +129,19 @@ pub enum TensorError {
         /// The central finite difference (formatted).
         numeric: String,
     },
+    /// A shape with more elements than one buffer can hold: the product of its lengths
+    /// overflows `usize`, or the elements would take more than `isize::MAX` bytes.
+    #[error("{op}: shape {shape} has more elements than one buffer can hold (at most {max} of {bytes} byte(s) each)")]
+    TooLarge {
+        /// The operation.
+        op: &'static str,
+        /// The shape, written with names and sizes.
+        shape: String,
+        /// The most elements of this type one buffer can hold.
+        max: usize,
+        /// Bytes per element.
+        bytes: usize,
+    },
 }
 
 /// Result alias of tensor-core.

@@ -53,8 +53,31 @@ pub(crate) fn describe_static<S: Shape>() -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Full lengths of `S` from the run-time sizes given in order for its run-time dims.
-pub(crate) fn resolve_dims<S: Shape>(op: &'static str, runtime: &[usize]) -> Result<Dims> {
+/// The most elements of type `E` one buffer can hold (`isize::MAX` bytes).
+pub(crate) const fn max_elements<E>() -> usize {
+    let bytes = core::mem::size_of::<E>();
+    let bytes = if bytes == 0 { 1 } else { bytes };
+    isize::MAX as usize / bytes
+}
+
+/// The element count of a tensor of elements `E` with lengths `dims` (named `names`), or
+/// [`TensorError::TooLarge`] when the product overflows or one buffer cannot hold it.
+pub(crate) fn checked_numel<E>(op: &'static str, names: &[&str], dims: &[usize]) -> Result<usize> {
+    let max = max_elements::<E>();
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= max)
+        .ok_or_else(|| TensorError::TooLarge {
+            op,
+            shape: describe_shape(names, dims),
+            max,
+            bytes: core::mem::size_of::<E>(),
+        })
+}
+
+/// Full lengths of `S` from the run-time sizes given in order for its run-time dims, checked
+/// to be non-zero and to hold at most [`max_elements`] elements of type `E`.
+pub(crate) fn resolve_dims<S: Shape, E>(op: &'static str, runtime: &[usize]) -> Result<Dims> {
     let expected = runtime_rank(S::STATIC);
     if runtime.len() != expected {
         return Err(TensorError::RuntimeSizes {
@@ -81,11 +104,13 @@ pub(crate) fn resolve_dims<S: Shape>(op: &'static str, runtime: &[usize]) -> Res
         }
         dims.push(len);
     }
+    checked_numel::<E>(op, S::NAMES, &dims)?;
     Ok(dims)
 }
 
-/// Checks full lengths against the static sizes of `S`.
-pub(crate) fn check_dims<S: Shape>(op: &'static str, dims: &[usize]) -> Result<()> {
+/// Checks full lengths against the static sizes of `S`; returns the element count, checked
+/// as by [`checked_numel`].
+pub(crate) fn check_dims<S: Shape, E>(op: &'static str, dims: &[usize]) -> Result<usize> {
     if dims.len() != S::RANK {
         return Err(TensorError::RuntimeSizes {
             op,
@@ -114,7 +139,7 @@ pub(crate) fn check_dims<S: Shape>(op: &'static str, dims: &[usize]) -> Result<(
             }
         }
     }
-    Ok(())
+    checked_numel::<E>(op, S::NAMES, dims)
 }
 
 impl<S: Shape, E: Element> Tensor<S, E> {
@@ -144,7 +169,9 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     ///
     /// # Errors
     /// [`TensorError::DataLength`] when `data` has the wrong length, [`TensorError::RuntimeSizes`]
-    /// when `runtime` does not give one length per run-time dim, [`TensorError::BadLength`] for a zero length.
+    /// when `runtime` does not give one length per run-time dim, [`TensorError::BadLength`] for a zero length,
+    /// [`TensorError::TooLarge`] when the product of the lengths overflows (or exceeds what one
+    /// buffer can hold).
     ///
     /// ```
     /// use tensor_core::prelude::*;
@@ -154,7 +181,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// assert!(Tensor::<(Batch, Features)>::from_vec(vec![1., 2.], &[2]).is_err());
     /// ```
     pub fn from_vec(data: Vec<E>, runtime: &[usize]) -> Result<Self> {
-        let dims = resolve_dims::<S>("from_vec", runtime)?;
+        let dims = resolve_dims::<S, E>("from_vec", runtime)?;
         Self::from_vec_dims(data, &dims)
     }
 
@@ -197,10 +224,10 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         I: IntoIterator<Item = &'a [E]>,
         I::IntoIter: Clone,
     {
-        check_dims::<S>(op, dims)?;
+        let expected = check_dims::<S, E>(op, dims)?;
         let pieces = pieces.into_iter();
-        let expected: usize = dims.iter().product();
-        let got: usize = pieces.clone().map(<[E]>::len).sum();
+        // a sum past `usize::MAX` is no valid length either: saturating keeps it unequal
+        let got = pieces.clone().map(<[E]>::len).fold(0usize, usize::saturating_add);
         if got != expected {
             return Err(TensorError::DataLength {
                 op,
@@ -242,9 +269,10 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// A tensor of the given lengths filled with `value`.
     ///
     /// # Errors
-    /// As [`Tensor::from_vec`] for the run-time sizes.
+    /// As [`Tensor::from_vec`] for the run-time sizes (a zero length, lengths whose product
+    /// overflows).
     pub fn try_full(value: E, runtime: &[usize]) -> Result<Self> {
-        let dims = resolve_dims::<S>("full", runtime)?;
+        let dims = resolve_dims::<S, E>("full", runtime)?;
         let n = dims.iter().product();
         Ok(Self::from_buffer(crate::storage::buffer_filled(n, value), &dims))
     }
@@ -252,7 +280,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// A tensor filled with `value`.
     ///
     /// # Panics
-    /// When `runtime` does not give one non-zero length per run-time dim.
+    /// When `runtime` does not give one non-zero length per run-time dim, or the lengths'
+    /// product overflows.
     pub fn full(value: E, runtime: &[usize]) -> Self {
         Self::try_full(value, runtime).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -260,9 +289,10 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// A tensor whose element at multi-index `idx` is `f(idx)`.
     ///
     /// # Errors
-    /// As [`Tensor::from_vec`] for the run-time sizes.
+    /// As [`Tensor::from_vec`] for the run-time sizes (a zero length, lengths whose product
+    /// overflows).
     pub fn try_from_fn(runtime: &[usize], mut f: impl FnMut(&[usize]) -> E) -> Result<Self> {
-        let dims = resolve_dims::<S>("from_fn", runtime)?;
+        let dims = resolve_dims::<S, E>("from_fn", runtime)?;
         let n: usize = dims.iter().product();
         let mut idx: Dims = smallvec::smallvec![0; dims.len()];
         let buf = buffer_from_iter((0..n).map(|i| {
@@ -285,7 +315,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// A tensor whose element at multi-index `idx` is `f(idx)`.
     ///
     /// # Panics
-    /// When `runtime` does not give one non-zero length per run-time dim.
+    /// When `runtime` does not give one non-zero length per run-time dim, or the lengths'
+    /// product overflows.
     pub fn from_fn(runtime: &[usize], f: impl FnMut(&[usize]) -> E) -> Self {
         Self::try_from_fn(runtime, f).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -364,7 +395,7 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 got: index.len(),
             });
         }
-        let mut pos = self.layout.offset();
+        let mut pos = Some(self.layout.offset());
         for (ax, (&i, (&len, &st))) in index
             .iter()
             .zip(self.dims().iter().zip(self.layout.strides()))
@@ -374,13 +405,21 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 return Err(TensorError::IndexOutOfRange {
                     op: "get",
                     dim: S::NAMES[ax],
-                    index: i as i64,
+                    index: i64::try_from(i).unwrap_or(i64::MAX),
                     len,
                 });
             }
-            pos += i * st;
+            pos = pos.and_then(|p| p.checked_add(i.checked_mul(st)?));
         }
-        Ok(self.storage[pos])
+        // every in-range index of a tensor built by this crate lies in its storage; a view
+        // that does not is reported rather than read out of bounds
+        pos.and_then(|p| self.storage.get(p).copied())
+            .ok_or_else(|| TensorError::TooLarge {
+                op: "get",
+                shape: describe_shape(S::NAMES, self.dims()),
+                max: self.storage.len(),
+                bytes: core::mem::size_of::<E>(),
+            })
     }
 
     /// The element at a full multi-index.

@@ -44,6 +44,24 @@ pub trait Model {
     /// Training forward pass: keeps what `backward` needs; dropout on, batch statistics.
     fn forward_train(&mut self, input: &Self::Input) -> Self::Output;
 
+    /// [`Model::forward`] for an input that may not fit the model (a run-time dim of the wrong
+    /// length): an error instead of a panic. The default calls `forward`.
+    ///
+    /// # Errors
+    /// When the input does not fit the model; never for the default.
+    fn try_forward(&self, input: &Self::Input) -> crate::error::Result<Self::Output> {
+        Ok(self.forward(input))
+    }
+
+    /// [`Model::forward_train`] for an input that may not fit the model: an error instead of
+    /// a panic. The default calls `forward_train`.
+    ///
+    /// # Errors
+    /// When the input does not fit the model; never for the default.
+    fn try_forward_train(&mut self, input: &Self::Input) -> crate::error::Result<Self::Output> {
+        Ok(self.forward_train(input))
+    }
+
     /// Backward pass for the last `forward_train`, given the gradient of the loss with respect
     /// to its output. Overwrites (does not accumulate across steps) every parameter's gradient,
     /// regularization terms included.

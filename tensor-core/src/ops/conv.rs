@@ -33,7 +33,7 @@ use crate::kernels::conv::{
 pub use crate::kernels::conv::{Conv2d, Padding, Pool2d};
 use crate::kernels::Epilogue;
 use crate::storage::buffer_filled;
-use crate::tensor::Tensor;
+use crate::tensor::{checked_numel, Tensor};
 
 /// Renames the generic `height` / `width` / `channels` of a kernel error to the tensor's dims.
 fn rename(e: TensorError, names: [&'static str; 3]) -> TensorError {
@@ -66,6 +66,49 @@ fn check_out<D: Dim>(op: &'static str, computed: usize, from: &str) -> Result<()
     }
 }
 
+/// Checks that the window arithmetic of both axes (height, then width: `dims` names them,
+/// `lens` gives their lengths) stays within `usize`, which the geometry computes unchecked:
+/// the dilated span of the kernel, the padded length and the end of the last window. Zero
+/// sizes are left to the geometry to report.
+fn check_windows(
+    op: &'static str,
+    dims: [&'static str; 2],
+    lens: [usize; 2],
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    dilation: (usize, usize),
+    padding: &Padding,
+) -> Result<()> {
+    let per_axis = [(kernel.0, stride.0, dilation.0), (kernel.1, stride.1, dilation.1)];
+    for (axis, (&len, (k, s, d))) in lens.iter().zip(per_axis).enumerate() {
+        if len == 0 || k == 0 || s == 0 || d == 0 {
+            continue;
+        }
+        let fits = (k - 1)
+            .checked_mul(d)
+            .and_then(|span| span.checked_add(1))
+            .and_then(|span| match *padding {
+                Padding::Valid => Some(span),
+                Padding::Same => (len.div_ceil(s) - 1).checked_mul(s)?.checked_add(span),
+                Padding::Explicit { top, bottom, .. } if axis == 0 => {
+                    len.checked_add(top)?.checked_add(bottom)
+                }
+                Padding::Explicit { left, right, .. } => len.checked_add(left)?.checked_add(right),
+            });
+        if fits.is_none() {
+            return Err(TensorError::BadLength {
+                op,
+                dim: dims[axis],
+                len,
+                reason: format!(
+                    ": a window of size {k}, stride {s} and dilation {d} with {padding:?} padding spans more cells than a usize counts"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
     fn lens4(&self) -> [usize; 4] {
         let d = self.dims();
@@ -81,7 +124,8 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
     /// [`TensorError::BadLength`] when the dilated kernel exceeds the padded input, the
     /// channels do not divide into the groups, `Ci · groups` differs from `C`, a stride or
     /// dilation is 0, or a static size of `Ho` / `Wo` differs from the computed one (the
-    /// message names the dim and both sizes).
+    /// message names the dim and both sizes), or the window's arithmetic overflows (a huge
+    /// dilation or padding); [`TensorError::TooLarge`] when the output's element count overflows.
     pub fn try_conv2d<Ho: Dim, Wo: Dim, F: Dim>(
         &self,
         filters: &Tensor<(impl Dim, impl Dim, impl Dim, F), E>,
@@ -91,7 +135,8 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
         let [b, h, w, c] = self.lens4();
         let fd = filters.dims();
         let (kh, kw, ci, f) = (fd[0], fd[1], fd[2], fd[3]);
-        if ci * conv.groups != c {
+        let takes = ci.checked_mul(conv.groups);
+        if takes != Some(c) {
             return Err(TensorError::BadLength {
                 op,
                 dim: C::NAME,
@@ -99,10 +144,20 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
                 reason: format!(
                     ": the filters take {ci} channel(s) per group in {} group(s), i.e. {}",
                     conv.groups,
-                    ci * conv.groups
+                    takes.map_or_else(|| "more than a usize counts".to_string(), |t| t.to_string())
                 ),
             });
         }
+        let names = [H::NAME, W::NAME];
+        check_windows(
+            op,
+            names,
+            [h, w],
+            (kh, kw),
+            conv.stride,
+            conv.dilation,
+            &conv.padding,
+        )?;
         let g = Conv2dGeometry::try_new(op, b, [h, w, c], [kh, kw], f, conv)
             .map_err(|e| rename(e, [H::NAME, W::NAME, C::NAME]))?;
         let from = |len: usize, k: usize, s: usize, d: usize| {
@@ -113,6 +168,11 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
         };
         check_out::<Ho>(op, g.out_h, &from(h, kh, conv.stride.0, conv.dilation.0))?;
         check_out::<Wo>(op, g.out_w, &from(w, kw, conv.stride.1, conv.dilation.1))?;
+        checked_numel::<E>(
+            op,
+            &[B::NAME, Ho::NAME, Wo::NAME, F::NAME],
+            &[b, g.out_h, g.out_w, f],
+        )?;
         let (x, wt) = (self.contiguous(), filters.contiguous());
         let (xs, ws) = (rules::data(&x), rules::data(&wt));
         let mut out = buffer_filled(g.output_len(), E::zero());
@@ -166,6 +226,16 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
 
     fn pool_geometry<Ho: Dim, Wo: Dim>(&self, op: &'static str, pool: &Pool2d) -> Result<Pool2dGeometry> {
         let [b, h, w, c] = self.lens4();
+        let stride = pool.stride.unwrap_or(pool.pool);
+        check_windows(
+            op,
+            [H::NAME, W::NAME],
+            [h, w],
+            pool.pool,
+            stride,
+            (1, 1),
+            &pool.padding,
+        )?;
         let g = Pool2dGeometry::try_new(op, b, [h, w, c], pool)
             .map_err(|e| rename(e, [H::NAME, W::NAME, C::NAME]))?;
         let from = |len: usize, k: usize, s: usize| {
@@ -176,6 +246,11 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
         };
         check_out::<Ho>(op, g.out_h, &from(h, g.pool.0, g.stride.0))?;
         check_out::<Wo>(op, g.out_w, &from(w, g.pool.1, g.stride.1))?;
+        checked_numel::<E>(
+            op,
+            &[B::NAME, Ho::NAME, Wo::NAME, C::NAME],
+            &[b, g.out_h, g.out_w, c],
+        )?;
         Ok(g)
     }
 
@@ -183,8 +258,9 @@ impl<B: Dim, H: Dim, W: Dim, C: Dim, E: Float> Tensor<(B, H, W, C), E> {
     /// goes to the first largest input of each window (as TensorFlow).
     ///
     /// # Errors
-    /// [`TensorError::BadLength`] when the window exceeds the padded input, a size is 0, or a
-    /// static size of `Ho` / `Wo` differs from the computed one.
+    /// [`TensorError::BadLength`] when the window exceeds the padded input, a size is 0, a
+    /// static size of `Ho` / `Wo` differs from the computed one, or the window's arithmetic
+    /// overflows; [`TensorError::TooLarge`] when the output's element count overflows.
     pub fn try_max_pool2d<Ho: Dim, Wo: Dim>(&self, pool: &Pool2d) -> Result<Tensor<(B, Ho, Wo, C), E>> {
         let g = self.pool_geometry::<Ho, Wo>("max_pool2d", pool)?;
         let x = self.contiguous();

@@ -10,7 +10,7 @@ use crate::error::{Result, TensorError};
 use crate::layout::Dims;
 use crate::shape::{Prepend, ReplaceDim, Shape};
 use crate::storage::buffer_from_slice;
-use crate::tensor::Tensor;
+use crate::tensor::{checked_numel, describe_shape, max_elements, Tensor};
 
 type Replaced<S, D, New, I> = <S as ReplaceDim<D, New, I>>::Output;
 
@@ -22,7 +22,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     ///
     /// # Errors
     /// [`TensorError::DimMismatch`] when another dim differs in length; [`TensorError::BadLength`]
-    /// when `New` has a static size other than the sum.
+    /// when `New` has a static size other than the sum; [`TensorError::TooLarge`] when the sum
+    /// or the result's element count overflows.
     pub fn try_concat<S2, D1, D2, New, I1, I2>(
         &self,
         _along: D1,
@@ -47,7 +48,23 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 });
             }
         }
-        let total = ad[axis] + bd[axis];
+        let total = ad[axis]
+            .checked_add(bd[axis])
+            .ok_or_else(|| TensorError::TooLarge {
+                op: "concat",
+                shape: format!(
+                    "{} with `{}` of length {} + {}",
+                    describe_shape(S::NAMES, ad),
+                    New::NAME,
+                    ad[axis],
+                    bd[axis]
+                ),
+                max: max_elements::<E>(),
+                bytes: core::mem::size_of::<E>(),
+            })?;
+        let mut dims = Dims::from_slice(ad);
+        dims[axis] = total;
+        checked_numel::<E>("concat", <Replaced<S, D1, New, I1> as Shape>::NAMES, &dims)?;
         if let Some(n) = New::SIZE {
             if n != total {
                 return Err(TensorError::BadLength {
@@ -70,8 +87,6 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             out.extend_from_slice(&sa[o * la * inner..(o + 1) * la * inner]);
             out.extend_from_slice(&sb[o * lb * inner..(o + 1) * lb * inner]);
         }
-        let mut dims = Dims::from_slice(ad);
-        dims[axis] = total;
         let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !(self.on_tape() || other.on_tape()) {
             return Ok(out);
@@ -123,7 +138,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     ///
     /// # Errors
     /// [`TensorError::Empty`] for no tensors, [`TensorError::DimMismatch`] when lengths differ,
-    /// [`TensorError::BadLength`] when `New` has a static size other than the count.
+    /// [`TensorError::BadLength`] when `New` has a static size other than the count,
+    /// [`TensorError::TooLarge`] when the result's element count overflows.
     pub fn try_stack<New: Dim>(tensors: &[Tensor<S, E>]) -> Result<Tensor<<S as Prepend<New>>::Output, E>>
     where
         S: Prepend<New>,
@@ -139,13 +155,16 @@ impl<S: Shape, E: Element> Tensor<S, E> {
                 });
             }
         }
-        let mut out = Vec::with_capacity(first.numel() * tensors.len());
         for t in tensors {
             super::check_trailing("stack", S::NAMES, first.dims(), t.dims())?;
-            out.extend(t.to_vec());
         }
         let mut dims = Dims::from_slice(&[tensors.len()]);
         dims.extend_from_slice(first.dims());
+        let total = checked_numel::<E>("stack", <S as Prepend<New>>::Output::NAMES, &dims)?;
+        let mut out = Vec::with_capacity(total);
+        for t in tensors {
+            out.extend(t.to_vec());
+        }
         let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !tensors.iter().any(Tensor::on_tape) {
             return Ok(out);

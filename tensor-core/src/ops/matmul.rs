@@ -8,7 +8,7 @@ use crate::error::{Result, TensorError};
 use crate::kernels::{gemm, GemmArgs};
 use crate::shape::{MatMul, Shape};
 use crate::storage::buffer_filled;
-use crate::tensor::Tensor;
+use crate::tensor::{checked_numel, Tensor};
 
 /// `C = A B`: `dA = dC Bᵀ`, `dB = Aᵀ dC` (summed over the batch when `B` is shared by it).
 /// Transposes are stride swaps, so strided operands (e.g. `w.t()`) are not copied.
@@ -87,7 +87,9 @@ impl<L: Shape, E: Float> Tensor<L, E> {
     /// are multiplied without copying.
     ///
     /// # Errors
-    /// [`TensorError::DimMismatch`] when the inner or batch dims have different run-time lengths.
+    /// [`TensorError::DimMismatch`] when the inner or batch dims have different run-time lengths;
+    /// [`TensorError::TooLarge`] when the product has more elements than one buffer can hold
+    /// (possible with broadcast views, which repeat their values without storing them).
     pub fn try_matmul<R: Shape>(&self, rhs: &Tensor<R, E>) -> Result<Tensor<<L as MatMul<R>>::Output, E>>
     where
         L: MatMul<R>,
@@ -115,7 +117,14 @@ impl<L: Shape, E: Float> Tensor<L, E> {
                 right: bd[0],
             });
         }
-        let mut out = buffer_filled(batch * m * n, E::zero());
+        let dims: Vec<usize> = if batched_lhs {
+            vec![batch, m, n]
+        } else {
+            vec![m, n]
+        };
+        // views that repeat their values (stride 0) can multiply into more elements than fit
+        let total = checked_numel::<E>("matmul", <<L as MatMul<R>>::Output as Shape>::NAMES, &dims)?;
+        let mut out = buffer_filled(total, E::zero());
         let (a_rs, a_cs) = (ast[L::RANK - 2], ast[L::RANK - 1]);
         let (b_rs, b_cs) = (bst[R::RANK - 2], bst[R::RANK - 1]);
         let (a_data, b_data) = (&self.storage[..], &rhs.storage[..]);
@@ -138,11 +147,6 @@ impl<L: Shape, E: Float> Tensor<L, E> {
                 c_rs: n,
             });
         }
-        let dims: Vec<usize> = if batched_lhs {
-            vec![batch, m, n]
-        } else {
-            vec![m, n]
-        };
         let out = Tensor::from_buffer(out, &dims);
         if !(self.on_tape() || rhs.on_tape()) {
             return Ok(out);

@@ -46,9 +46,10 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// Uniform values in `[low, high)`.
     ///
     /// # Errors
-    /// When `runtime` does not give the run-time lengths.
+    /// When `runtime` does not give the run-time lengths, or their product overflows
+    /// ([`crate::TensorError::TooLarge`]).
     pub fn random_uniform(rng: &mut Rng, low: E, high: E, runtime: &[usize]) -> Result<Self> {
-        let dims = resolve_dims::<S>("random_uniform", runtime)?;
+        let dims = resolve_dims::<S, E>("random_uniform", runtime)?;
         let (l, h): (f64, f64) = (low.into(), high.into());
         let n = dims.iter().product();
         let data = (0..n)
@@ -60,9 +61,10 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// Normal values with the given mean and standard deviation.
     ///
     /// # Errors
-    /// When `runtime` does not give the run-time lengths.
+    /// When `runtime` does not give the run-time lengths, or their product overflows
+    /// ([`crate::TensorError::TooLarge`]).
     pub fn random_normal(rng: &mut Rng, mean: E, std: E, runtime: &[usize]) -> Result<Self> {
-        let dims = resolve_dims::<S>("random_normal", runtime)?;
+        let dims = resolve_dims::<S, E>("random_normal", runtime)?;
         let (m, s): (f64, f64) = (mean.into(), std.into());
         let n = dims.iter().product();
         let data = (0..n).map(|_| E::from_f64(m + s * rng.next_normal())).collect();
@@ -73,9 +75,10 @@ impl<S: Shape, E: Float> Tensor<S, E> {
     /// `TruncatedNormal`).
     ///
     /// # Errors
-    /// When `runtime` does not give the run-time lengths.
+    /// When `runtime` does not give the run-time lengths, or their product overflows
+    /// ([`crate::TensorError::TooLarge`]).
     pub fn random_truncated_normal(rng: &mut Rng, mean: E, std: E, runtime: &[usize]) -> Result<Self> {
-        let dims = resolve_dims::<S>("random_truncated_normal", runtime)?;
+        let dims = resolve_dims::<S, E>("random_truncated_normal", runtime)?;
         let (m, s): (f64, f64) = (mean.into(), std.into());
         let n = dims.iter().product();
         let data = (0..n)

@@ -7,7 +7,7 @@ use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::layout::{Dims, Layout};
 use crate::shape::{Broadcast, PermuteTo, Prepend, Shape};
-use crate::tensor::{describe_shape, describe_static, resolve_dims, Tensor};
+use crate::tensor::{checked_numel, describe_shape, describe_static, resolve_dims, Tensor};
 
 /// Records a view with the same elements in the same row-major order (reshape, unsqueeze):
 /// the gradient is the output's gradient read with the input's lengths.
@@ -40,7 +40,11 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             from_numel: numel,
             to: describe_static::<S2>(),
         };
-        let static_prod: usize = S2::STATIC.iter().flatten().product();
+        let static_prod = S2::STATIC
+            .iter()
+            .flatten()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(err)?;
         let runtime = S2::STATIC.iter().filter(|s| s.is_none()).count();
         let dims: Dims = match runtime {
             0 => S2::STATIC.iter().flatten().copied().collect(),
@@ -71,15 +75,16 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// Reshapes to `S2` with explicit lengths for its run-time dims.
     ///
     /// # Errors
-    /// [`TensorError::Reshape`] when the element counts differ.
+    /// [`TensorError::Reshape`] when the element counts differ; [`TensorError::TooLarge`] when
+    /// the lengths' product overflows.
     pub fn try_reshape_with<S2: Shape>(&self, runtime: &[usize]) -> Result<Tensor<S2, E>> {
         const { crate::shape::message::check_reshape::<S, S2>() };
-        let dims = resolve_dims::<S2>("reshape", runtime)?;
+        let dims = resolve_dims::<S2, E>("reshape", runtime)?;
         self.reshape_dims(&dims)
     }
 
     fn reshape_dims<S2: Shape>(&self, dims: &[usize]) -> Result<Tensor<S2, E>> {
-        if dims.iter().product::<usize>() != self.numel() {
+        if checked_numel::<E>("reshape", S2::NAMES, dims)? != self.numel() {
             return Err(TensorError::Reshape {
                 op: "reshape",
                 from: describe_shape(S::NAMES, self.dims()),
@@ -144,12 +149,14 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// `runtime` gives the lengths of `S2`'s run-time dims.
     ///
     /// # Errors
-    /// [`TensorError::DimMismatch`] when a shared dim has another length.
+    /// [`TensorError::DimMismatch`] when a shared dim has another length;
+    /// [`TensorError::TooLarge`] when the target's element count overflows (or exceeds what one
+    /// buffer could hold, so that the view could never be copied out).
     pub fn try_broadcast_to<S2: Shape>(&self, runtime: &[usize]) -> Result<Tensor<S2, E>>
     where
         S: Broadcast<S2, Output = S2>,
     {
-        let dims = resolve_dims::<S2>("broadcast_to", runtime)?;
+        let dims = resolve_dims::<S2, E>("broadcast_to", runtime)?;
         check_trailing("broadcast_to", S2::NAMES, &dims, self.dims())?;
         let lead = S2::RANK - S::RANK;
         let mut strides: Dims = smallvec::smallvec![0; lead];

@@ -10,7 +10,7 @@ use crate::error::{Result, TensorError};
 use crate::layout::Dims;
 use crate::shape::{HasDim, RemoveDim, ReplaceDim, Shape};
 use crate::storage::{buffer_from_iter, buffer_from_slice};
-use crate::tensor::Tensor;
+use crate::tensor::{checked_numel, Tensor};
 
 fn check_range(op: &'static str, dim: &'static str, start: usize, len: usize, full: usize) -> Result<()> {
     if len == 0 || start.checked_add(len).is_none_or(|e| e > full) {
@@ -153,7 +153,8 @@ impl<S: Shape, E: Element> Tensor<S, E> {
     /// `(Vocab, Embed).index_select::<Vocab, Tokens, _, _>(&ids: (Tokens,))` gives `(Tokens, Embed)`.
     ///
     /// # Errors
-    /// [`TensorError::IndexOutOfRange`] for an index outside `D`.
+    /// [`TensorError::IndexOutOfRange`] for an index outside `D`; [`TensorError::TooLarge`]
+    /// when the result's element count overflows.
     pub fn try_index_select<D: Dim, N: Dim, Idx, I: Index>(
         &self,
         indices: &Tensor<(N,), I>,
@@ -162,6 +163,15 @@ impl<S: Shape, E: Element> Tensor<S, E> {
         S: ReplaceDim<D, N, Idx>,
     {
         let axis = <S as ReplaceDim<D, N, Idx>>::INDEX;
+        let mut dims = Dims::from_slice(self.dims());
+        dims[axis] = indices.numel();
+        // more indices than the dim's length (a broadcast view's) can overflow the count:
+        // checked before anything is copied
+        let total = checked_numel::<E>(
+            "index_select",
+            <<S as ReplaceDim<D, N, Idx>>::Output as Shape>::NAMES,
+            &dims,
+        )?;
         let a = self.contiguous();
         let data = a.as_slice().unwrap_or(&[]);
         let (outer, len, inner) = split_axis(a.dims(), axis);
@@ -170,14 +180,12 @@ impl<S: Shape, E: Element> Tensor<S, E> {
             .into_iter()
             .map(|i| to_index("index_select", D::NAME, i, len))
             .collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(outer * idx.len() * inner);
+        let mut out = Vec::with_capacity(total);
         for o in 0..outer {
             for &i in &idx {
                 out.extend_from_slice(&data[(o * len + i) * inner..(o * len + i + 1) * inner]);
             }
         }
-        let mut dims = Dims::from_slice(a.dims());
-        dims[axis] = idx.len();
         let out = Tensor::from_buffer(buffer_from_slice(&out), &dims);
         if !self.on_tape() {
             return Ok(out);

@@ -59,6 +59,8 @@ use crate::regularizers::Regularizer;
 #[derive(Debug)]
 pub struct SequentialBuilder {
     input_features: usize,
+    /// `[h, w, c]` of each input sample for a model started with `builder_image`.
+    input_image: Option<[usize; 3]>,
     features: usize,
     /// `[h, w, c]` of each sample while the model still works on images.
     image: Option<[usize; 3]>,
@@ -337,6 +339,7 @@ impl SequentialBuilder {
         Ok(Sequential {
             layers: self.layers,
             input_features: self.input_features,
+            input_image: self.input_image,
             output_features: self.features,
             _shapes: PhantomData,
         })
@@ -348,6 +351,7 @@ impl SequentialBuilder {
 pub struct Sequential<I: Shape, O: Shape> {
     layers: Vec<Box<dyn RuntimeLayer>>,
     input_features: usize,
+    input_image: Option<[usize; 3]>,
     output_features: usize,
     _shapes: PhantomData<fn(I) -> O>,
 }
@@ -358,6 +362,7 @@ impl Sequential<(), ()> {
     pub fn builder(input_features: usize, seed: u64) -> SequentialBuilder {
         SequentialBuilder {
             input_features,
+            input_image: None,
             features: input_features,
             image: None,
             error: None,
@@ -375,6 +380,7 @@ impl Sequential<(), ()> {
     pub fn builder_image(h: usize, w: usize, c: usize, seed: u64) -> SequentialBuilder {
         let mut b = Sequential::builder(h * w * c, seed);
         b.image = Some([h, w, c]);
+        b.input_image = b.image;
         b
     }
 }
@@ -385,21 +391,83 @@ impl<I: Shape, O: Shape> Sequential<I, O> {
         &self.layers
     }
 
-    fn output(&self, y: Vec<f32>, rows: usize) -> Tensor<O> {
-        Tensor::from_vec_dims(y, &[rows, self.output_features])
-            .expect("Sequential::build checked the output shape")
+    fn output(&self, y: Vec<f32>, rows: usize) -> Result<Tensor<O>> {
+        Ok(Tensor::from_vec_dims(y, &[rows, self.output_features])?)
     }
 
-    fn check_input(&self, x: &Tensor<I>) {
-        let rows = x.num_rows();
-        assert_eq!(
-            x.numel(),
-            rows * self.input_features,
-            "Sequential: input has {} values per sample, the model takes {}",
-            x.numel() / rows.max(1),
-            self.input_features
-        );
+    /// Who takes the input: the first layer, or the model when it has none.
+    fn first_layer(&self) -> String {
+        self.layers.first().map_or_else(
+            || "the model (no layers)".to_string(),
+            |l| format!("layer `{}`", l.name()),
+        )
     }
+
+    /// Checks that each sample of `x` has the values the first layer takes (and, for a model
+    /// started with [`Sequential::builder_image`] and an input of rank 4, the image's height,
+    /// width and channels); the error names the layer, the input's dim and both sizes.
+    fn check_input(&self, x: &Tensor<I>) -> Result<()> {
+        let inner = &x.dims()[1..];
+        let names = &I::NAMES[1..];
+        let mismatch = |dim: &str, got: usize, takes: usize, what: &str| {
+            Err(NnError::invalid(
+                "Sequential",
+                format!(
+                    "{} takes {takes} {what}, but dimension `{dim}` of the input {} has length {got}",
+                    self.first_layer(),
+                    names_and_lengths(I::NAMES, x.dims()),
+                ),
+            ))
+        };
+        if let (Some(image), 3) = (self.input_image, inner.len()) {
+            let what = ["rows of pixels per image", "pixels per row", "channels per pixel"];
+            for (k, (&got, &takes)) in inner.iter().zip(&image).enumerate() {
+                if got != takes {
+                    return mismatch(names[k], got, takes, what[k]);
+                }
+            }
+            return Ok(());
+        }
+        // the input's element count fits in a usize, so the product of its inner lengths does
+        let per: usize = inner.iter().product();
+        if per == self.input_features {
+            return Ok(());
+        }
+        match inner {
+            [only] => mismatch(names[0], *only, self.input_features, "features per sample"),
+            _ => Err(NnError::invalid(
+                "Sequential",
+                format!(
+                    "{} takes {} values per sample, but the input {} has {per} (dimensions `{}` together)",
+                    self.first_layer(),
+                    self.input_features,
+                    names_and_lengths(I::NAMES, x.dims()),
+                    names.join("`, `"),
+                ),
+            )),
+        }
+    }
+
+    /// Checks that `layer` gave `features` values for each of `rows` samples.
+    fn check_output(layer: &dyn RuntimeLayer, y: &[f32], rows: usize, features: usize) -> Result<()> {
+        if rows.checked_mul(features) == Some(y.len()) {
+            return Ok(());
+        }
+        Err(NnError::invalid(
+            "Sequential",
+            format!(
+                "layer `{}` gave {} values for {rows} samples, expected {features} per sample",
+                layer.name(),
+                y.len()
+            ),
+        ))
+    }
+}
+
+/// `[A=2, B=3]`: each dim's name with its length.
+fn names_and_lengths(names: &[&str], dims: &[usize]) -> String {
+    let parts: Vec<String> = names.iter().zip(dims).map(|(n, d)| format!("{n}={d}")).collect();
+    format!("[{}]", parts.join(", "))
 }
 
 impl<I: Shape, O: Shape> Model for Sequential<I, O> {
@@ -407,27 +475,46 @@ impl<I: Shape, O: Shape> Model for Sequential<I, O> {
     type Output = Tensor<O>;
 
     /// # Panics
-    /// When the input's per-sample size differs from the model's (possible only with run-time
-    /// inner dims).
+    /// With the message of [`Model::try_forward`]'s error when the input does not fit the
+    /// model (possible only with run-time inner dims).
     fn forward(&self, input: &Tensor<I>) -> Tensor<O> {
-        self.check_input(input);
-        let rows = input.num_rows();
-        let x = input.values();
-        let mut h: Option<Vec<f32>> = None;
-        for l in &self.layers {
-            h = Some(l.forward(h.as_deref().unwrap_or(&x), rows));
-        }
-        self.output(h.unwrap_or_else(|| x.into_owned()), rows)
+        self.try_forward(input).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// # Panics
     /// As [`Model::forward`].
     fn forward_train(&mut self, input: &Tensor<I>) -> Tensor<O> {
-        self.check_input(input);
+        self.try_forward_train(input).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// # Errors
+    /// [`NnError::InvalidArgument`] naming the first layer, the input's dim and both lengths
+    /// when a sample of the input does not have the values the model takes (possible only
+    /// with run-time inner dims), or naming a layer that gave the wrong number of values.
+    fn try_forward(&self, input: &Tensor<I>) -> Result<Tensor<O>> {
+        self.check_input(input)?;
         let rows = input.num_rows();
-        let mut h = input.values().into_owned();
+        let x = input.values();
+        let (mut h, mut features): (Option<Vec<f32>>, usize) = (None, self.input_features);
+        for l in &self.layers {
+            features = l.output_features(features);
+            let y = l.forward(h.as_deref().unwrap_or(&x), rows);
+            Self::check_output(l.as_ref(), &y, rows, features)?;
+            h = Some(y);
+        }
+        self.output(h.unwrap_or_else(|| x.into_owned()), rows)
+    }
+
+    /// # Errors
+    /// As [`Model::try_forward`].
+    fn try_forward_train(&mut self, input: &Tensor<I>) -> Result<Tensor<O>> {
+        self.check_input(input)?;
+        let rows = input.num_rows();
+        let (mut h, mut features) = (input.values().into_owned(), self.input_features);
         for l in &mut self.layers {
+            features = l.output_features(features);
             h = l.forward_train(h, rows);
+            Self::check_output(l.as_ref(), &h, rows, features)?;
         }
         self.output(h, rows)
     }
