@@ -371,6 +371,52 @@ fn launch(role: &str, np: Option<usize>, ckpt: &str, env: &[(&str, &str)]) -> (O
     (out, elapsed, killed)
 }
 
+/// Launches a stall `role` with `env` and checks that the job ended, failing, within 30 s and
+/// before the launcher's deadline; that rank 1 stopped itself and was named as not answering;
+/// and that stderr holds every `needle` and no `forbidden` text.
+fn check_stall(
+    failures: &mut Vec<String>,
+    role: &str,
+    ckpt: &str,
+    env: &[(&str, &str)],
+    needles: &[&str],
+    forbidden: &[&str],
+) {
+    let (out, elapsed, killed) = launch(role, Some(2), ckpt, env);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let missing: Vec<&str> = needles
+        .iter()
+        .chain(&["worker 1 did not answer"])
+        .copied()
+        .filter(|n| !stderr.contains(n))
+        .collect();
+    let present: Vec<&str> = forbidden.iter().copied().filter(|f| stderr.contains(f)).collect();
+    if killed
+        || out.status.success()
+        || stdout.contains("finished training")
+        || !stdout.contains("stopping itself at step 5")
+        || !missing.is_empty()
+        || !present.is_empty()
+    {
+        failures.push(format!(
+            "{role}: the job did not end with a timeout naming worker 1 ({:?}{}; missing from \
+             stderr: {missing:?}; present: {present:?})",
+            out.status,
+            if killed {
+                ", killed by the test's deadline"
+            } else {
+                ""
+            }
+        ));
+    }
+    if elapsed > Duration::from_secs(30) {
+        failures.push(format!("{role}: the job took {elapsed:?} to stop"));
+    }
+}
+
 fn main() -> ExitCode {
     if let Ok(role) = std::env::var(ROLE) {
         return worker(&role);
@@ -433,63 +479,31 @@ fn main() -> ExitCode {
 
     // Rank 1 stops (SIGSTOP) after step 5: rank 0 must give up after the 3 s timeout (plus up to
     // 3 s waiting for the census of the workers), report the timeout and rank 1, and end the job.
-    let (out, elapsed, killed) = launch("stall", Some(2), &ckpt, &[(COLLECTIVE_TIMEOUT_ENV, "3")]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    check_stall(
+        &mut failures,
+        "stall",
+        &ckpt,
+        &[(COLLECTIVE_TIMEOUT_ENV, "3")],
+        &[
+            "dimflow: worker 0 of 2: fit failed: collective timeout: ",
+            "did not complete on worker 0 of 2 within 3s",
+        ],
+        &[],
     );
-    if killed
-        || out.status.success()
-        || stdout.contains("finished training")
-        || !stdout.contains("stopping itself at step 5")
-        || !stderr.contains("dimflow: worker 0 of 2: fit failed: collective timeout: ")
-        || !stderr.contains("did not complete on worker 0 of 2 within 3s")
-        || !stderr.contains("worker 1 did not answer")
-    {
-        failures.push(format!(
-            "stall: the job did not end with a timeout naming worker 1 ({:?}{})",
-            out.status,
-            if killed {
-                ", killed by the test's deadline"
-            } else {
-                ""
-            }
-        ));
-    }
-    if elapsed > Duration::from_secs(30) {
-        failures.push(format!("stall: the job took {elapsed:?} to stop"));
-    }
-
     // The same, the timeout set by the builder, the error returned: the job ends when rank 0
     // drops its strategy (finalising MPI would wait for rank 1 forever).
-    let (out, elapsed, killed) = launch("stall-builder", Some(2), &ckpt, &[]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    check_stall(
+        &mut failures,
+        "stall-builder",
+        &ckpt,
+        &[],
+        &[
+            "rank 0: fit returned: collective timeout: ",
+            "did not complete on worker 0 of 2 within 2s",
+            "aborting the MPI job instead of finalising MPI",
+        ],
+        &["fit failed"],
     );
-    if killed
-        || out.status.success()
-        || stdout.contains("finished training")
-        || !stdout.contains("stopping itself at step 5")
-        || stderr.contains("fit failed")
-        || !stderr.contains("rank 0: fit returned: collective timeout: ")
-        || !stderr.contains("did not complete on worker 0 of 2 within 2s")
-        || !stderr.contains("worker 1 did not answer")
-        || !stderr.contains("aborting the MPI job instead of finalising MPI")
-    {
-        failures.push(format!(
-            "stall-builder: the job did not end with the timeout returned by fit ({:?}{})",
-            out.status,
-            if killed {
-                ", killed by the test's deadline"
-            } else {
-                ""
-            }
-        ));
-    }
-    if elapsed > Duration::from_secs(30) {
-        failures.push(format!("stall-builder: the job took {elapsed:?} to stop"));
-    }
 
     let (first, _, _) = launch("resume-first", Some(2), &ckpt, &[]);
     let (single, _, _) = launch("resume-single", None, &ckpt, &[]);
