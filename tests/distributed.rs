@@ -10,6 +10,12 @@
 //!   `Sequential`; both workers hold identical weights; rank 1 starts from other weights, which
 //!   the broadcast from rank 0 replaces.
 //! - `crash`: rank 1 aborts at step 5; the job must end, non-zero, within seconds.
+//! - `stall`: rank 1 stops itself (SIGSTOP) after step 5; with a collective timeout of 3 s
+//!   (`DIMFLOW_COLLECTIVE_TIMEOUT_SECS`), rank 0 must end the job with an error naming the
+//!   timeout and rank 1 well before the launcher's own deadline (which kills a hung job).
+//! - `stall-builder`: the same with a timeout of 2 s from `with_collective_timeout` (the
+//!   variable unset) and `with_abort_on_error(false)`: `fit` returns the timeout on rank 0, and
+//!   dropping its strategy ends the job.
 //! - `resume`: a checkpoint written by 2 workers after 10 steps, resumed by 1 process without
 //!   MPI (and by 1 MPI worker) for 10 more steps, ends where 20 steps of one process end.
 
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use dimflow::prelude::*;
 use dimflow::tensor_nn::activations::Activation;
-use dimflow::tensor_nn::distributed::{MpiStrategy, Strategy};
+use dimflow::tensor_nn::distributed::{MpiStrategy, Strategy, COLLECTIVE_TIMEOUT_ENV};
 use dimflow::tensor_nn::io::safetensors::load_checkpoint;
 use dimflow::tensor_nn::losses::SparseCategoricalCrossentropy;
 use dimflow::tensor_nn::metrics::SparseCategoricalAccuracy;
@@ -42,6 +48,8 @@ model! {
 
 const ROLE: &str = "DIMFLOW_MPI_TEST_ROLE";
 const CKPT: &str = "DIMFLOW_MPI_TEST_CKPT";
+/// The launcher kills a job still running after this long (a hung job fails instead of hanging).
+const JOB_DEADLINE: Duration = Duration::from_secs(90);
 /// Samples: 20 global batches of 128 plus a remainder.
 const N: usize = 2600;
 
@@ -182,6 +190,47 @@ impl Callback for DieAt {
     }
 }
 
+/// On rank 1 after its 5th step: stops this process (SIGSTOP), as a hung worker would; rank 0
+/// then waits in its next collective.
+struct StopAt(usize);
+
+impl Callback for StopAt {
+    fn on_train_batch_end(&mut self, step: usize, _: &Logs, _: &mut TrainState<'_>) -> Result<(), NnError> {
+        if step == self.0 {
+            println!("rank 1: stopping itself at step {step}");
+            let pid = std::process::id().to_string();
+            Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .map_err(|e| fail("StopAt", format!("kill -STOP: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Rank 1 stops at step 5. With `builder`, the timeout (2 s) comes from
+/// `with_collective_timeout` and `fit` returns its error instead of aborting the job; dropping
+/// the strategy then ends the job.
+fn stall(builder: bool) -> Result<(), NnError> {
+    let mut strategy = MpiStrategy::init()?;
+    if builder {
+        strategy = strategy
+            .with_collective_timeout(Duration::from_secs(2))
+            .with_abort_on_error(false);
+    }
+    let rank = strategy.rank();
+    let (x, y) = data();
+    let mut t = compile(Mlp::new(7)).with_strategy(strategy);
+    let mut stop = StopAt(5);
+    let callbacks: &mut [&mut dyn Callback] = if rank == 1 { &mut [&mut stop] } else { &mut [] };
+    if let Err(e) = t.fit(&x, &y, &config(64, 1_000_000, 20), None, callbacks) {
+        eprintln!("rank {rank}: fit returned: {e}");
+        return Err(e);
+    }
+    println!("rank {rank}: finished training (the stall was not noticed)");
+    Ok(())
+}
+
 fn crash(abort: bool) -> Result<(), NnError> {
     let strategy = MpiStrategy::init()?;
     let rank = strategy.rank();
@@ -239,6 +288,8 @@ fn worker(role: &str) -> ExitCode {
         "equivalence" => equivalence(),
         "crash" => crash(true),
         "error" => crash(false),
+        "stall" => stall(false),
+        "stall-builder" => stall(true),
         "resume-first" => resume(true, false),
         "resume-single" => resume(false, false),
         "resume-mpi" => resume(false, true),
@@ -253,8 +304,10 @@ fn worker(role: &str) -> ExitCode {
     }
 }
 
-/// Runs this program with `role`, under `mpirun -np <np>` when `np` is given.
-fn launch(role: &str, np: Option<usize>, ckpt: &str) -> (Output, Duration) {
+/// Runs this program with `role`, under `mpirun -np <np>` when `np` is given, with the extra
+/// environment `env`; a job still running after [`JOB_DEADLINE`] is terminated (SIGTERM to
+/// `mpirun`, which ends its ranks, then SIGKILL) and reported as killed.
+fn launch(role: &str, np: Option<usize>, ckpt: &str, env: &[(&str, &str)]) -> (Output, Duration, bool) {
     let exe = std::env::current_exe().expect("test executable");
     let mut cmd = match np {
         Some(np) => {
@@ -264,7 +317,7 @@ fn launch(role: &str, np: Option<usize>, ckpt: &str) -> (Output, Duration) {
         }
         None => Command::new(&exe),
     };
-    cmd.env(ROLE, role).env(CKPT, ckpt);
+    cmd.env(ROLE, role).env(CKPT, ckpt).envs(env.iter().copied());
     // One machine, loopback and shared memory, no pinning of each rank to one core, as root in
     // CI containers; a variable already set wins.
     for (k, v) in [
@@ -281,17 +334,87 @@ fn launch(role: &str, np: Option<usize>, ckpt: &str) -> (Output, Duration) {
         }
     }
     let started = Instant::now();
-    let out = cmd
-        .output()
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("could not start mpirun: install Open MPI (see docs/distributed.md)");
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(JOB_DEADLINE).is_ok() {
+            return false;
+        }
+        for signal in ["-TERM", "-KILL"] {
+            let _ = Command::new("kill").args([signal, &pid]).status();
+            if finished.recv_timeout(Duration::from_secs(10)).is_ok() {
+                break;
+            }
+        }
+        true
+    });
+    let out = child.wait_with_output().expect("waiting for the job");
     let elapsed = started.elapsed();
+    let _ = done.send(());
+    let killed = watchdog.join().expect("watchdog thread");
     println!(
-        "--- {role} (np {np:?}): {:?} in {elapsed:.2?}\n{}{}",
+        "--- {role} (np {np:?}): {:?} in {elapsed:.2?}{}\n{}{}",
         out.status,
+        if killed {
+            " (killed: past the deadline)"
+        } else {
+            ""
+        },
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out, elapsed)
+    (out, elapsed, killed)
+}
+
+/// Launches a stall `role` with `env` and checks that the job ended, failing, within 30 s and
+/// before the launcher's deadline; that rank 1 stopped itself and was named as not answering;
+/// and that stderr holds every `needle` and no `forbidden` text.
+fn check_stall(
+    failures: &mut Vec<String>,
+    role: &str,
+    ckpt: &str,
+    env: &[(&str, &str)],
+    needles: &[&str],
+    forbidden: &[&str],
+) {
+    let (out, elapsed, killed) = launch(role, Some(2), ckpt, env);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let missing: Vec<&str> = needles
+        .iter()
+        .chain(&["worker 1 did not answer"])
+        .copied()
+        .filter(|n| !stderr.contains(n))
+        .collect();
+    let present: Vec<&str> = forbidden.iter().copied().filter(|f| stderr.contains(f)).collect();
+    if killed
+        || out.status.success()
+        || stdout.contains("finished training")
+        || !stdout.contains("stopping itself at step 5")
+        || !missing.is_empty()
+        || !present.is_empty()
+    {
+        failures.push(format!(
+            "{role}: the job did not end with a timeout naming worker 1 ({:?}{}; missing from \
+             stderr: {missing:?}; present: {present:?})",
+            out.status,
+            if killed {
+                ", killed by the test's deadline"
+            } else {
+                ""
+            }
+        ));
+    }
+    if elapsed > Duration::from_secs(30) {
+        failures.push(format!("{role}: the job took {elapsed:?} to stop"));
+    }
 }
 
 fn main() -> ExitCode {
@@ -304,7 +427,7 @@ fn main() -> ExitCode {
     let ckpt = tmp.join("ckpt.safetensors").to_string_lossy().into_owned();
     let mut failures = Vec::new();
 
-    let (out, _) = launch("equivalence", Some(2), &ckpt);
+    let (out, _, _) = launch("equivalence", Some(2), &ckpt, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "rank 0 world size 2",
@@ -322,7 +445,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let (out, elapsed) = launch("crash", Some(2), &ckpt);
+    let (out, elapsed, _) = launch("crash", Some(2), &ckpt, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.status.success() || stdout.contains("finished training") || !stdout.contains("dying at step 5") {
         failures.push(format!(
@@ -334,7 +457,7 @@ fn main() -> ExitCode {
         failures.push(format!("crash: the job took {elapsed:?} to stop"));
     }
 
-    let (out, elapsed) = launch("error", Some(2), &ckpt);
+    let (out, elapsed, _) = launch("error", Some(2), &ckpt, &[]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -354,9 +477,37 @@ fn main() -> ExitCode {
         failures.push(format!("error: the job took {elapsed:?} to stop"));
     }
 
-    let (first, _) = launch("resume-first", Some(2), &ckpt);
-    let (single, _) = launch("resume-single", None, &ckpt);
-    let (one, _) = launch("resume-mpi", Some(1), &ckpt);
+    // Rank 1 stops (SIGSTOP) after step 5: rank 0 must give up after the 3 s timeout (plus up to
+    // 3 s waiting for the census of the workers), report the timeout and rank 1, and end the job.
+    check_stall(
+        &mut failures,
+        "stall",
+        &ckpt,
+        &[(COLLECTIVE_TIMEOUT_ENV, "3")],
+        &[
+            "dimflow: worker 0 of 2: fit failed: collective timeout: ",
+            "did not complete on worker 0 of 2 within 3s",
+        ],
+        &[],
+    );
+    // The same, the timeout set by the builder, the error returned: the job ends when rank 0
+    // drops its strategy (finalising MPI would wait for rank 1 forever).
+    check_stall(
+        &mut failures,
+        "stall-builder",
+        &ckpt,
+        &[],
+        &[
+            "rank 0: fit returned: collective timeout: ",
+            "did not complete on worker 0 of 2 within 2s",
+            "aborting the MPI job instead of finalising MPI",
+        ],
+        &["fit failed"],
+    );
+
+    let (first, _, _) = launch("resume-first", Some(2), &ckpt, &[]);
+    let (single, _, _) = launch("resume-single", None, &ckpt, &[]);
+    let (one, _, _) = launch("resume-mpi", Some(1), &ckpt, &[]);
     for (name, out) in [
         ("resume-first", &first),
         ("resume-single", &single),

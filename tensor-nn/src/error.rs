@@ -63,6 +63,23 @@ pub enum NnError {
     /// update, or `fit` stopped (see [`NonFinite`](crate::non_finite::NonFinite)).
     #[error("{0}")]
     NonFinite(Box<crate::non_finite::NonFinite>),
+    /// A collective operation of distributed training that did not complete in time on this
+    /// worker: another worker stopped, hung or cannot be reached.
+    #[error(
+        "collective timeout: {op} did not complete on worker {rank} of {size} within {timeout:?}; {detail}"
+    )]
+    CollectiveTimeout {
+        /// The collective operation.
+        op: &'static str,
+        /// This worker's rank.
+        rank: usize,
+        /// The number of workers.
+        size: usize,
+        /// How long this worker waited.
+        timeout: std::time::Duration,
+        /// Which workers did not arrive, and what the others answered.
+        detail: String,
+    },
 }
 
 /// Result with [`NnError`].

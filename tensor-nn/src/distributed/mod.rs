@@ -9,9 +9,11 @@ mod in_place;
 #[cfg(feature = "mpi")]
 mod mpi_strategy;
 pub mod strategy;
+#[cfg(feature = "mpi")]
+mod watchdog;
 
 #[cfg(feature = "mpi")]
-pub use communicator::Communicator;
+pub use communicator::{Communicator, COLLECTIVE_TIMEOUT_ENV, DEFAULT_COLLECTIVE_TIMEOUT};
 #[cfg(feature = "mpi")]
 pub use mpi_strategy::MpiStrategy;
 pub use strategy::Strategy;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::communicator::Communicator;
+use super::communicator::{write_stderr_line, Communicator};
 use super::strategy::{num_values, pack_gradients, pack_values, unpack_values, Strategy};
 use crate::error::{NnError, Result};
 use crate::model::ParamMut;
@@ -29,10 +29,14 @@ pub struct MpiStrategy {
 }
 
 impl MpiStrategy {
-    /// Initialises MPI and wraps its world (see [`Communicator::init`]).
+    /// Initialises MPI and wraps its world (see [`Communicator::init`]), with the collective
+    /// timeout of the environment variable `DIMFLOW_COLLECTIVE_TIMEOUT_SECS` (seconds; `0`: no
+    /// timeout; default 300 s,
+    /// [`DEFAULT_COLLECTIVE_TIMEOUT`](crate::distributed::DEFAULT_COLLECTIVE_TIMEOUT)).
     ///
     /// # Errors
-    /// When MPI was already initialised in this process.
+    /// When that variable is not a number of seconds, or MPI was already initialised in this
+    /// process.
     pub fn init() -> Result<Self> {
         Ok(Self::new(Communicator::init()?))
     }
@@ -52,6 +56,17 @@ impl MpiStrategy {
     /// holding every gradient).
     pub fn with_bucket_size(mut self, values: usize) -> Self {
         self.bucket = values.max(1);
+        self
+    }
+
+    /// Sets how long each collective (gradient all-reduce, log averaging, the broadcast at the
+    /// start of `fit`) waits for every worker to enter it; `None` or zero: forever. Overrides
+    /// `DIMFLOW_COLLECTIVE_TIMEOUT_SECS`. When it passes, `fit` fails with
+    /// [`NnError::CollectiveTimeout`] naming the workers that did not answer (stopped, hung or
+    /// unreachable) and, with [`MpiStrategy::with_abort_on_error`] (the default), aborts the
+    /// MPI job, so the other workers end too. See [`Communicator::set_collective_timeout`].
+    pub fn with_collective_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.comm.set_collective_timeout(timeout.into());
         self
     }
 
@@ -86,9 +101,9 @@ impl Strategy for MpiStrategy {
         // Agree on the size first: a mismatch would otherwise corrupt or hang the broadcast.
         let mut count = num_values(params) as u64;
         let mine = count;
-        self.comm.broadcast_u64_from_chief(&mut count);
+        self.comm.broadcast_u64_from_chief(&mut count)?;
         let mut same = [f64::from(u8::from(count == mine))];
-        self.comm.all_reduce_sum_f64(&mut same);
+        self.comm.all_reduce_sum_f64(&mut same)?;
         if same[0] as usize != self.comm.size() {
             return Err(NnError::invalid(
                 "broadcast_params",
@@ -100,7 +115,7 @@ impl Strategy for MpiStrategy {
         }
         let mut buf = Vec::new();
         pack_values(params, &mut buf);
-        self.comm.broadcast_from_chief(&mut buf);
+        self.comm.broadcast_from_chief(&mut buf)?;
         unpack_values(&buf, params)
     }
 
@@ -117,8 +132,7 @@ impl Strategy for MpiStrategy {
     }
 
     fn all_reduce_sum(&mut self, values: &mut [f64]) -> Result<()> {
-        self.comm.all_reduce_sum_f64(values);
-        Ok(())
+        self.comm.all_reduce_sum_f64(values)
     }
 
     fn communication_time(&self) -> Duration {
@@ -130,18 +144,12 @@ impl Strategy for MpiStrategy {
     /// wait forever in the next collective.
     fn on_error(&mut self, error: &NnError) {
         if self.abort_on_error {
-            // One write of the whole line: mpirun forwards each write of each rank as it comes,
-            // so a line written in pieces can be cut by the launcher's own abort banner.
             let line = format!(
                 "dimflow: worker {} of {}: fit failed: {error}; aborting the MPI job\n",
                 self.comm.rank(),
                 self.comm.size()
             );
-            let mut err = std::io::stderr().lock();
-            // Nothing more can be done if stderr is gone: the abort below still ends the job.
-            let _ = std::io::Write::write_all(&mut err, line.as_bytes())
-                .and_then(|()| std::io::Write::flush(&mut err));
-            drop(err);
+            write_stderr_line(&line);
             self.comm.abort(1);
         }
     }
