@@ -147,3 +147,48 @@ fn a_layer_giving_the_wrong_number_of_values_is_named() {
     assert_eq!(invalid(model.try_forward(&x)), want);
     assert_eq!(invalid(model.try_forward_train(&x)), want);
 }
+
+#[test]
+fn fit_evaluate_and_predict_return_the_error_instead_of_panicking() {
+    use tensor_nn::losses::SparseCategoricalCrossentropy;
+    use tensor_nn::optim::Optimizer;
+    use tensor_nn::train::{Compile, FitConfig, ModelParams};
+
+    let mut trainer = dense_model().compile(
+        Optimizer::sgd(0.1),
+        SparseCategoricalCrossentropy::default(),
+        vec![],
+    );
+    let before: Vec<f32> = trainer
+        .model
+        .params()
+        .iter()
+        .flat_map(|p| p.value.to_vec())
+        .collect();
+    let x = Tensor::<(Batch, Features)>::full(0.5, &[6, 5]);
+    let y = Tensor::<(Batch,)>::from_vec(vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0], &[6]).unwrap();
+    let config = FitConfig {
+        epochs: 1,
+        batch_size: 4,
+        verbose: 0,
+        ..FitConfig::default()
+    };
+    assert_eq!(
+        invalid(trainer.fit(&x, &y, &config, None, &mut [])),
+        DENSE_WIDTH.replace("=2,", "=4,")
+    );
+    assert_eq!(
+        invalid(trainer.evaluate(&x, &y, 4)),
+        DENSE_WIDTH.replace("=2,", "=4,")
+    );
+    // one batch, and several batches
+    assert_eq!(invalid(trainer.predict(&x, 8)), DENSE_WIDTH.replace("=2,", "=6,"));
+    assert_eq!(invalid(trainer.predict(&x, 4)), DENSE_WIDTH.replace("=2,", "=4,"));
+    let after: Vec<f32> = trainer
+        .model
+        .params()
+        .iter()
+        .flat_map(|p| p.value.to_vec())
+        .collect();
+    assert_eq!(before, after, "a failed step changes no weight");
+}

@@ -87,7 +87,7 @@ where
                 format!("a batch has {rows} inputs but {} targets", yb.num_rows()),
             ));
         }
-        let out = self.model.forward(xb);
+        let out = self.model.try_forward(xb)?;
         let pred = out.values();
         let target = yb.values();
         let l = self.loss.compute(&pred, &target, rows, None)?;

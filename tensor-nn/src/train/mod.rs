@@ -216,7 +216,7 @@ where
         if let Some(w) = sample_weight {
             crate::error::check_len("train_step", "sample_weight", rows, w.len())?;
         }
-        let out = self.model.forward_train(x);
+        let out = self.model.try_forward_train(x)?;
         let pred = out.values();
         let target = y.values();
         let l = self.loss.compute(&pred, &target, rows, sample_weight)?;

@@ -46,12 +46,12 @@ where
     let n = x.num_rows();
     let bs = batch_size.max(1);
     if n <= bs {
-        return Ok(model.forward(x));
+        return model.try_forward(x);
     }
     let parts = (0..batches(n, bs))
         .map(|b| {
             let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
-            Ok(model.forward(&x.gather_rows(&idx)?))
+            model.try_forward(&x.gather_rows(&idx)?)
         })
         .collect::<Result<Vec<_>>>()?;
     M::Output::concat_rows(&parts)
@@ -72,14 +72,14 @@ where
     let n = x.num_rows();
     let bs = batch_size.max(1);
     if n <= bs {
-        return Ok(model.forward(x));
+        return model.try_forward(x);
     }
     let parts = tensor_core::kernels::threads::install(|| {
         (0..batches(n, bs))
             .into_par_iter()
             .map(|b| {
                 let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
-                Ok(model.forward(&x.gather_rows(&idx)?))
+                model.try_forward(&x.gather_rows(&idx)?)
             })
             .collect::<Result<Vec<_>>>()
     })?;
@@ -97,7 +97,7 @@ where
 {
     let parts = data
         .iter()?
-        .map(|xb| Ok(model.forward(&xb?)))
+        .map(|xb| model.try_forward(&xb?))
         .collect::<Result<Vec<_>>>()?;
     if parts.is_empty() {
         return Err(NnError::invalid("predict", "the dataset yielded no batch"));
