@@ -152,7 +152,7 @@ fn a_layer_giving_the_wrong_number_of_values_is_named() {
 fn fit_evaluate_and_predict_return_the_error_instead_of_panicking() {
     use tensor_nn::losses::SparseCategoricalCrossentropy;
     use tensor_nn::optim::Optimizer;
-    use tensor_nn::train::{Compile, FitConfig, ModelParams};
+    use tensor_nn::train::{Compile, FitConfig};
 
     let mut trainer = dense_model().compile(
         Optimizer::sgd(0.1),
