@@ -8,6 +8,8 @@
 //! assert_eq!(x.dims(), &[2, 3]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use tensor_core;
 pub use tensor_macros::{dims, model};
 pub use tensor_nn;

@@ -9,11 +9,15 @@
 //! assert_eq!(x.dims(), &[2, 3]);
 //! ```
 #![doc(test(attr(deny(warnings))))]
+// `unsafe` lives only in the kernels (SIMD intrinsics, aligned buffers), each block with a
+// `// SAFETY:` comment; everything else is safe code.
+#![deny(unsafe_code)]
 
 pub mod autodiff;
 pub mod dim;
 pub mod element;
 pub mod error;
+#[allow(unsafe_code)]
 pub mod kernels;
 pub mod layout;
 pub mod ops;

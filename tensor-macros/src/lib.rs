@@ -4,6 +4,8 @@
 //! Generated code names only `::dimflow::__private::…`; a leading `crate = path;` item
 //! overrides that path (used inside Dimflow's own crates).
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 
 mod dims;

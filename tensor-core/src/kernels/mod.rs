@@ -4,7 +4,9 @@
 //! live behind [`dispatch`], and the portable [`scalar`] path is always compiled and is the
 //! oracle the SIMD paths are tested against.
 //!
-//! Map: [`dispatch`] (instruction-set detection, `DIMFLOW_ISA`, entry points), `simd` (the
+//! Map: [`conv`] (convolution and pooling: geometry, im2col, portable, direct and implicit
+//! kernels, pooling), `tasks` (a batch split over the pool), [`dispatch`] (instruction-set
+//! detection, `DIMFLOW_ISA`, entry points), `simd` (the
 //! `Simd` token trait and its AVX2 / AVX-512F impls: all intrinsics live there), `elementwise`
 //! and `math` (element-wise, reductions, exp/tanh/sigmoid/erf written once over `Simd`),
 //! [`gemm`](mod@gemm) (API and the blocked driver), [`gemv`] (a few rows times a row-major
@@ -31,9 +33,6 @@
 //! ```
 
 pub mod conv;
-mod conv_direct;
-mod conv_implicit;
-mod conv_pool;
 pub mod dispatch;
 mod elementwise;
 pub mod gemm;
@@ -43,10 +42,10 @@ mod math;
 mod microkernel;
 mod pack;
 pub mod parallel;
-mod pool_simd;
 pub mod prepacked;
 pub mod scalar;
 mod simd;
+mod tasks;
 pub mod threads;
 
 pub use dispatch::{active_isa, Isa};

@@ -13,13 +13,14 @@ use std::ops::Range;
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::conv::{
-    conv2d_backward, conv2d_forward, conv2d_needs_col, im2col, max_pool_image_portable, Conv2dGeometry,
-    Conv2dGrads, Pool2dGeometry,
+use super::pool::max_pool_image_portable;
+use super::pool_simd;
+use super::{
+    conv2d_backward, conv2d_forward, conv2d_needs_col, im2col, Conv2dGeometry, Conv2dGrads, Pool2dGeometry,
 };
-use super::conv_implicit::tasks;
-use super::gemm::Epilogue;
-use super::{dispatch, pool_simd, threads, UnaryOp};
+use crate::kernels::gemm::Epilogue;
+use crate::kernels::tasks::tasks;
+use crate::kernels::{dispatch, threads, UnaryOp};
 
 /// The two geometries of one fused block, checked to chain.
 fn check(cg: &Conv2dGeometry, pg: &Pool2dGeometry) {
@@ -42,7 +43,7 @@ fn images_per_block<F>(conv_len: usize) -> usize {
 }
 
 /// Forward pass: `out` (`pg.output_len()` values) receives `max_pool(act(conv(x) + bias))` and
-/// `argmax` (as long) the positions [`max_pool2d_forward`](super::conv::max_pool2d_forward)
+/// `argmax` (as long) the positions [`max_pool2d_forward`](super::max_pool2d_forward)
 /// would record; `relu` chooses ReLU or no activation. `scratch` holds per-task buffers
 /// (a block's convolution output, im2col), kept by the caller from call to call so that no
 /// large buffer is allocated (and page-faulted in) per step.
@@ -248,8 +249,8 @@ pub fn conv2d_max_pool_backward<F: Float + Send + Sync + 'static>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::{max_pool2d_backward, max_pool2d_forward, Conv2d, Padding, Pool2d};
-    use super::super::conv_direct::tests::fill;
+    use super::super::direct::tests::fill;
+    use super::super::{max_pool2d_backward, max_pool2d_forward, Conv2d, Padding, Pool2d};
     use super::*;
 
     /// The fused block against the separate passes, for one geometry and threads count.

@@ -1,8 +1,9 @@
 //! The implicit kernels against naive loops written from the definition of a convolution.
 
-use super::super::conv::{Conv2d, Padding};
-use super::super::conv_direct::tests::{activation, fill, padding, size};
+use super::super::direct::tests::{activation, fill, padding, size};
+use super::super::{Conv2d, Padding};
 use super::*;
+use crate::kernels::threads;
 use proptest::prelude::*;
 
 /// The image cell under tap `(ky, kx)` of output `(oy, ox)`, if inside the image.

@@ -18,13 +18,13 @@ use std::ops::Range;
 
 use num_traits::{Float, Zero};
 
-use super::conv::{per_image, Conv2dGeometry, DIRECT_MAX_PATCH};
-use super::conv_implicit::sum_per_task;
-use super::dispatch::{Isa, SimdElem};
-use super::elementwise::bias_act_inplace;
-use super::gemm::Epilogue;
-use super::simd::Simd;
-use super::UnaryOp;
+use super::{Conv2dGeometry, DIRECT_MAX_PATCH};
+use crate::kernels::dispatch::{Isa, SimdElem};
+use crate::kernels::elementwise::bias_act_inplace;
+use crate::kernels::gemm::Epilogue;
+use crate::kernels::simd::Simd;
+use crate::kernels::tasks::{per_image, sum_per_task};
+use crate::kernels::UnaryOp;
 
 /// `0, 1, …`: the tap offsets of a gathered window.
 const GATHERED: [usize; DIRECT_MAX_PATCH] = {
@@ -214,7 +214,7 @@ fn pixels<S: Simd, const P: usize>(
                 a = a + src[off] * w[t * oc + f];
             }
             o[p * oc + f] = if relu_now {
-                super::scalar::apply_unary(UnaryOp::Relu, a)
+                crate::kernels::scalar::apply_unary(UnaryOp::Relu, a)
             } else {
                 a
             };
@@ -606,9 +606,10 @@ fn filter_grad_typed<E: SimdElem>(isa: Isa, g: &Conv2dGeometry, x: &[E], dy: &[E
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::conv::{direct_filter_grad, direct_forward, Conv2d, Padding};
-    use super::super::threads;
+    use super::super::portable::{direct_filter_grad, direct_forward};
+    use super::super::{Conv2d, Padding};
     use super::*;
+    use crate::kernels::threads;
     use proptest::prelude::*;
 
     pub(in crate::kernels) fn fill(n: usize, seed: u64) -> Vec<f64> {

@@ -1,6 +1,6 @@
 //! Implicit-GEMM convolution: the products of the im2col path, with the windows read straight
 //! from the image instead of an im2col matrix (one group, windows of more than
-//! [`DIRECT_MAX_PATCH`](super::conv::DIRECT_MAX_PATCH) inputs, f32 and f64 on AVX2 / AVX-512).
+//! [`DIRECT_MAX_PATCH`](super::DIRECT_MAX_PATCH) inputs, f32 and f64 on AVX2 / AVX-512).
 //!
 //! In NHWC a window row (`kw` neighbouring pixels × all channels) is one run of `kw·c`
 //! consecutive inputs (`c` with a horizontal dilation), so every product walks runs:
@@ -22,13 +22,14 @@ use std::ops::Range;
 
 use num_traits::{Float, Zero};
 
-use super::conv::Conv2dGeometry;
-use super::conv_direct::{cast, cast_mut, relu, same_type};
-use super::dispatch::{Isa, SimdElem};
-use super::elementwise::bias_act_inplace;
-use super::gemm::Epilogue;
-use super::simd::Simd;
-use super::{hot, threads, UnaryOp};
+use super::direct::{cast, cast_mut, relu, same_type};
+use super::Conv2dGeometry;
+use crate::kernels::dispatch::{Isa, SimdElem};
+use crate::kernels::elementwise::bias_act_inplace;
+use crate::kernels::gemm::Epilogue;
+use crate::kernels::simd::Simd;
+use crate::kernels::tasks::{per_task, sum_per_task};
+use crate::kernels::{hot, UnaryOp};
 
 /// Output pixels (forward, input gradient) or window inputs (filter gradient) per register
 /// tile: 6 × 4 vectors = 24 accumulators with 32 vector registers, 6 × 2 with 16.
@@ -754,69 +755,6 @@ pub(crate) fn handles<F: 'static>(isa: Isa, g: &Conv2dGeometry) -> bool {
     }
 }
 
-/// Splits `batch` images into one range per task (one task for a single image).
-pub(super) fn tasks(batch: usize) -> Vec<Range<usize>> {
-    let n = if batch > 1 {
-        threads::num_threads().min(batch)
-    } else {
-        1
-    };
-    let per = batch.div_ceil(n.max(1)).max(1);
-    (0..batch.div_ceil(per))
-        .map(|i| i * per..((i + 1) * per).min(batch))
-        .collect()
-}
-
-/// Adds `f(images, acc)`'s sums over each task's images into `dst`: straight into it for one
-/// task, else each task into its own zeroed buffer, the buffers added in task order (so the
-/// result does not depend on the scheduling).
-pub(super) fn sum_per_task<E: Float + Send + Sync>(
-    batch: usize,
-    dst: &mut [E],
-    f: impl Fn(Range<usize>, &mut [E]) + Sync,
-) {
-    let ranges = tasks(batch);
-    if ranges.len() <= 1 {
-        return f(0..batch, dst);
-    }
-    let parts: Vec<Vec<E>> = threads::install(|| {
-        use rayon::prelude::*;
-        ranges
-            .into_par_iter()
-            .map(|r| {
-                let mut acc = vec![E::zero(); dst.len()];
-                f(r, &mut acc);
-                acc
-            })
-            .collect()
-    });
-    for p in parts {
-        dst.iter_mut().zip(&p).for_each(|(d, &v)| *d = *d + v);
-    }
-}
-
-/// Runs `f(images, part of out)` for each task's images, on the pool when there are several.
-fn per_task<E: Send + Sync>(
-    batch: usize,
-    img_out: usize,
-    out: &mut [E],
-    f: impl Fn(Range<usize>, &mut [E]) + Sync,
-) {
-    let ranges = tasks(batch);
-    if ranges.len() <= 1 {
-        return f(0..batch, &mut out[..batch * img_out]);
-    }
-    let per = ranges[0].len();
-    let parts: Vec<_> = ranges
-        .into_iter()
-        .zip(out[..batch * img_out].chunks_mut(per * img_out))
-        .collect();
-    threads::install(|| {
-        use rayon::prelude::*;
-        parts.into_par_iter().for_each(|(r, o)| f(r, o));
-    });
-}
-
 /// `out = activation(conv(x, filters) + bias)` by the implicit kernels; `false` (nothing
 /// written) when [`handles`] says no. Sizes are checked by the caller.
 pub(crate) fn forward<F: Float + Send + Sync + 'static>(
@@ -1023,5 +961,5 @@ fn backward_typed<E: SimdElem>(
 }
 
 #[cfg(test)]
-#[path = "conv_implicit_tests.rs"]
+#[path = "implicit_tests.rs"]
 mod tests;

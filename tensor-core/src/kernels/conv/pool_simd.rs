@@ -1,16 +1,16 @@
 //! SIMD max pooling over the channels of NHWC images, with the argmax that the backward pass
 //! routes the gradient by: per output pixel, the window's cells are compared a vector of
 //! channels at a time (`x > max` selects the value and the cell's number, so the first largest
-//! cell wins, as in [`super::conv::max_pool2d_forward`]'s portable loops), and the cell numbers
+//! cell wins, as in [`super::max_pool2d_forward`]'s portable loops), and the cell numbers
 //! become image indices when stored. Channels past the last full vector run the scalar loop.
 
 use num_traits::{Float, ToPrimitive, Zero};
 use smallvec::SmallVec;
 
-use super::conv::Pool2dGeometry;
-use super::conv_direct::{cast, cast_mut, same_type};
-use super::dispatch::{Isa, SimdElem};
-use super::simd::{Elem, Simd};
+use super::direct::{cast, cast_mut, same_type};
+use super::Pool2dGeometry;
+use crate::kernels::dispatch::{Isa, SimdElem};
+use crate::kernels::simd::{Elem, Simd};
 
 /// Max pooling of one image with the argmax (`o` and `arg` overwritten): the first cell is taken
 /// as it is (even NaN) and a later one when larger, as the portable loops with an argmax do.
@@ -190,7 +190,7 @@ entry!(avx2, "avx2,fma");
 entry!(avx512, "avx512f,avx2,fma");
 
 /// Max pooling of one image by the SIMD kernel of `isa` (`o` and `arg` as
-/// [`super::conv::max_pool2d_forward`] fills them); `false` (nothing written) for the scalar
+/// [`super::max_pool2d_forward`] fills them); `false` (nothing written) for the scalar
 /// path or other element types.
 pub(crate) fn max_pool_image<F: Float + 'static>(
     isa: Isa,
@@ -243,8 +243,9 @@ fn typed<E: SimdElem + Elem>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::{max_pool_image_portable, Padding, Pool2d};
-    use super::super::conv_direct::tests::{fill, padding, size};
+    use super::super::direct::tests::{fill, padding, size};
+    use super::super::pool::max_pool_image_portable;
+    use super::super::{Padding, Pool2d};
     use super::*;
     use proptest::prelude::*;
 
