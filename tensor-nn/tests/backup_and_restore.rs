@@ -5,33 +5,16 @@
 use tensor_nn::activations::Activation;
 use tensor_nn::data::{from_tensor_slices, stack_rows, Dataset};
 use tensor_nn::io::safetensors::{load_checkpoint, read_tensors, save_checkpoint, CheckpointInfo};
-use tensor_nn::losses::SparseCategoricalCrossentropy;
 use tensor_nn::optim::Optimizer;
-use tensor_nn::sequential::Sequential;
 use tensor_nn::train::callbacks::ModelCheckpoint;
-use tensor_nn::train::{BackupAndRestore, Callback, Compile, FitConfig, Logs, SaveFreq, TrainState, Trainer};
+use tensor_nn::train::{BackupAndRestore, Callback, FitConfig, Logs, SaveFreq, TrainState, Trainer};
 use tensor_nn::{Model, NnError};
 
 mod common;
-use common::{blobs, classifier, weight_bits as bits, Batch, Classes, Feat, Net, X, Y};
+use common::{blobs, classifier, dropout_classifier, weight_bits as bits, Batch, Feat, Net, X, Y};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tensor-nn-backup-{name}-{}", std::process::id()))
-}
-
-/// 2 → 16 ReLU → dropout 0.3 → 3, Adam: weights, optimizer slots and a dropout stream.
-fn dropout_net(seed: u64) -> Trainer<Net> {
-    Sequential::builder(2, seed)
-        .dense(16, Activation::Relu)
-        .dropout(0.3)
-        .dense(3, Activation::Linear)
-        .build::<(Batch, Feat), (Batch, Classes)>()
-        .unwrap()
-        .compile(
-            Optimizer::adam(0.01),
-            SparseCategoricalCrossentropy::from_logits(),
-            vec![],
-        )
 }
 
 fn plain_net(seed: u64) -> Trainer<Net> {
@@ -162,11 +145,11 @@ fn backup_and_restore_resumes_fit_dataset_after_epoch_1() {
     let (x, y) = blobs(90, 0.9, 0.0);
     let dir = tmp("dataset-backup");
     let _ = std::fs::remove_dir_all(&dir);
-    let mut straight = dropout_net(3);
+    let mut straight = dropout_classifier(3);
     let hs = straight
         .fit_dataset(&shuffled(&x, &y, 21), None, &quiet(4), &mut [])
         .unwrap();
-    let mut first = dropout_net(3);
+    let mut first = dropout_classifier(3);
     let mut backup = BackupAndRestore::new(&dir);
     let mut crash = Crash {
         at_epoch: Some(2),
@@ -183,7 +166,7 @@ fn backup_and_restore_resumes_fit_dataset_after_epoch_1() {
     assert!(is_crash(&e), "{e}");
     assert!(backup.path().is_file(), "the backup outlives the crash");
     // The same recipe (its dropout seed included); the weights come from the backup.
-    let mut resumed = dropout_net(3);
+    let mut resumed = dropout_classifier(3);
     let mut backup = BackupAndRestore::new(&dir);
     let h = resumed
         .fit_dataset(&shuffled(&x, &y, 21), None, &quiet(4), &mut [&mut backup])
@@ -217,7 +200,7 @@ fn crash_and_resume(
         }
     };
     let _ = std::fs::remove_dir_all(dir);
-    let mut first = dropout_net(8);
+    let mut first = dropout_classifier(8);
     let mut backup = BackupAndRestore::new(dir).with_save_freq(SaveFreq::Batches(freq));
     let mut crash = Crash {
         at_step: Some(crash_at),
@@ -225,7 +208,7 @@ fn crash_and_resume(
     };
     let e = run(&mut first, &mut [&mut backup, &mut crash]).unwrap_err();
     assert!(is_crash(&e), "{e}");
-    let mut resumed = dropout_net(8);
+    let mut resumed = dropout_classifier(8);
     let mut backup = BackupAndRestore::new(dir).with_save_freq(SaveFreq::Batches(freq));
     run(&mut resumed, &mut [&mut backup]).unwrap();
     let at = backup.restored.map_or((0, 0), |p| (p.epoch, p.step));
@@ -238,7 +221,7 @@ fn uninterrupted(dataset: bool) -> Vec<u32> {
         steps_per_epoch: Some(4),
         ..quiet(3)
     };
-    let mut t = dropout_net(8);
+    let mut t = dropout_classifier(8);
     if dataset {
         t.fit_dataset(&shuffled(&x, &y, 5), None, &config, &mut [])
             .unwrap();
@@ -292,7 +275,7 @@ fn a_resume_that_ignores_the_step_is_caught() {
         steps_per_epoch: Some(4),
         ..quiet(3)
     };
-    let mut first = dropout_net(8);
+    let mut first = dropout_classifier(8);
     let mut backup = BackupAndRestore::new(&dir).with_save_freq(SaveFreq::Batches(1));
     let mut crash = Crash {
         at_step: Some(7),
@@ -305,7 +288,7 @@ fn a_resume_that_ignores_the_step_is_caught() {
     let file = read_tensors(&path).unwrap();
     assert_eq!(file.metadata.get("backup.step").map(String::as_str), Some("2"));
     // Rewrite it as a backup at the epoch's start, through the checkpoint API.
-    let mut t = dropout_net(8);
+    let mut t = dropout_classifier(8);
     let Trainer { model, optimizer, .. } = &mut t;
     let info = load_checkpoint(&path, &mut model.params_mut(), optimizer).unwrap();
     let mut metadata = info.metadata.clone();
@@ -320,11 +303,31 @@ fn a_resume_that_ignores_the_step_is_caught() {
         },
     )
     .unwrap();
-    let mut resumed = dropout_net(8);
+    let mut resumed = dropout_classifier(8);
     let mut backup = BackupAndRestore::new(&dir);
     resumed.fit(&x, &y, &config, None, &mut [&mut backup]).unwrap();
     assert_ne!(bits(&resumed), straight);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Writes the backup `good` into `dir` with metadata `key` set to `value` (through the
+/// checkpoint API) and returns the error of a `fit` of `t` that restores it.
+fn resume_with(dir: &std::path::Path, good: &[u8], key: &str, value: &str, t: &mut Trainer<Net>) -> String {
+    let restore = BackupAndRestore::new(dir);
+    std::fs::write(restore.path(), good).unwrap();
+    let mut donor = plain_net(2);
+    let Trainer { model, optimizer, .. } = &mut donor;
+    let info = load_checkpoint(restore.path(), &mut model.params_mut(), optimizer).unwrap();
+    let mut metadata = info.metadata;
+    metadata.insert(key.into(), value.into());
+    let info = CheckpointInfo {
+        epoch: info.epoch,
+        metadata,
+    };
+    save_checkpoint(restore.path(), &donor.model.params(), &donor.optimizer, &info).unwrap();
+    let (x, y) = blobs(48, 0.9, 0.0);
+    let e = t.fit(&x, &y, &quiet(2), None, &mut [&mut BackupAndRestore::new(dir)]);
+    e.unwrap_err().to_string()
 }
 
 #[test]
@@ -355,60 +358,20 @@ fn a_bad_backup_is_an_error_naming_the_file_and_nothing_changes() {
     assert!(e.to_string().contains(&path.display().to_string()), "{e}");
     assert_eq!(bits(&t), before);
 
-    // Malformed metadata: the key is named.
-    std::fs::write(&path, &good).unwrap();
-    let mut t2 = plain_net(2);
-    let Trainer { model, optimizer, .. } = &mut t2;
-    let info = load_checkpoint(&path, &mut model.params_mut(), optimizer).unwrap();
-    let mut metadata = info.metadata.clone();
-    metadata.insert("backup.step".into(), "many".into());
-    save_checkpoint(
-        &path,
-        &t2.model.params(),
-        &t2.optimizer,
-        &CheckpointInfo { epoch: 1, metadata },
-    )
-    .unwrap();
+    // Malformed metadata: the key is named, and nothing is changed.
     let mut t = plain_net(2);
-    let e = t
-        .fit(&x, &y, &quiet(2), None, &mut [&mut BackupAndRestore::new(&dir)])
-        .unwrap_err();
-    let msg = e.to_string();
+    let msg = resume_with(&dir, &good, "backup.step", "many", &mut t);
     assert!(
         msg.contains("backup.step") && msg.contains(&path.display().to_string()),
         "{msg}"
     );
     assert_eq!(bits(&t), before);
-
     // A step beyond the epoch (another batch size) is refused.
-    let mut metadata = info.metadata.clone();
-    metadata.insert("backup.step".into(), "50".into());
-    save_checkpoint(
-        &path,
-        &t2.model.params(),
-        &t2.optimizer,
-        &CheckpointInfo { epoch: 1, metadata },
-    )
-    .unwrap();
-    let e = plain_net(2)
-        .fit(&x, &y, &quiet(2), None, &mut [&mut BackupAndRestore::new(&dir)])
-        .unwrap_err();
-    assert!(e.to_string().contains("step 50 of epoch 1"), "{e}");
-
+    let msg = resume_with(&dir, &good, "backup.step", "50", &mut plain_net(2));
+    assert!(msg.contains("step 50 of epoch 1"), "{msg}");
     // A Sequential has no random stream outside its parameters: a `backup.rng` is refused.
-    let mut metadata = info.metadata.clone();
-    metadata.insert("backup.rng".into(), "chacha8:00:0:0".into());
-    save_checkpoint(
-        &path,
-        &t2.model.params(),
-        &t2.optimizer,
-        &CheckpointInfo { epoch: 1, metadata },
-    )
-    .unwrap();
-    let e = plain_net(2)
-        .fit(&x, &y, &quiet(2), None, &mut [&mut BackupAndRestore::new(&dir)])
-        .unwrap_err();
-    assert!(e.to_string().contains("backup.rng"), "{e}");
+    let msg = resume_with(&dir, &good, "backup.rng", "chacha8:00:0:0", &mut plain_net(2));
+    assert!(msg.contains("backup.rng"), "{msg}");
 
     // Two restoring callbacks are ambiguous.
     std::fs::write(&path, &good).unwrap();

@@ -132,19 +132,7 @@ fn resume_with_dropout_is_bit_for_bit() {
     // Dropout's mask stream position is a non-trainable parameter, so it is checkpointed.
     let (x, y) = blobs(90);
     let dir = std::env::temp_dir().join(format!("tensor-nn-resume-dropout-{}", std::process::id()));
-    let build = || {
-        Sequential::builder(2, 9)
-            .dense(16, Activation::Relu)
-            .dropout(0.3)
-            .dense(3, Activation::Linear)
-            .build::<(Batch, Feat), (Batch, Classes)>()
-            .unwrap()
-            .compile(
-                Optimizer::adam(0.01),
-                SparseCategoricalCrossentropy::from_logits(),
-                vec![],
-            )
-    };
+    let build = || common::dropout_classifier(9);
     let mut straight = build();
     straight.fit(&x, &y, &quiet(3), None, &mut []).unwrap();
     let mut first = build();

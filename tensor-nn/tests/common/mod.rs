@@ -54,6 +54,22 @@ pub fn classifier(seed: u64, hidden: usize, activation: Activation, optimizer: O
         )
 }
 
+/// 2 → 16 ReLU → dropout 0.3 → 3 logits, Adam(0.01): weights, optimizer slots and a dropout
+/// stream (its position the non-trainable `dropout1.seed_generator_state`).
+pub fn dropout_classifier(seed: u64) -> Trainer<Net> {
+    Sequential::builder(2, seed)
+        .dense(16, Activation::Relu)
+        .dropout(0.3)
+        .dense(3, Activation::Linear)
+        .build::<(Batch, Feat), (Batch, Classes)>()
+        .unwrap()
+        .compile(
+            Optimizer::adam(0.01),
+            SparseCategoricalCrossentropy::from_logits(),
+            vec![],
+        )
+}
+
 /// Every weight's bits, parameter after parameter: equal only for bit-identical models.
 pub fn weight_bits(t: &Trainer<Net>) -> Vec<u32> {
     t.model
