@@ -11,7 +11,7 @@ use tensor_nn::train::{BackupAndRestore, Callback, FitConfig, Logs, SaveFreq, Tr
 use tensor_nn::{Model, NnError};
 
 mod common;
-use common::{blobs, classifier, dropout_classifier, weight_bits as bits, Batch, Feat, Net, X, Y};
+use common::{blobs, classifier, dropout_classifier, quiet, weight_bits as bits, Batch, Feat, Net, X, Y};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tensor-nn-backup-{name}-{}", std::process::id()))
@@ -34,15 +34,6 @@ fn shuffled(x: &X, y: &Y, seed: u64) -> Dataset<(X, Y)> {
                 stack_rows::<(Batch,), f32>(&ys)?,
             ))
         })
-}
-
-fn quiet(epochs: usize) -> FitConfig {
-    FitConfig {
-        epochs,
-        batch_size: 16,
-        verbose: 0,
-        ..FitConfig::default()
-    }
 }
 
 /// A crash: an error at the `at`-th training step of the fit (1-based, counted across

@@ -19,7 +19,7 @@ use tensor_nn::train::{Compile, FitConfig, Logs, ModelParams, Trainer};
 use tensor_nn::{Model, ParamMut, ParamRef};
 
 mod common;
-use common::{blobs as blobs_at, classifier, weight_bits as weights, Batch, Classes, Feat, Net};
+use common::{blobs as blobs_at, classifier, quiet, weight_bits as weights, Batch, Classes, Feat, Net};
 
 /// The blobs of these tests: tight (spread 0.4).
 fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
@@ -28,15 +28,6 @@ fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
 
 fn net(seed: u64) -> Trainer<Net> {
     classifier(seed, 16, Activation::Relu, Optimizer::adam(0.01))
-}
-
-fn quiet(epochs: usize) -> FitConfig {
-    FitConfig {
-        epochs,
-        batch_size: 16,
-        verbose: 0,
-        ..FitConfig::default()
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tensor_nn::losses::SparseCategoricalCrossentropy;
 use tensor_nn::metrics::SparseCategoricalAccuracy;
 use tensor_nn::optim::Optimizer;
 use tensor_nn::sequential::Sequential;
-use tensor_nn::train::{Compile, ModelParams, Trainer};
+use tensor_nn::train::{Compile, FitConfig, ModelParams, Trainer};
 
 tensor_macros::dims! { crate = ::tensor_core; pub Batch; pub Feat = 2; pub Classes = 3; }
 
@@ -68,6 +68,16 @@ pub fn dropout_classifier(seed: u64) -> Trainer<Net> {
             SparseCategoricalCrossentropy::from_logits(),
             vec![],
         )
+}
+
+/// `epochs` epochs in batches of 16, silent, Keras' other defaults.
+pub fn quiet(epochs: usize) -> FitConfig {
+    FitConfig {
+        epochs,
+        batch_size: 16,
+        verbose: 0,
+        ..FitConfig::default()
+    }
 }
 
 /// Every weight's bits, parameter after parameter: equal only for bit-identical models.
