@@ -28,6 +28,14 @@ pub struct ParamRef<'a> {
     pub value: &'a [f32],
 }
 
+/// The error of [`Model::set_rng_state`] for a model without a random stream of its own.
+pub(crate) fn no_rng_stream(state: &str) -> crate::error::NnError {
+    crate::error::NnError::invalid(
+        "set_rng_state",
+        format!("the model keeps no random stream, so it cannot take the state `{state}`"),
+    )
+}
+
 /// A model the training loop can drive.
 ///
 /// A training step is `forward_train` → the loss's gradient with respect to the output →
@@ -86,6 +94,24 @@ pub trait Model {
     /// When a constraint cannot be applied (a parameter of the wrong length).
     fn apply_constraints(&mut self) -> crate::error::Result<()> {
         Ok(())
+    }
+
+    /// The position of the model's own random stream (the dropout masks of a `model!`
+    /// model), as text that [`Model::set_rng_state`] takes back; `None` (the default) when the
+    /// model keeps none outside its parameters (a `Sequential` keeps its dropout streams in
+    /// `*.seed_generator_state` parameters). Saved by
+    /// [`BackupAndRestore`](crate::train::BackupAndRestore) so that a resumed run draws the
+    /// masks the uninterrupted one would have.
+    fn rng_state(&self) -> Option<String> {
+        None
+    }
+
+    /// Puts the model's random stream where [`Model::rng_state`] found it.
+    ///
+    /// # Errors
+    /// When `state` is malformed, or (the default) the model has no random stream of its own.
+    fn set_rng_state(&mut self, state: &str) -> crate::error::Result<()> {
+        Err(no_rng_stream(state))
     }
 
     /// Fraction of exactly-zero outputs of each ReLU layer in the last `forward_train`, by

@@ -19,7 +19,7 @@ use tensor_nn::train::{Compile, FitConfig, Logs, ModelParams, Trainer};
 use tensor_nn::{Model, ParamMut, ParamRef};
 
 mod common;
-use common::{blobs as blobs_at, classifier, weight_bits as weights, Batch, Classes, Feat, Net};
+use common::{blobs as blobs_at, classifier, quiet, weight_bits as weights, Batch, Classes, Feat, Net};
 
 /// The blobs of these tests: tight (spread 0.4).
 fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
@@ -28,15 +28,6 @@ fn blobs(n: usize) -> (Tensor<(Batch, Feat)>, Tensor<(Batch,)>) {
 
 fn net(seed: u64) -> Trainer<Net> {
     classifier(seed, 16, Activation::Relu, Optimizer::adam(0.01))
-}
-
-fn quiet(epochs: usize) -> FitConfig {
-    FitConfig {
-        epochs,
-        batch_size: 16,
-        verbose: 0,
-        ..FitConfig::default()
-    }
 }
 
 #[test]
@@ -132,19 +123,7 @@ fn resume_with_dropout_is_bit_for_bit() {
     // Dropout's mask stream position is a non-trainable parameter, so it is checkpointed.
     let (x, y) = blobs(90);
     let dir = std::env::temp_dir().join(format!("tensor-nn-resume-dropout-{}", std::process::id()));
-    let build = || {
-        Sequential::builder(2, 9)
-            .dense(16, Activation::Relu)
-            .dropout(0.3)
-            .dense(3, Activation::Linear)
-            .build::<(Batch, Feat), (Batch, Classes)>()
-            .unwrap()
-            .compile(
-                Optimizer::adam(0.01),
-                SparseCategoricalCrossentropy::from_logits(),
-                vec![],
-            )
-    };
+    let build = || common::dropout_classifier(9);
     let mut straight = build();
     straight.fit(&x, &y, &quiet(3), None, &mut []).unwrap();
     let mut first = build();

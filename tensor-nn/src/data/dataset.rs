@@ -12,6 +12,24 @@ pub(crate) type ItemIter<T> = Box<dyn Iterator<Item = Result<T>> + Send>;
 /// Makes a fresh iterator for one epoch.
 pub(crate) type Maker<T> = dyn Fn() -> Result<ItemIter<T>> + Send + Sync;
 
+thread_local! {
+    /// The epoch [`Dataset::iter_epoch`] is starting, read by the stages built meanwhile.
+    static ITER_EPOCH: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The epoch that `counter` (a stage's count of the epochs it started) says starts now,
+/// advancing it: the one [`Dataset::iter_epoch`] names, else the counter's next value.
+pub(crate) fn next_epoch(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    use std::sync::atomic::Ordering;
+    match ITER_EPOCH.with(std::cell::Cell::get) {
+        Some(e) => {
+            counter.store(e.wrapping_add(1), Ordering::Relaxed);
+            e
+        }
+        None => counter.fetch_add(1, Ordering::Relaxed),
+    }
+}
+
 /// What a pipeline does with an error (a malformed row, a missing file, a failing `try_map`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ErrorPolicy {
@@ -113,6 +131,24 @@ impl<T: Send + 'static> Dataset<T> {
             log: Arc::clone(&self.log),
             logged: false,
         })
+    }
+
+    /// Starts epoch `epoch` (0-based) explicitly: every [`shuffle`](Dataset::shuffle) stage
+    /// draws the order of that epoch, as the `epoch + 1`-th [`Dataset::iter`] of a fresh
+    /// recipe would, and later `iter` calls count on from `epoch + 1`. This is how a resumed
+    /// `fit_dataset` reshuffles at epoch `e` exactly as the uninterrupted run did.
+    ///
+    /// The number reaches the stages built when the epoch starts; a `shuffle` below a
+    /// [`repeat`](Dataset::repeat) is rebuilt for each pass of the repeat, and those later
+    /// builds count on from `epoch + 1` as with `iter`.
+    ///
+    /// # Errors
+    /// As [`Dataset::iter`].
+    pub fn iter_epoch(&self, epoch: u64) -> Result<DatasetIter<T>> {
+        let previous = ITER_EPOCH.with(|e| e.replace(Some(epoch)));
+        let result = self.iter();
+        ITER_EPOCH.with(|e| e.set(previous));
+        result
     }
 
     /// The same pipeline with another error policy.

@@ -2,10 +2,10 @@
 //! shuffle, flat_map and interleave.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::dataset::{Dataset, ItemIter};
+use super::dataset::{next_epoch, Dataset, ItemIter};
 use super::error::{DataError, Result};
 use super::rng::SplitMix64;
 
@@ -209,6 +209,8 @@ impl<T: Send + 'static> Dataset<T> {
     /// Shuffles with a buffer of `buffer_size` elements (`Dataset.shuffle`): a buffer as large
     /// as the dataset gives a uniform permutation. With `reshuffle_each_iteration` every epoch
     /// draws a new order (seeded by `seed` and the epoch number), otherwise all epochs share one.
+    /// The epoch number counts the stage's epochs from 0, or is the one given to
+    /// [`Dataset::iter_epoch`].
     pub fn shuffle(&self, buffer_size: usize, seed: u64, reshuffle_each_iteration: bool) -> Dataset<T> {
         let up = Arc::clone(&self.make);
         let epoch = Arc::new(AtomicU64::new(0));
@@ -216,7 +218,7 @@ impl<T: Send + 'static> Dataset<T> {
             if buffer_size == 0 {
                 return Err(argument("shuffle", "buffer size must be positive"));
             }
-            let e = epoch.fetch_add(1, Ordering::Relaxed);
+            let e = next_epoch(&epoch);
             let epoch_seed = if reshuffle_each_iteration {
                 SplitMix64::new(seed ^ e.wrapping_mul(0xA076_1D64_78BD_642F)).next_u64()
             } else {

@@ -3,6 +3,8 @@
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::NnError;
+
 /// A seedable ChaCha8 stream: the same seed gives the same weights and the same dropout masks
 /// on every platform.
 #[derive(Debug, Clone)]
@@ -40,6 +42,44 @@ impl Rng {
     pub fn symmetric(&mut self, limit: f32) -> f32 {
         (self.unit() * 2.0 - 1.0) * limit
     }
+
+    /// The stream's position as text, `chacha8:{seed as 64 hex digits}:{stream}:{word
+    /// position}`: what [`Rng::restore`] needs to continue with the very next draw.
+    pub fn state(&self) -> String {
+        let seed: String = self.0.get_seed().iter().map(|b| format!("{b:02x}")).collect();
+        format!("chacha8:{seed}:{}:{}", self.0.get_stream(), self.0.get_word_pos())
+    }
+
+    /// Puts the stream at the position [`Rng::state`] wrote.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidArgument`] naming the part of `state` that is malformed; the stream
+    /// is unchanged then.
+    pub fn restore(&mut self, state: &str) -> crate::error::Result<()> {
+        let bad =
+            |what: &str| NnError::invalid("Rng::restore", format!("{what} in random stream state `{state}`"));
+        let parts: Vec<&str> = state.split(':').collect();
+        let [kind, seed, stream, pos] = parts[..] else {
+            return Err(bad("not 4 `:`-separated parts"));
+        };
+        if kind != "chacha8" {
+            return Err(bad("unknown generator"));
+        }
+        if seed.len() != 64 || !seed.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("a seed that is not 64 hex digits"));
+        }
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&seed[2 * i..2 * i + 2], 16).map_err(|_| bad("a bad seed"))?;
+        }
+        let stream: u64 = stream.parse().map_err(|_| bad("a bad stream number"))?;
+        let pos: u128 = pos.parse().map_err(|_| bad("a bad word position"))?;
+        let mut rng = ChaCha8Rng::from_seed(bytes);
+        rng.set_stream(stream);
+        rng.set_word_pos(pos);
+        self.0 = rng;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +97,31 @@ mod tests {
         assert_eq!(xs, ys);
         assert_ne!(xs, zs);
         assert!(xs.iter().all(|v| (-0.5..0.5).contains(v)));
+    }
+
+    #[test]
+    fn restored_state_continues_the_stream_and_bad_state_is_refused() {
+        let mut a = Rng::new(3);
+        for _ in 0..37 {
+            a.unit();
+        }
+        let saved = a.state();
+        let mut b = Rng::new(99);
+        b.restore(&saved).unwrap();
+        let xs: Vec<f32> = (0..50).map(|_| a.unit()).collect();
+        let ys: Vec<f32> = (0..50).map(|_| b.unit()).collect();
+        assert_eq!(xs, ys);
+        for bad in [
+            "",
+            "chacha8:00:0:0",
+            "pcg:x:0:0",
+            &saved.replace("chacha8:", "chacha8:zz"),
+        ] {
+            let before = b.state();
+            let e = b.restore(bad).unwrap_err().to_string();
+            assert!(e.contains("random stream state"), "{e}");
+            assert_eq!(b.state(), before, "unchanged on error");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Logs, ModelParams};
+use super::{Logs, ModelParams, TrainPosition};
 use crate::error::{NnError, Result};
 use crate::io::safetensors::{save_checkpoint, save_weights, CheckpointInfo};
 use crate::non_finite::{first_non_finite_in, NonFinite};
@@ -66,6 +66,30 @@ pub trait Callback {
     /// # Errors
     /// An error is returned from `fit`.
     fn on_train_end(&mut self, logs: &Logs, state: &mut TrainState<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Before `on_train_begin`: a callback that keeps a backup of the training state
+    /// ([`BackupAndRestore`](super::BackupAndRestore)) loads it into the model and the
+    /// optimizer and returns where the interrupted run stood; `fit` then goes on from there
+    /// (at most one callback of a `fit` may return a position).
+    ///
+    /// # Errors
+    /// An error stops `fit` and is returned from it.
+    fn on_train_restore(&mut self, state: &mut TrainState<'_>) -> Result<Option<TrainPosition>> {
+        Ok(None)
+    }
+    /// Where training stands whenever its state is complete: after the `on_train_batch_end`
+    /// callbacks of every step, and after the `on_epoch_end` callbacks of every epoch (then
+    /// `position.step` is 0 and `position.epoch` the next epoch), with those logs.
+    ///
+    /// # Errors
+    /// An error stops `fit` and is returned from it.
+    fn on_train_position(
+        &mut self,
+        position: &TrainPosition,
+        logs: &Logs,
+        state: &mut TrainState<'_>,
+    ) -> Result<()> {
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use super::class_weight::class_weights;
 use super::source::{BatchSource, DatasetSource, FitBatch, MemorySource};
-use super::{batches, Callback, FitConfig, History, Logs, ProgressBar, TrainState, Trainer};
+use super::{batches, Callback, FitConfig, History, Logs, ProgressBar, TrainPosition, TrainState, Trainer};
 
 use crate::data::{Dataset, Rows};
 use crate::distributed::strategy::any_worker;
@@ -217,6 +217,8 @@ where
             skipped_at_begin: 0,
             ended: None,
             weights: None,
+            next_pass: config.initial_epoch as u64,
+            pass_batches: 0,
         };
         let mut validate = |t: &mut Self| -> Result<Option<Logs>> {
             match validation {
@@ -264,6 +266,22 @@ where
         let mut progress = ProgressBar::new(config.verbose);
         let mut history = History::default();
         let mut state_flags = Flags::default();
+        let mut resume: Option<TrainPosition> = None;
+        {
+            let mut st = self.state(config, source.steps_hint(), &mut state_flags);
+            for cb in callbacks.iter_mut() {
+                if let Some(at) = cb.on_train_restore(&mut st)? {
+                    if resume.is_some() {
+                        return Err(NnError::invalid(
+                            "fit",
+                            "two callbacks restored a training state; keep one BackupAndRestore",
+                        ));
+                    }
+                    resume = Some(at);
+                }
+            }
+        }
+        let first_epoch = resume.as_ref().map_or(config.initial_epoch, |at| at.epoch);
         {
             let mut st = self.state(config, source.steps_hint(), &mut state_flags);
             if config.verbose > 0 {
@@ -278,10 +296,16 @@ where
         // when a progress bar or a callback reads them.
         let mut step_logs = Logs::new();
         let wants_step_logs = config.verbose > 0 || !callbacks.is_empty();
-        'epochs: for epoch in config.initial_epoch..config.epochs {
+        'epochs: for epoch in first_epoch..config.epochs {
             self.reset_metrics();
             let mut loss_mean = Mean::new("loss");
-            source.begin_epoch(epoch)?;
+            // The epoch an interrupted run stopped in goes on at its next step; its logs cover
+            // the steps run from here.
+            let resumed = resume.take().filter(|at| at.epoch == epoch);
+            match &resumed {
+                Some(at) => source.resume_epoch(at)?,
+                None => source.begin_epoch(epoch)?,
+            }
             let steps = source.steps_hint();
             {
                 let mut st = self.state(config, steps, &mut state_flags);
@@ -292,7 +316,7 @@ where
                     cb.on_epoch_begin(epoch, &mut st)?;
                 }
             }
-            let mut step = 0;
+            let mut step = resumed.map_or(0, |at| at.step);
             let mut seen = 0usize;
             loop {
                 let next = source.next_batch()?;
@@ -365,6 +389,13 @@ where
                     }
                 }
                 step += 1;
+                if !callbacks.is_empty() {
+                    let at = TrainPosition::new(epoch, step, source.data_position());
+                    let mut st = self.state(config, steps, &mut state_flags);
+                    for cb in callbacks.iter_mut() {
+                        cb.on_train_position(&at, &step_logs, &mut st)?;
+                    }
+                }
                 if let Some(s) = self.strategy.as_deref_mut() {
                     state_flags.stop = any_worker(s, state_flags.stop)?;
                 }
@@ -397,6 +428,10 @@ where
                 }
                 if config.verbose > 0 {
                     progress.on_epoch_end(epoch, &logs, &mut st)?;
+                }
+                let at = TrainPosition::new(epoch + 1, 0, source.data_position());
+                for cb in callbacks.iter_mut() {
+                    cb.on_train_position(&at, &logs, &mut st)?;
                 }
             }
             if let Some(s) = self.strategy.as_deref_mut() {

@@ -19,6 +19,7 @@
 //! assert!(history.history["loss"].last().unwrap() < &1e-3);
 //! ```
 
+mod backup_and_restore;
 pub mod callbacks;
 mod class_weight;
 mod config;
@@ -30,6 +31,7 @@ mod progress;
 mod source;
 pub mod tensorboard;
 
+pub use backup_and_restore::{BackupAndRestore, SaveFreq, TrainPosition};
 pub use callbacks::{Callback, TrainState};
 pub use config::FitConfig;
 pub use history::History;
@@ -114,6 +116,17 @@ pub trait ModelParams {
     fn param_muts(&mut self) -> Vec<ParamMut<'_>>;
     /// See [`Model::relu_zero_fractions`].
     fn zero_fractions(&self) -> Vec<(String, f32)>;
+    /// See [`Model::rng_state`]; `None` by default.
+    fn model_rng_state(&self) -> Option<String> {
+        None
+    }
+    /// See [`Model::set_rng_state`].
+    ///
+    /// # Errors
+    /// When `state` is malformed or (the default) the model keeps no random stream.
+    fn set_model_rng_state(&mut self, state: &str) -> Result<()> {
+        Err(crate::model::no_rng_stream(state))
+    }
 }
 
 impl<M: Model> ModelParams for M {
@@ -125,6 +138,12 @@ impl<M: Model> ModelParams for M {
     }
     fn zero_fractions(&self) -> Vec<(String, f32)> {
         Model::relu_zero_fractions(self)
+    }
+    fn model_rng_state(&self) -> Option<String> {
+        Model::rng_state(self)
+    }
+    fn set_model_rng_state(&mut self, state: &str) -> Result<()> {
+        Model::set_rng_state(self, state)
     }
 }
 

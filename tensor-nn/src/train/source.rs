@@ -7,12 +7,22 @@ use crate::data::{Dataset, DatasetIter, ErrorPolicy, Rows};
 use crate::error::{NnError, Result};
 use crate::init::seeded_rng;
 
+use super::TrainPosition;
+
 /// Where the batches of each training epoch come from: in-memory tensors or a [`Dataset`].
 pub(super) trait BatchSource<X, Y> {
     /// Steps of the coming epoch when known, else 0.
     fn steps_hint(&self) -> usize;
     /// Starts an epoch.
     fn begin_epoch(&mut self, epoch: usize) -> Result<()>;
+    /// Starts epoch `at.epoch` where an interrupted run stood at `at` (`at.step` steps of it
+    /// done): the batches of those steps are not drawn again.
+    fn resume_epoch(&mut self, at: &TrainPosition) -> Result<()>;
+    /// The data's part of the position after the last batch: (the number of the next pass
+    /// of a dataset, the batches taken from the open pass if one is open).
+    fn data_position(&self) -> (u64, Option<usize>) {
+        (0, None)
+    }
     /// The next batch of the epoch, or `None` at its end.
     fn next_batch(&mut self) -> Result<Option<(X, Y)>>;
     /// The sample weights of the batch `next_batch` last returned, if the source has any.
@@ -62,6 +72,22 @@ impl<X: Rows, Y: Rows> BatchSource<X, Y> for MemorySource<'_, X, Y> {
             self.order.shuffle(&mut rng);
         }
         self.step = 0;
+        Ok(())
+    }
+
+    fn resume_epoch(&mut self, at: &TrainPosition) -> Result<()> {
+        if at.step > self.steps {
+            return Err(NnError::invalid(
+                "fit",
+                format!(
+                    "the restored position is step {} of epoch {}, but an epoch has {} steps here",
+                    at.step, at.epoch, self.steps
+                ),
+            ));
+        }
+        self.begin_epoch(at.epoch)?;
+        // The order depends only on the seed and the epoch: skipping the steps draws nothing.
+        self.step = at.step;
         Ok(())
     }
 
@@ -115,6 +141,10 @@ pub(super) struct DatasetSource<'a, T> {
     pub(super) ended: Option<(usize, Option<String>)>,
     /// The sample weights of the last batch, for datasets of `(x, y, weights)`.
     pub(super) weights: Option<Vec<f32>>,
+    /// The epoch number ([`Dataset::iter_epoch`]) of the next pass to start.
+    pub(super) next_pass: u64,
+    /// Batches taken from the open pass.
+    pub(super) pass_batches: usize,
 }
 
 /// An element of a dataset given to `fit_dataset`: a batch of inputs and targets, and for
@@ -138,7 +168,9 @@ impl<X, Y> FitBatch<X, Y> for (X, Y, Vec<f32>) {
 
 impl<T: Send + 'static> DatasetSource<'_, T> {
     fn start_pass(&mut self) -> Result<()> {
-        self.iter = Some(self.ds.iter()?);
+        self.iter = Some(self.ds.iter_epoch(self.next_pass)?);
+        self.next_pass += 1;
+        self.pass_batches = 0;
         self.fresh = true;
         self.skipped_at_begin = 0;
         Ok(())
@@ -163,7 +195,7 @@ impl<X: Rows, Y: Rows, T: FitBatch<X, Y> + Send + 'static> BatchSource<X, Y> for
         self.weights.clone()
     }
 
-    fn begin_epoch(&mut self, _epoch: usize) -> Result<()> {
+    fn begin_epoch(&mut self, epoch: usize) -> Result<()> {
         self.step = 0;
         self.ended = None;
         match &self.iter {
@@ -171,8 +203,66 @@ impl<X: Rows, Y: Rows, T: FitBatch<X, Y> + Send + 'static> BatchSource<X, Y> for
                 self.skipped_at_begin = it.skipped();
                 Ok(())
             }
-            _ => self.start_pass(),
+            _ => {
+                // One pass per epoch: pass `e` is epoch `e`, whichever run or process makes it.
+                if self.limit.is_none() {
+                    self.next_pass = epoch as u64;
+                }
+                self.start_pass()
+            }
         }
+    }
+
+    fn resume_epoch(&mut self, at: &TrainPosition) -> Result<()> {
+        if self.limit.is_some_and(|k| at.step > k) {
+            return Err(NnError::invalid(
+                "fit",
+                format!(
+                    "the restored position is step {} of epoch {}, but steps_per_epoch is {}",
+                    at.step,
+                    at.epoch,
+                    self.limit.unwrap_or(0)
+                ),
+            ));
+        }
+        self.iter = None;
+        self.next_pass = at.next_pass;
+        let Some(taken) = at.pass_batches else {
+            // No pass was open: the epoch starts the next one.
+            self.begin_epoch(at.epoch)?;
+            self.step = at.step;
+            return Ok(());
+        };
+        // Reopen the pass the interrupted run had open and take the batches it took.
+        let pass = at.next_pass.saturating_sub(1);
+        let mut it = self.ds.iter_epoch(pass)?;
+        for i in 0..taken {
+            match it.next() {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    return Err(NnError::invalid(
+                        "fit",
+                        format!(
+                            "the restored position is batch {taken} of pass {pass}, but the \
+                             dataset ends after {i} batches"
+                        ),
+                    ))
+                }
+            }
+        }
+        self.skipped_at_begin = it.skipped();
+        self.iter = Some(it);
+        self.next_pass = pass + 1;
+        self.pass_batches = taken;
+        self.fresh = taken == 0;
+        self.step = at.step;
+        self.ended = None;
+        Ok(())
+    }
+
+    fn data_position(&self) -> (u64, Option<usize>) {
+        (self.next_pass, self.iter.as_ref().map(|_| self.pass_batches))
     }
 
     fn next_batch(&mut self) -> Result<Option<(X, Y)>> {
@@ -198,6 +288,7 @@ impl<X: Rows, Y: Rows, T: FitBatch<X, Y> + Send + 'static> BatchSource<X, Y> for
                     self.weights = w;
                     self.fresh = false;
                     self.step += 1;
+                    self.pass_batches += 1;
                     return Ok(Some((x, y)));
                 }
                 Some(Err(e)) => return Err(e.into()),

@@ -9,7 +9,7 @@ use tensor_nn::losses::SparseCategoricalCrossentropy;
 use tensor_nn::metrics::SparseCategoricalAccuracy;
 use tensor_nn::optim::Optimizer;
 use tensor_nn::sequential::Sequential;
-use tensor_nn::train::{Compile, ModelParams, Trainer};
+use tensor_nn::train::{Compile, FitConfig, ModelParams, Trainer};
 
 tensor_macros::dims! { crate = ::tensor_core; pub Batch; pub Feat = 2; pub Classes = 3; }
 
@@ -52,6 +52,32 @@ pub fn classifier(seed: u64, hidden: usize, activation: Activation, optimizer: O
             SparseCategoricalCrossentropy::from_logits(),
             vec![Box::new(SparseCategoricalAccuracy::default())],
         )
+}
+
+/// 2 → 16 ReLU → dropout 0.3 → 3 logits, Adam(0.01): weights, optimizer slots and a dropout
+/// stream (its position the non-trainable `dropout1.seed_generator_state`).
+pub fn dropout_classifier(seed: u64) -> Trainer<Net> {
+    Sequential::builder(2, seed)
+        .dense(16, Activation::Relu)
+        .dropout(0.3)
+        .dense(3, Activation::Linear)
+        .build::<(Batch, Feat), (Batch, Classes)>()
+        .unwrap()
+        .compile(
+            Optimizer::adam(0.01),
+            SparseCategoricalCrossentropy::from_logits(),
+            vec![],
+        )
+}
+
+/// `epochs` epochs in batches of 16, silent, Keras' other defaults.
+pub fn quiet(epochs: usize) -> FitConfig {
+    FitConfig {
+        epochs,
+        batch_size: 16,
+        verbose: 0,
+        ..FitConfig::default()
+    }
 }
 
 /// Every weight's bits, parameter after parameter: equal only for bit-identical models.

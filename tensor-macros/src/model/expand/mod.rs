@@ -463,6 +463,14 @@ pub fn expand(input: &ModelInput, g: &Graph) -> TokenStream {
                 #name::<f32>::regularization_loss(self) as f32
             }
 
+            fn rng_state(&self) -> ::core::option::Option<::std::string::String> {
+                ::core::option::Option::Some(self.__rng.state())
+            }
+
+            fn set_rng_state(&mut self, state: &str) -> ::core::result::Result<(), #fused::NnError> {
+                self.__rng.restore(state)
+            }
+
             #constraints
         }
     }
