@@ -317,65 +317,212 @@ impl Optimizer {
             .collect()
     }
 
-    /// Restores state saved by [`Optimizer::state`] and the step count.
+    /// Restores state saved by [`Optimizer::state`] and the step count, checking the state's
+    /// structure only (it does not know the model: see [`Optimizer::load_state_for`]). Nothing
+    /// changes on error, in this optimizer or in any of its groups.
     ///
     /// # Errors
-    /// When a name is not `"{param}/{slot}"` with a slot of this rule, or a parameter's slots
-    /// are incomplete or of different lengths.
+    /// [`NnError::InvalidArgument`] when a name is not `"{param}/{slot}"` with a slot of the
+    /// rule of that parameter's group, a parameter's slots are incomplete or of different
+    /// lengths, there is state before any step (`iterations == 0`), or `iterations` exceeds
+    /// [`MAX_ITERATIONS`].
     pub fn load_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
-        if !self.groups.is_empty() {
-            let mut parts: Vec<Vec<(String, Vec<f32>)>> = vec![Vec::new(); self.groups.len() + 1];
-            for (key, values) in state {
-                let param = key.rsplit_once('/').map_or(key.as_str(), |(p, _)| p);
-                let g = self.group_of(param);
-                parts[g].push((key, values));
-            }
-            let own = parts.pop().unwrap_or_default();
-            for ((_, opt), part) in self.groups.iter_mut().zip(parts) {
-                opt.load_state(iterations, part)?;
-            }
-            return self.load_own_state(iterations, own);
-        }
-        self.load_own_state(iterations, state)
+        let parsed = self.parse_state(iterations, &state)?;
+        self.install_state(iterations, parsed, state);
+        Ok(())
     }
 
-    /// [`Optimizer::load_state`] for this optimizer's own rule.
-    fn load_own_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
-        let names = self.rule.slot_names();
-        let mut slots: BTreeMap<String, Vec<Option<Vec<f32>>>> = BTreeMap::new();
-        for (key, values) in state {
-            let (param, slot) = key.rsplit_once('/').ok_or_else(|| {
-                NnError::invalid("Optimizer::load_state", format!("bad state name `{key}`"))
-            })?;
-            let k = names.iter().position(|n| *n == slot).ok_or_else(|| {
+    /// Checks, without changing anything, that `state` (as [`Optimizer::state`] gives it) and
+    /// the step count `iterations` fit this optimizer and the model whose parameters are
+    /// `params`; [`Optimizer::load_state_for`] loads exactly what this accepts.
+    ///
+    /// Besides what [`Optimizer::load_state`] checks: every state entry names a parameter of
+    /// `params` and has as many values as that parameter; and after steps (`iterations > 0`)
+    /// every trainable parameter whose group's rule keeps slots has them all, since state
+    /// missing there would silently restart, say, Adam's moments from zero. A parameter that
+    /// was trainable when the state was saved but is frozen now may keep its slots; one frozen
+    /// then but trainable now has none, so freeze it again before loading (and unfreeze after).
+    ///
+    /// # Errors
+    /// [`NnError::InvalidArgument`] naming the parameter or the state entry at fault.
+    pub fn check_state(
+        &self,
+        params: &[ParamMut<'_>],
+        iterations: u64,
+        state: &[(String, Vec<f32>)],
+    ) -> Result<()> {
+        let parsed = self.parse_state(iterations, state)?;
+        let op = "Optimizer::load_state";
+        let by_name: BTreeMap<&str, &ParamMut<'_>> = params.iter().map(|p| (p.name, p)).collect();
+        for (param, slots) in &parsed {
+            let p = by_name.get(param.as_str()).ok_or_else(|| {
                 NnError::invalid(
-                    "Optimizer::load_state",
-                    format!("`{slot}` is not a slot of {}", self.rule.name()),
+                    op,
+                    format!("state for `{param}`, which is not a parameter of the model"),
                 )
             })?;
-            slots
-                .entry(param.to_string())
-                .or_insert_with(|| vec![None; names.len()])[k] = Some(values);
+            // The slots of a parameter agree in length (checked by `parse_state`).
+            if let Some(&i) = slots.first().filter(|&&i| state[i].1.len() != p.value.len()) {
+                return Err(NnError::invalid(
+                    op,
+                    format!(
+                        "`{}` has {} values but parameter `{param}` has {}",
+                        state[i].0,
+                        state[i].1.len(),
+                        p.value.len()
+                    ),
+                ));
+            }
+        }
+        if iterations > 0 {
+            for p in params.iter().filter(|p| p.trainable) {
+                let rule = &self.owner(p.name).rule;
+                if !rule.slot_names().is_empty() && !parsed.contains_key(p.name) {
+                    return Err(NnError::invalid(
+                        op,
+                        format!(
+                            "no state for trainable parameter `{}` after {iterations} steps \
+                             ({} keeps {:?} for it)",
+                            p.name,
+                            rule.name(),
+                            rule.slot_names()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Optimizer::check_state`], then restores the state and the step count. Nothing changes
+    /// on error.
+    ///
+    /// # Errors
+    /// As [`Optimizer::check_state`].
+    pub fn load_state_for(
+        &mut self,
+        params: &[ParamMut<'_>],
+        iterations: u64,
+        state: Vec<(String, Vec<f32>)>,
+    ) -> Result<()> {
+        self.check_state(params, iterations, &state)?;
+        let parsed = self.parse_state(iterations, &state)?;
+        self.install_state(iterations, parsed, state);
+        Ok(())
+    }
+
+    /// The optimizer (this one or one of its groups, at any depth) that updates `name`.
+    fn owner(&self, name: &str) -> &Optimizer {
+        match self.groups.get(self.group_of(name)) {
+            Some((_, opt)) => opt.owner(name),
+            None => self,
+        }
+    }
+
+    /// [`Optimizer::owner`], mutably.
+    fn owner_mut(&mut self, name: &str) -> &mut Optimizer {
+        let g = self.group_of(name);
+        if g < self.groups.len() {
+            return self.groups[g].1.owner_mut(name);
+        }
+        self
+    }
+
+    /// Checks the structure of `state`: for each parameter, the indices in `state` of its
+    /// slots in the order of its optimizer's rule.
+    fn parse_state(
+        &self,
+        iterations: u64,
+        state: &[(String, Vec<f32>)],
+    ) -> Result<BTreeMap<String, Vec<usize>>> {
+        let op = "Optimizer::load_state";
+        if iterations > MAX_ITERATIONS {
+            return Err(NnError::invalid(
+                op,
+                format!("{iterations} iterations is more than the {MAX_ITERATIONS} a step counter holds"),
+            ));
+        }
+        let mut slots: BTreeMap<&str, Vec<Option<usize>>> = BTreeMap::new();
+        for (i, (key, _)) in state.iter().enumerate() {
+            let (param, slot) = key
+                .rsplit_once('/')
+                .ok_or_else(|| NnError::invalid(op, format!("bad state name `{key}`")))?;
+            let rule = &self.owner(param).rule;
+            let names = rule.slot_names();
+            let k = names.iter().position(|n| *n == slot).ok_or_else(|| {
+                NnError::invalid(
+                    op,
+                    format!(
+                        "`{slot}` is not a slot of {}, which updates `{param}`",
+                        rule.name()
+                    ),
+                )
+            })?;
+            let entry = slots.entry(param).or_insert_with(|| vec![None; names.len()]);
+            if entry[k].replace(i).is_some() {
+                return Err(NnError::invalid(op, format!("`{key}` is given twice")));
+            }
         }
         let mut out = BTreeMap::new();
         for (param, s) in slots {
-            let s: Option<Vec<Vec<f32>>> = s.into_iter().collect();
-            let s = s.ok_or_else(|| {
-                NnError::invalid("Optimizer::load_state", format!("incomplete state for `{param}`"))
-            })?;
-            if s.windows(2).any(|w| w[0].len() != w[1].len()) {
+            if iterations == 0 {
                 return Err(NnError::invalid(
-                    "Optimizer::load_state",
+                    op,
+                    format!("state for `{param}` at iteration 0, before any step made it"),
+                ));
+            }
+            let names = self.owner(param).rule.slot_names();
+            let s: Vec<usize> = s
+                .iter()
+                .zip(names)
+                .map(|(i, n)| {
+                    i.ok_or_else(|| {
+                        NnError::invalid(op, format!("incomplete state for `{param}`: no `{param}/{n}`"))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            if s.windows(2).any(|w| state[w[0]].1.len() != state[w[1]].1.len()) {
+                return Err(NnError::invalid(
+                    op,
                     format!("slots of `{param}` differ in length"),
                 ));
             }
-            out.insert(param, s);
+            out.insert(param.to_string(), s);
         }
-        self.slots = out;
+        Ok(out)
+    }
+
+    /// Replaces the state of this optimizer and its groups by `parsed` (from
+    /// [`Optimizer::parse_state`] over `state`) and sets the step count; cannot fail.
+    fn install_state(
+        &mut self,
+        iterations: u64,
+        parsed: BTreeMap<String, Vec<usize>>,
+        mut state: Vec<(String, Vec<f32>)>,
+    ) {
+        self.reset_state(iterations);
+        for (param, indices) in parsed {
+            let slots = indices
+                .into_iter()
+                .map(|i| std::mem::take(&mut state[i].1))
+                .collect();
+            self.owner_mut(&param).slots.insert(param, slots);
+        }
+    }
+
+    /// Drops the state of this optimizer and its groups and sets their step count.
+    fn reset_state(&mut self, iterations: u64) {
+        self.slots.clear();
         self.iterations = iterations;
-        Ok(())
+        for (_, opt) in &mut self.groups {
+            opt.reset_state(iterations);
+        }
     }
 }
+
+/// The largest step count an optimizer loads: Keras' `iterations` is an int64, and the next
+/// step's 1-based count must still fit.
+pub const MAX_ITERATIONS: u64 = i64::MAX as u64;
 
 /// The first non-finite gradient of a trainable parameter or value of a non-trainable one.
 fn check_inputs(iteration: u64, params: &[ParamMut<'_>]) -> Result<()> {
