@@ -1,8 +1,9 @@
-//! A seeded, time-bounded fuzzer for the CSV and IDX readers, on stable Rust: valid seed inputs
-//! are mutated (bit flips, interesting bytes, truncation, insertions, deletions, duplicated
+//! A seeded, time-bounded fuzzer for the CSV and IDX readers and the checkpoint (safetensors)
+//! loader, on stable Rust: valid seed inputs are mutated (bit flips, interesting bytes, truncation, insertions, deletions, duplicated
 //! ranges, splices of two inputs) and run through every reading path under `catch_unwind`.
 //! A panic (or a worker thread of a parallel reader dying, or the readers disagreeing) fails
-//! the test, and the input is saved as `tests/fuzz_cases/<reader>/<hash>.bin`; every file there
+//! the test, as does a checkpoint load that fails but changed the model or the optimizer; the
+//! input is saved as `tests/fuzz_cases/<reader>/<hash>.bin`; every file there
 //! is replayed first on each run, as a regression case.
 //!
 //! `DIMFLOW_FUZZ_SECS` sets the time per reader (default 5 s), `DIMFLOW_FUZZ_SEED` the seed
@@ -19,6 +20,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tensor_nn::data::{ColumnType, CsvFormat, CsvOptions, DataError, RecordBatch, Schema, Value};
 use tensor_nn::io::idx::{parse_idx, read_idx};
+use tensor_nn::io::safetensors::{
+    load_checkpoint, load_weights, read_tensors, save_checkpoint, save_weights, CheckpointInfo, CHECKSUM_KEY,
+};
+use tensor_nn::optim::Optimizer;
+use tensor_nn::ParamMut;
 
 tensor_macros::dims! { crate = ::tensor_core; Batch; Two = 2; }
 
@@ -161,6 +167,11 @@ const TOKENS: &[&[u8]] = &[
     b"\x00\x00\x0e\x03",
     b"\xff\xff\xff\xff",
     b"\x1f\x8b",
+    b"\"F64\"",
+    b"\"shape\":[",
+    b"18446744073709551615",
+    b"\"data_offsets\":[0,",
+    b"/m",
 ];
 
 /// One random mutation of `input`, sometimes spliced with another seed.
@@ -322,4 +333,154 @@ fn idx_reader_survives_mutated_inputs() {
     let mut seeds = raw.clone();
     seeds.extend(raw.iter().take(3).map(|r| gzip(r)));
     fuzz("idx", exercise_idx, seeds);
+}
+
+const PARAM_NAMES: [&str; 2] = ["dense.kernel", "dense.bias"];
+const PARAM_SHAPES: [&[usize]; 2] = [&[3, 2], &[2]];
+
+/// A small model's parameter values and gradients.
+struct Net {
+    values: [Vec<f32>; 2],
+    grads: [Vec<f32>; 2],
+}
+
+impl Net {
+    fn new() -> Self {
+        let v = |n: usize| (0..n).map(|i| i as f32 * 0.25 - 0.5).collect::<Vec<f32>>();
+        Net {
+            values: [v(6), v(2)],
+            grads: [6, 2].map(|n| (0..n).map(|i| 0.125 - i as f32 * 0.0625).collect()),
+        }
+    }
+
+    fn params(&mut self) -> Vec<ParamMut<'_>> {
+        self.values
+            .iter_mut()
+            .zip(&self.grads)
+            .enumerate()
+            .map(|(i, (value, grad))| ParamMut {
+                name: PARAM_NAMES[i],
+                shape: PARAM_SHAPES[i],
+                value,
+                grad,
+                trainable: true,
+            })
+            .collect()
+    }
+
+    /// The net and an Adam optimizer after two steps (so that it holds moments).
+    fn trained() -> (Net, Optimizer) {
+        let mut net = Net::new();
+        let mut opt = Optimizer::adam(0.01);
+        for _ in 0..2 {
+            opt.apply(&mut net.params()).expect("finite step");
+        }
+        (net, opt)
+    }
+}
+
+/// The bits of the parameters, the optimizer's step count and the bits of its state by name.
+type Snapshot = (Vec<u32>, u64, Vec<(String, Vec<u32>)>);
+
+/// Every bit of the parameters and the optimizer's state and step count.
+fn snapshot(net: &Net, opt: &Optimizer) -> Snapshot {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    (
+        net.values.iter().flat_map(|v| bits(v)).collect(),
+        opt.iterations(),
+        opt.state().into_iter().map(|(n, v)| (n, bits(v))).collect(),
+    )
+}
+
+/// The checkpoint loader and the weights loader over the bytes: no panic, and a load that fails
+/// leaves the model and the optimizer as they were; one that succeeds can take another step.
+fn exercise_checkpoint(bytes: &[u8]) {
+    let path = write(bytes, "safetensors");
+    let _ = read_tensors(&path);
+    let (mut net, mut opt) = Net::trained();
+    let before = snapshot(&net, &opt);
+    match load_checkpoint(&path, &mut net.params(), &mut opt) {
+        Err(e) => {
+            assert!(
+                e.to_string().contains(&*path.to_string_lossy()),
+                "error names no file: {e}"
+            );
+            assert!(
+                snapshot(&net, &opt) == before,
+                "a failed load_checkpoint changed something: {e}"
+            );
+        }
+        Ok(_) => {
+            let _ = opt.apply(&mut net.params());
+        }
+    }
+    let (mut net, opt) = Net::trained();
+    let before = snapshot(&net, &opt);
+    if let Err(e) = load_weights(&path, &mut net.params()) {
+        assert!(
+            snapshot(&net, &opt) == before,
+            "a failed load_weights changed something: {e}"
+        );
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+/// `bytes` (a safetensors file) with the checksum key taken out of its header, so that
+/// mutations of the data reach the checks behind the checksum.
+fn without_checksum(bytes: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("header");
+    header["__metadata__"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove(CHECKSUM_KEY)
+        .expect("a checksum");
+    let mut text = serde_json::to_vec(&header).expect("json");
+    while !text.len().is_multiple_of(8) {
+        text.push(b' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn checkpoint_loader_survives_mutated_files() {
+    let dir = std::env::temp_dir().join(format!("dimflow-fuzz-seeds-{}", std::process::id()));
+    let (net, opt) = Net::trained();
+    let refs: Vec<tensor_nn::ParamRef<'_>> = net
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| tensor_nn::ParamRef {
+            name: PARAM_NAMES[i],
+            shape: PARAM_SHAPES[i],
+            value,
+        })
+        .collect();
+    let info = CheckpointInfo {
+        epoch: 1,
+        metadata: [("logs.loss".to_string(), "0.5".to_string())].into(),
+    };
+    save_checkpoint(dir.join("c.safetensors"), &refs, &opt, &info).expect("save");
+    save_weights(dir.join("w.safetensors"), &refs).expect("save");
+    let checkpoint = std::fs::read(dir.join("c.safetensors")).expect("read");
+    let weights = std::fs::read(dir.join("w.safetensors")).expect("read");
+    let _ = std::fs::remove_dir_all(&dir);
+    let seeds = vec![
+        without_checksum(&checkpoint),
+        without_checksum(&weights),
+        checkpoint,
+        weights,
+    ];
+    // The seeds load, so mutations start from files that reach every check.
+    for seed in [&seeds[0], &seeds[2]] {
+        let path = write(seed, "safetensors");
+        let (mut net, mut opt) = Net::trained();
+        let loaded = load_checkpoint(&path, &mut net.params(), &mut opt).expect("a seed loads");
+        assert_eq!(loaded.epoch, 1);
+        let _ = std::fs::remove_file(path);
+    }
+    fuzz("checkpoint", exercise_checkpoint, seeds);
 }
