@@ -44,6 +44,7 @@ mod implicit;
 mod pool;
 mod pool_simd;
 mod portable;
+mod punning;
 #[cfg(test)]
 mod tests;
 

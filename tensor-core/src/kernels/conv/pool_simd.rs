@@ -7,7 +7,7 @@
 use num_traits::{Float, ToPrimitive, Zero};
 use smallvec::SmallVec;
 
-use super::direct::{cast, cast_mut, same_type};
+use super::punning::{cast, cast_mut, same_type};
 use super::Pool2dGeometry;
 use crate::kernels::dispatch::{Isa, SimdElem};
 use crate::kernels::simd::{Elem, Simd};

@@ -1,7 +1,7 @@
 //! The SIMD direct kernels against the portable loops, over odd sizes, paddings and strides.
 
 use super::super::portable::{direct_filter_grad, direct_forward};
-use super::super::{Conv2d, Padding};
+use super::super::{Conv2d, Padding, DIRECT_MAX_PATCH};
 use super::*;
 use crate::kernels::threads;
 use proptest::prelude::*;
