@@ -5,7 +5,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::csv::{check_header, next_record, reader, CsvFormat, Tracked};
+use super::csv::{check_header, CsvFormat};
+use super::csv_lines::{next_record, reader, Tracked};
 use super::dataset::{Dataset, ItemIter};
 use super::error::{DataError, Result};
 use super::files::open;

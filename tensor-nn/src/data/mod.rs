@@ -26,6 +26,7 @@
 pub mod cache;
 pub mod csv;
 pub mod csv_batch;
+mod csv_lines;
 pub mod dataset;
 pub mod error;
 pub mod files;
